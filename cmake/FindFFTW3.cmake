@@ -1,0 +1,40 @@
+# Locate FFTW3 (double and single precision, with the threaded libraries).
+#
+# Defines the imported targets FFTW3::fftw3, FFTW3::fftw3f, FFTW3::fftw3_threads and
+# FFTW3::fftw3f_threads, and FFTW3_FOUND. A missing piece stops configuration with one
+# message that names the package to install on the common platforms.
+
+find_path(FFTW3_INCLUDE_DIR fftw3.h HINTS ENV FFTW_ROOT PATH_SUFFIXES include)
+
+set(_fftw3_components fftw3 fftw3f fftw3_threads fftw3f_threads)
+set(_fftw3_missing "")
+foreach(_lib IN LISTS _fftw3_components)
+  find_library(FFTW3_${_lib}_LIBRARY NAMES ${_lib} HINTS ENV FFTW_ROOT PATH_SUFFIXES lib lib64)
+  if(NOT FFTW3_${_lib}_LIBRARY)
+    list(APPEND _fftw3_missing lib${_lib})
+  endif()
+endforeach()
+if(NOT FFTW3_INCLUDE_DIR)
+  list(APPEND _fftw3_missing fftw3.h)
+endif()
+
+if(_fftw3_missing)
+  set(FFTW3_FOUND FALSE)
+  string(REPLACE ";" ", " _fftw3_missing_text "${_fftw3_missing}")
+  message(FATAL_ERROR
+    "unblur needs FFTW3 (double and single precision, with threads); not found: "
+    "${_fftw3_missing_text}. Install it with: Debian/Ubuntu `apt-get install libfftw3-dev`, "
+    "Homebrew `brew install fftw`, conda `conda install -c conda-forge fftw`; "
+    "or point FFTW_ROOT at an FFTW installation.")
+endif()
+
+set(FFTW3_FOUND TRUE)
+foreach(_lib IN LISTS _fftw3_components)
+  if(NOT TARGET FFTW3::${_lib})
+    add_library(FFTW3::${_lib} UNKNOWN IMPORTED)
+    set_target_properties(FFTW3::${_lib} PROPERTIES
+      IMPORTED_LOCATION "${FFTW3_${_lib}_LIBRARY}"
+      INTERFACE_INCLUDE_DIRECTORIES "${FFTW3_INCLUDE_DIR}")
+  endif()
+endforeach()
+mark_as_advanced(FFTW3_INCLUDE_DIR)

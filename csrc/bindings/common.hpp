@@ -1,0 +1,93 @@
+// Helpers shared by the register_*.cpp files: array checks, dtype dispatch, allocation.
+//
+// The Python layer validates and converts every argument before it gets here; these
+// checks are the second line, so a native caller of the module still gets a TypeError
+// naming the argument instead of undefined behaviour.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <complex>
+#include <string>
+#include <utility>
+
+#include "core/array.hpp"
+
+namespace unblur::bindings {
+
+namespace py = pybind11;
+
+/// Shape of an array as the core's Shape.
+inline Shape shape_of(const py::array& a) {
+  Shape s(static_cast<std::size_t>(a.ndim()));
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s[static_cast<std::size_t>(i)] = a.shape(i);
+  return s;
+}
+
+inline std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+/// Checks that `a` holds T, is C-contiguous and aligned; `writable` also requires that.
+template <typename T>
+void require_array(const py::array& a, const char* name, bool writable = false) {
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + " must have dtype " +
+                         py::str(py::dtype::of<T>()).cast<std::string>() + ", got " + dtype_name(a));
+  const int flags = a.flags();
+  if (!(flags & py::array::c_style))
+    throw py::type_error(std::string(name) + " must be C-contiguous");
+  if (!(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::type_error(std::string(name) + " must be aligned");
+  if (writable && !a.writeable()) throw py::value_error(std::string(name) + " is read-only");
+}
+
+template <typename T>
+const T* cptr(const py::array& a, const char* name) {
+  require_array<T>(a, name);
+  return static_cast<const T*>(a.data());
+}
+
+template <typename T>
+T* mptr(py::array& a, const char* name) {
+  require_array<T>(a, name, true);
+  return static_cast<T*>(a.mutable_data());
+}
+
+/// A new C-contiguous array of `shape`.
+template <typename T>
+py::array_t<T> new_array(const Shape& shape) {
+  std::vector<py::ssize_t> s(shape.begin(), shape.end());
+  return py::array_t<T>(s);
+}
+
+/// Calls f(T{}) with T = float or double according to `a`'s dtype: the one place that
+/// maps NumPy dtypes to the core's two precisions.
+template <typename F>
+decltype(auto) dispatch_real(const py::array& a, const char* name, F&& f) {
+  if (a.dtype().is(py::dtype::of<float>())) return f(float{});
+  if (a.dtype().is(py::dtype::of<double>())) return f(double{});
+  throw py::type_error(std::string(name) + " must be float32 or float64, got " + dtype_name(a));
+}
+
+/// As dispatch_real for complex64 / complex128 arrays (T is the real type).
+template <typename F>
+decltype(auto) dispatch_complex(const py::array& a, const char* name, F&& f) {
+  if (a.dtype().is(py::dtype::of<std::complex<float>>())) return f(float{});
+  if (a.dtype().is(py::dtype::of<std::complex<double>>())) return f(double{});
+  throw py::type_error(std::string(name) + " must be complex64 or complex128, got " + dtype_name(a));
+}
+
+/// Parses a Python-side shape argument.
+inline Shape to_shape(const std::vector<py::ssize_t>& v) { return Shape(v.begin(), v.end()); }
+
+}  // namespace unblur::bindings
+
+// Registration functions, one per area; module.cpp calls each.
+namespace unblur::bindings {
+void register_fft(pybind11::module_& m);
+void register_convolve(pybind11::module_& m);
+void register_filters(pybind11::module_& m);
+void register_psf(pybind11::module_& m);
+void register_metrics(pybind11::module_& m);
+}  // namespace unblur::bindings

@@ -1,0 +1,22 @@
+// unblur._core: the pybind11 module over the C++ core. Each area registers itself
+// from its own register_*.cpp; this file only declares the module and the exceptions.
+#include "bindings/common.hpp"
+#include "core/error.hpp"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "unblur's C++ engine (FFTW + OpenMP). Use the public API in `unblur`.";
+  py::register_exception<unblur::ValueError>(m, "CoreValueError", PyExc_ValueError);
+  py::register_exception<unblur::Error>(m, "CoreError", PyExc_RuntimeError);
+
+  m.def("get_threads", &unblur::get_threads, "Default number of threads of the CPU engine.");
+  m.def("set_threads", &unblur::set_threads, py::arg("threads"),
+        "Sets the default number of threads of the CPU engine.");
+
+  unblur::bindings::register_fft(m);
+  unblur::bindings::register_convolve(m);
+  unblur::bindings::register_filters(m);
+  unblur::bindings::register_psf(m);
+  unblur::bindings::register_metrics(m);
+}

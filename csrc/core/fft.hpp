@@ -1,0 +1,109 @@
+// FFT engine: a cache of FFTW plans, reused by (kind, shape, precision, threads, effort).
+//
+// Planning goes through one mutex (FFTW's planner is not thread-safe); execution uses
+// FFTW's new-array interface and is safe from any number of threads at once. Plans are
+// made on 64-byte aligned scratch buffers; arrays of another alignment are staged
+// through aligned copies, so any pointer works.
+//
+// All transforms are unnormalised, as FFTW's: inverse(forward(x)) == N * x.
+#pragma once
+
+#include <complex>
+#include <cstddef>
+#include <memory>
+
+#include "core/array.hpp"
+
+namespace unblur {
+
+/// How hard FFTW searches for a fast plan the first time a shape is seen.
+enum class PlannerEffort { Estimate = 0, Measure = 1, Patient = 2 };
+void set_planner_effort(PlannerEffort effort);
+PlannerEffort get_planner_effort();
+
+struct PlanCacheStats {
+  std::size_t plans = 0;         ///< plans held by the cache now
+  std::size_t hits = 0;          ///< requests answered from the cache
+  std::size_t misses = 0;        ///< requests that had to plan
+  double planning_seconds = 0;   ///< wall time spent in FFTW's planner
+};
+PlanCacheStats plan_cache_stats();
+/// Drops every cached plan (transforms in flight keep theirs alive).
+void clear_plan_cache();
+
+/// Smallest n' >= n whose only prime factors are 2, 3, 5 and 7 (FFTW's fastest
+/// sizes); even n' when `even` (the last axis of a real transform).
+std::ptrdiff_t fast_fft_size(std::ptrdiff_t n, bool even = false);
+/// fast_fft_size on every axis, the last one even.
+Shape fast_fft_shape(const Shape& shape);
+/// Shape of the half spectrum of a real transform: the last axis becomes n/2 + 1.
+Shape spectrum_shape(const Shape& shape);
+
+/// Real-to-complex and complex-to-real transforms of one shape (1-D, 2-D or 3-D).
+template <typename T>
+class RealFFT {
+ public:
+  /// The cached plan pair for `shape`, planned on first use with `threads` (<= 0: default).
+  static std::shared_ptr<const RealFFT> get(const Shape& shape, int threads = 0);
+
+  const Shape& shape() const { return shape_; }
+  const Shape& spectrum_shape() const { return spectrum_shape_; }
+  std::ptrdiff_t real_size() const { return real_size_; }
+  std::ptrdiff_t spectrum_size() const { return spectrum_size_; }
+
+  /// out[spectrum_size] = FFT(in[real_size]); `in` is left unchanged.
+  void forward(const T* in, std::complex<T>* out) const;
+  /// out[real_size] = unnormalised inverse FFT(in[spectrum_size]); `in` is overwritten.
+  void inverse(std::complex<T>* in, T* out) const;
+
+  RealFFT(const Shape& shape, int threads);
+  ~RealFFT();
+  RealFFT(const RealFFT&) = delete;
+  RealFFT& operator=(const RealFFT&) = delete;
+
+ private:
+  Shape shape_, spectrum_shape_;
+  std::ptrdiff_t real_size_ = 0, spectrum_size_ = 0;
+  void* forward_plan_ = nullptr;
+  void* inverse_plan_ = nullptr;
+};
+
+/// Complex-to-complex transforms of one shape.
+template <typename T>
+class ComplexFFT {
+ public:
+  static std::shared_ptr<const ComplexFFT> get(const Shape& shape, int threads = 0);
+  const Shape& shape() const { return shape_; }
+  std::ptrdiff_t size() const { return size_; }
+  /// out = FFT(in) (sign -1); in-place (in == out) is allowed.
+  void forward(const std::complex<T>* in, std::complex<T>* out) const;
+  /// out = unnormalised inverse FFT(in) (sign +1); in-place is allowed.
+  void backward(const std::complex<T>* in, std::complex<T>* out) const;
+
+  ComplexFFT(const Shape& shape, int threads);
+  ~ComplexFFT();
+  ComplexFFT(const ComplexFFT&) = delete;
+  ComplexFFT& operator=(const ComplexFFT&) = delete;
+
+ private:
+  Shape shape_;
+  std::ptrdiff_t size_ = 0;
+  void* forward_plan_ = nullptr;
+  void* backward_plan_ = nullptr;
+  void* forward_inplace_ = nullptr;
+  void* backward_inplace_ = nullptr;
+};
+
+/// Optical transfer function of a PSF: the PSF zero-padded to `shape`, circularly
+/// shifted so its centre pixel (index psf_shape[i] / 2 on each axis) sits at the
+/// origin, then transformed. `otf` holds spectrum_shape(shape) elements.
+template <typename T>
+void psf2otf(const T* psf, const Shape& psf_shape, const Shape& shape, std::complex<T>* otf,
+             int threads = 0);
+
+/// Inverse of psf2otf: the PSF of `psf_shape` whose OTF on the grid `shape` is `otf`.
+template <typename T>
+void otf2psf(const std::complex<T>* otf, const Shape& shape, const Shape& psf_shape, T* psf,
+             int threads = 0);
+
+}  // namespace unblur

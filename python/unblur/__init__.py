@@ -1,0 +1,48 @@
+"""unblur: fast deblurring and deconvolution on CPU (C++/FFTW) and GPU (CUDA).
+
+NumPy arrays run on the C++ engine, CuPy arrays on the GPU. See ``unblur.info()``
+for what this installation provides.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import _backend, _core, fft
+from ._validate import positive_int as _positive_int
+
+try:
+    __version__ = _version("unblur")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+source"
+
+__all__ = ["fft", "get_threads", "set_threads", "info", "__version__"]
+
+
+def get_threads() -> int:
+    """Default number of CPU threads used by the C++ engine (FFTW and OpenMP loops)."""
+    return int(_core.get_threads())
+
+
+def set_threads(threads: int) -> None:
+    """Sets the default number of CPU threads; per-call ``threads=`` overrides it."""
+    _core.set_threads(_positive_int(threads, "threads"))
+
+
+def info() -> dict:
+    """What this installation provides: version, CPU threads, CUDA module and devices."""
+    cuda = _backend.cuda_module()
+    out = {
+        "version": __version__,
+        "cpu_threads": get_threads(),
+        "fft_planner": fft.get_planner(),
+        "cuda_module": cuda is not None,
+        "cupy": _backend.cupy_available(),
+    }
+    if cuda is not None:
+        dev = cuda.device_info()
+        out["cuda_runtime"] = dev["runtime_version"]
+        out["gpus"] = dev["devices"]
+        if dev["reason"]:
+            out["gpu_unavailable_reason"] = dev["reason"]
+    return out

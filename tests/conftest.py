@@ -1,0 +1,60 @@
+"""Shared fixtures: fresh random inputs, per-dtype tolerances, the GPU skip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import unblur
+
+# Relative tolerances for comparisons between unblur's engines and references
+# (FFT round-off grows like eps * log N; these hold for the sizes the tests use).
+RTOL = {np.float32: 2e-5, np.float64: 1e-11}
+ATOL = {np.float32: 2e-6, np.float64: 1e-13}
+
+
+def tol(dtype):
+    t = np.dtype(dtype).type
+    return {"rtol": RTOL[t], "atol": ATOL[t]}
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded differently every run (fresh inputs), seed printed on failure."""
+    seed = np.random.SeedSequence().entropy % (2**32)
+    request.node.user_properties.append(("seed", seed))
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+def _gpu_available():
+    if not unblur._backend.cupy_available():
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+GPU = _gpu_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="needs a CUDA GPU and CuPy")
+    for item in items:
+        if "gpu" in item.keywords and not GPU:
+            item.add_marker(skip)
+
+
+def pytest_runtest_makereport(item, call):
+    # Print the random seed of a failing test so the failure can be replayed.
+    if call.excinfo is not None:
+        for k, v in item.user_properties:
+            if k == "seed":
+                print(f"\n[{item.nodeid}] rng seed = {v}")
