@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import _backend, _core, fft
+from . import _backend, _core, fft, metrics, psf
+from ._convolve import *  # noqa: F401,F403  (convolve)
+from ._convolve import __all__ as _convolve_all
+from ._filters import *  # noqa: F401,F403  (gaussian_filter)
+from ._filters import __all__ as _filters_all
 from ._validate import positive_int as _positive_int
 
 try:
@@ -16,7 +20,8 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-__all__ = ["fft", "get_threads", "set_threads", "info", "__version__"]
+__all__ = ["fft", "metrics", "psf", "get_threads", "set_threads", "info", "__version__"]
+__all__ += list(_convolve_all) + list(_filters_all)
 
 
 def get_threads() -> int:

@@ -1,0 +1,2 @@
+"""Public filters (filled in by the filters change)."""
+__all__: list = []

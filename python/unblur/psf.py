@@ -1,0 +1,2 @@
+"""Point-spread functions (filled in by the PSF change)."""
+__all__: list = []
