@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import _backend, _core, fft, metrics, psf
+from . import _backend, _core, data, fft, metrics, psf
 from ._convolve import *  # noqa: F401,F403  (convolve)
 from ._convolve import __all__ as _convolve_all
 from ._filters import *  # noqa: F401,F403  (gaussian_filter)
@@ -20,7 +20,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-__all__ = ["fft", "metrics", "psf", "get_threads", "set_threads", "info", "__version__"]
+__all__ = ["data", "fft", "metrics", "psf", "get_threads", "set_threads", "info", "__version__"]
 __all__ += list(_convolve_all) + list(_filters_all)
 
 

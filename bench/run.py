@@ -1,0 +1,122 @@
+"""unblur core benchmarks: each target timed against its anchor in the same run.
+
+Run:  ./dev.sh bench            (or: python bench/run.py [--repeat N] [--size N])
+
+Prints, per target, the best-of-N wall time of unblur and of its anchor on the same
+data and the ratio anchor / unblur (> 1 means unblur is faster), and checks that the
+two results agree, so a fast wrong answer cannot pass. Absolute times vary between
+runs on shared machines; only the ratios measured in one run are meaningful.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+
+def best_time(fn, repeat):
+    fn()  # warm-up: plans, caches, page faults
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--size", type=int, default=2048)
+    args = parser.parse_args(argv)
+
+    import scipy
+    import scipy.ndimage
+    import scipy.signal
+
+    import unblur
+
+    n = args.size
+    rng = np.random.default_rng(0)
+    image = rng.random((n, n), dtype=np.float32)
+    kernel = unblur.psf.gaussian(5.0, size=31).astype(np.float32)
+    print(f"# unblur {unblur.__version__} core benchmarks, {datetime.date.today()}")
+    print(f"# machine: {machine()}; unblur threads: {unblur.get_threads()}; "
+          f"numpy {np.__version__}, scipy {scipy.__version__}")
+    print(f"# command: python bench/run.py --repeat {args.repeat} --size {n}")
+    rows = []
+
+    # 1. FFT convolution, same-size output, zero boundary, vs scipy.signal.fftconvolve.
+    ours = lambda: unblur.convolve(image, kernel, mode="same", method="fft")  # noqa: E731
+    ref = lambda: scipy.signal.fftconvolve(image, kernel, mode="same")  # noqa: E731
+    err = float(np.abs(ours() - ref()).max())
+    t_u, t_r = best_time(ours, args.repeat), best_time(ref, args.repeat)
+    rows.append((f"convolve fft {n}x{n} f32, 31x31, same", "scipy.signal.fftconvolve", t_u, t_r, 2.0, err))
+
+    # 2. Gaussian filter, sigma 2, reflect, truncate 4, vs scipy.ndimage.gaussian_filter.
+    ours = lambda: unblur.gaussian_filter(image, 2.0, mode="reflect", truncate=4.0)  # noqa: E731
+    ref = lambda: scipy.ndimage.gaussian_filter(image, 2.0, mode="reflect", truncate=4.0)  # noqa: E731
+    err = float(np.abs(ours() - ref()).max())
+    t_u, t_r = best_time(ours, args.repeat), best_time(ref, args.repeat)
+    rows.append((f"gaussian_filter {n}x{n} f32, sigma 2", "scipy.ndimage.gaussian_filter", t_u, t_r, 2.0, err))
+
+    print()
+    print(f"{'target':42s} {'anchor':30s} {'unblur s':>9s} {'anchor s':>9s} {'ratio':>7s} {'need':>5s} "
+          f"{'max|diff|':>9s}  ok")
+    ok_all = True
+    for name, anchor, t_u, t_r, need, err in rows:
+        ratio = t_r / t_u
+        ok = ratio >= need and err < 1e-4
+        ok_all &= ok
+        print(f"{name:42s} {anchor:30s} {t_u:9.4f} {t_r:9.4f} {ratio:7.2f} {need:5.1f} {err:9.2e}  "
+              f"{'yes' if ok else 'NO'}")
+
+    # 3. Plan reuse: a new shape plans once (FFTW_MEASURE); the second call plans nothing.
+    unblur.fft.clear_plan_cache()
+    shape_img = rng.random((n - 7, n - 5), dtype=np.float32)  # a shape not planned above
+    s0 = unblur.fft.plan_cache_stats()
+    t0 = time.perf_counter()
+    unblur.convolve(shape_img, kernel, mode="same", method="fft")
+    first = time.perf_counter() - t0
+    s1 = unblur.fft.plan_cache_stats()
+    t0 = time.perf_counter()
+    unblur.convolve(shape_img, kernel, mode="same", method="fft")
+    second = time.perf_counter() - t0
+    s2 = unblur.fft.plan_cache_stats()
+    planned_first = s1["misses"] - s0["misses"]
+    planned_second = s2["misses"] - s1["misses"]
+    plan_s_first = s1["planning_seconds"] - s0["planning_seconds"]
+    plan_s_second = s2["planning_seconds"] - s1["planning_seconds"]
+    ok = planned_second == 0 and plan_s_second == 0.0
+    ok_all &= ok
+    print()
+    print(f"plan reuse, convolve {n - 7}x{n - 5} f32 (a new shape):")
+    print(f"  first call  {first:8.4f} s, plans made {planned_first}, planning {plan_s_first:.4f} s")
+    print(f"  second call {second:8.4f} s, plans made {planned_second}, planning {plan_s_second:.4f} s"
+          f"  -> {'yes' if ok else 'NO'}")
+    print()
+    print("all targets met" if ok_all else "SOME TARGETS MISSED")
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
