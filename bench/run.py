@@ -52,7 +52,6 @@ def main(argv=None):
     import scipy
     import scipy.ndimage
     import scipy.signal
-
     import unblur
 
     n = args.size

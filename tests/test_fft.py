@@ -7,10 +7,9 @@ import threading
 
 import numpy as np
 import pytest
-
 import unblur
-from unblur._xp import fft as xp_fft
 from conftest import tol
+from unblur._xp import fft as xp_fft
 
 SHAPES = [(17,), (32, 30), (31, 45), (9, 12, 10)]
 

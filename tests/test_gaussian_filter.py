@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-
 import unblur
-from unblur._xp import gaussian_filter as xp_gauss
 from conftest import tol
+from unblur._xp import gaussian_filter as xp_gauss
 
 MODES = ["reflect", "mirror", "nearest", "constant", "wrap"]
 SHAPES = [(41,), (33, 47), (9, 14, 11)]
@@ -165,8 +164,8 @@ def test_bad_parameters(kwargs, exc, match):
         (np.array([[1.0, np.nan], [0.0, 0.0]]), ValueError, "image contains NaN"),
         (np.array([[1.0, np.inf], [0.0, 0.0]]), ValueError, "image contains NaN or infinite"),
         (np.zeros((0, 4)), ValueError, "image is empty"),
-        (np.zeros((2, 2, 2, 2)), ValueError, "image must have 1 or 2 or 3 spatial dimensions"),
-        (np.float64(3.0), ValueError, "image must have 1 or 2 or 3 spatial dimensions"),
+        (np.zeros((2, 2, 2, 2)), ValueError, "image must have 1, 2 or 3 spatial dimensions"),
+        (np.float64(3.0), ValueError, "image must have 1, 2 or 3 spatial dimensions"),
         (np.ones((3, 3), complex), TypeError, "image must be real"),
         ("abc", TypeError, "image must be an array"),
         (None, TypeError, "image must be an array"),

@@ -6,7 +6,8 @@ for what this installation provides.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from . import _backend, _core, data, fft, metrics, psf
 from ._convolve import *  # noqa: F401,F403  (convolve)

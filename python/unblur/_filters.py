@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
 from . import _backend, _validate
 from ._xp import gaussian_filter as _xp_gaussian
 
 __all__ = ["gaussian_filter"]
 
 _MODES = ("reflect", "mirror", "nearest", "constant", "wrap", "periodic")
-
-
-def _finite_real(v, name):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
-    if not np.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    return v
 
 
 def gaussian_filter(image, sigma, *, mode="reflect", cval=0.0, truncate=4.0, channel_axis=None, threads=None):
@@ -96,7 +83,7 @@ def gaussian_filter(image, sigma, *, mode="reflect", cval=0.0, truncate=4.0, cha
     spatial = image.ndim - (channel_axis is not None)
     sigma = _validate.axis_tuple(sigma, spatial, "sigma", _validate.nonnegative_float)
     mode = _validate.choice(mode, "mode", _MODES)
-    cval = _finite_real(cval, "cval")
+    cval = _validate.finite_float(cval, "cval")
     truncate = _validate.positive_float(truncate, "truncate")
     threads = _validate.threads_arg(threads)
 

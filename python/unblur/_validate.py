@@ -25,6 +25,7 @@ __all__ = [
     "as_kernel",
     "as_psf",
     "check_out",
+    "finite_float",
     "positive_float",
     "nonnegative_float",
     "positive_int",
@@ -95,7 +96,7 @@ def as_image(x, name="image", *, ndim=(2, 3), channel_axis=None, dtype=None, fin
     if isinstance(ndim, int):
         ndim = (ndim,)
     if spatial not in ndim:
-        want = " or ".join(str(n) for n in ndim)
+        want = str(ndim[0]) if len(ndim) == 1 else ", ".join(str(n) for n in ndim[:-1]) + f" or {ndim[-1]}"
         extra = " plus the channel axis" if channel_axis is not None else ""
         raise ValueError(f"{name} must have {want} spatial dimensions{extra}, got an array of shape {x.shape}")
     if x.size == 0:
@@ -164,7 +165,8 @@ def check_out(out, shape, dtype, name="out", xp=np):
     return out
 
 
-def _real(v, name):
+def finite_float(v, name):
+    """A finite real number (bools rejected) as a float."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     v = float(v)
@@ -174,14 +176,14 @@ def _real(v, name):
 
 
 def positive_float(v, name):
-    v = _real(v, name)
+    v = finite_float(v, name)
     if v <= 0:
         raise ValueError(f"{name} must be > 0, got {v:g}")
     return v
 
 
 def nonnegative_float(v, name):
-    v = _real(v, name)
+    v = finite_float(v, name)
     if v < 0:
         raise ValueError(f"{name} must be >= 0, got {v:g}")
     return v
