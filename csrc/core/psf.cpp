@@ -17,8 +17,9 @@ constexpr double kDegree = kPi / 180.0;
 constexpr double kFirstZeroJ1 = 3.8317059702075125;  // first positive zero of J1
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr int kDiskSubsamples = 32;     // per axis, for pixels the disk's edge crosses
-constexpr int kRotatedSubrows = 16;     // midpoint rule down a rotated Gaussian's pixels
+constexpr int kRotatedSubrows = 64;     // sub-rows down a rotated Gaussian's pixels
 constexpr double kSamplesPerPixel = 16; // motion and shake segments
+constexpr int kSubharmonicLevels = 6;   // phase screens: lowest frequency df / 3^6
 
 /// Smallest h >= max(1, reach): the half-size of a default shape.
 std::ptrdiff_t half_size(double reach) {
@@ -102,16 +103,18 @@ void gaussian_psf(const std::vector<double>& sigma, double theta_deg, const Shap
   const Cov2 cov = sigma.size() == 2 ? rotated_covariance(sigma[0], sigma[1], theta_deg) : Cov2{0, 0, 0};
   if (sigma.size() == 2 && cov.rc != 0.0) {
     // A rotated Gaussian factors as N(y; S_rr) * N(x; m(y), v) with m(y) = y S_rc / S_rr
-    // and v = S_cc - S_rc^2 / S_rr: exact erf differences across each pixel's columns,
-    // midpoint rule down its rows.
+    // and v = S_cc - S_rc^2 / S_rr: exact erf differences across each pixel's columns;
+    // down its rows, 64 sub-rows, each weighted by its exact marginal mass and taking
+    // the conditional mean at its midpoint (accurate in the tails too).
     const std::ptrdiff_t rows = shape[0], cols = shape[1];
     const double cy = static_cast<double>(rows / 2), cx = static_cast<double>(cols / 2);
     const double slope = cov.rc / cov.rr;
     const double sd = std::sqrt(std::max(cov.cc - cov.rc * slope, 0.0));
+    const double sd_rows = std::sqrt(cov.rr), half_sub = 0.5 / kRotatedSubrows;
     for (std::ptrdiff_t i = 0; i < rows; ++i) {
       for (int s = 0; s < kRotatedSubrows; ++s) {
         const double y = (static_cast<double>(i) - cy) + ((s + 0.5) / kRotatedSubrows - 0.5);
-        const double wy = std::exp(-0.5 * y * y / cov.rr);
+        const double wy = normal_mass((y - half_sub) / sd_rows, (y + half_sub) / sd_rows);
         const double m = y * slope;
         for (std::ptrdiff_t j = 0; j < cols; ++j) {
           const double x = static_cast<double>(j) - cx;
@@ -433,7 +436,38 @@ void turbulence_psf(double d_over_r0, double oversampling, bool short_exposure, 
       }
     }
     fft->backward(field.data(), field.data());  // phase = Re(sum_k c_k e^{+2 pi i k x / m})
-    for (std::size_t k = 0; k < mm; ++k) field[k] = std::polar(pupil[k], field[k].real());
+    std::vector<double> phase(mm);
+    for (std::size_t k = 0; k < mm; ++k) phase[k] = field[k].real();
+    // Subharmonics (Lane et al. 1992, Johansson & Gavel 1994): the FFT screen lacks
+    // scales beyond its grid, which carry most of the tilt and (the Kolmogorov spectrum
+    // being so steep) a good part of the structure function at every separation; add
+    // kSubharmonicLevels levels of 3 x 3 frequencies at df / 3, df / 9, ... (over the
+    // pupil only; elsewhere unused).
+    const double dx = 2.0 * oversampling / static_cast<double>(m);  // sample spacing / D
+    double divisor = 1.0;
+    for (int level = 1; level <= kSubharmonicLevels; ++level) {
+      divisor *= 3.0;
+      const double dfp = df / divisor;
+      for (int a = -1; a <= 1; ++a) {
+        for (int b = -1; b <= 1; ++b) {
+          const auto [re, im] = rng.normal_pair();
+          if (a == 0 && b == 0) continue;
+          const double fy = a * dfp, fx = b * dfp;
+          const double amplitude = std::sqrt(psd_scale * std::pow(fy * fy + fx * fx, -11.0 / 6.0)) * dfp;
+          for (std::ptrdiff_t i = 0; i < m; ++i) {
+            const double y = static_cast<double>(i - m / 2) * dx;
+            for (std::ptrdiff_t j = 0; j < m; ++j) {
+              const auto k = static_cast<std::size_t>(i * m + j);
+              if (pupil[k] <= 0.0) continue;
+              const double x = static_cast<double>(j - m / 2) * dx;
+              const double arg = 2.0 * kPi * (fx * x + fy * y);
+              phase[k] += amplitude * (re * std::cos(arg) - im * std::sin(arg));
+            }
+          }
+        }
+      }
+    }
+    for (std::size_t k = 0; k < mm; ++k) field[k] = std::polar(pupil[k], phase[k]);
     fft->forward(field.data(), field.data());
     std::vector<double> intensity(mm);
     for (std::size_t k = 0; k < mm; ++k) intensity[k] = std::norm(field[k]);

@@ -32,8 +32,8 @@ Shape gaussian_psf_shape(const std::vector<double>& sigma, double theta_deg = 0.
 /// Gaussian with standard deviation sigma[i] along axis i (1 to 3 axes, sigma > 0),
 /// integrated exactly over each pixel (products of erf differences). In 2-D, theta
 /// rotates the Gaussian: the axis of sigma[1] (columns) goes to the direction theta.
-/// A rotated Gaussian is integrated exactly across columns and by 16-point midpoint
-/// rule down each pixel's rows (conditional-Gaussian decomposition).
+/// A rotated Gaussian is integrated exactly across columns and over 64 sub-rows, each
+/// weighted by its exact marginal mass, down each pixel (conditional decomposition).
 template <typename T>
 void gaussian_psf(const std::vector<double>& sigma, double theta_deg, const Shape& shape, T* out);
 
@@ -105,7 +105,7 @@ std::ptrdiff_t turbulence_grid_size(const Shape& shape);
 /// (d_over_r0 >= 0), pixels of lambda / (2 oversampling D) (oversampling >= 1).
 /// Long exposure: inverse FFT of the diffraction OTF times exp(-3.44 (u D/r0)^(5/3)).
 /// Short exposure: |FFT(pupil exp(i phi))|^2 with phi a Kolmogorov phase screen drawn
-/// from Rng(seed) (FFT method, no subharmonics).
+/// from Rng(seed) (FFT method plus six levels of subharmonics).
 template <typename T>
 void turbulence_psf(double d_over_r0, double oversampling, bool short_exposure, std::uint64_t seed,
                     const Shape& shape, T* out, int threads = 0);

@@ -123,7 +123,8 @@ def gaussian(sigma, *, size=None, theta=0.0, ndim=None, dtype=np.float64):
     \\tfrac12)` per axis) when the axes are not rotated, so sub-pixel sigmas are
     accurate. A rotated Gaussian factors as :math:`N(y; 0, \\Sigma_{rr})\\, N(x;
     y\\Sigma_{rc}/\\Sigma_{rr}, \\Sigma_{cc} - \\Sigma_{rc}^2/\\Sigma_{rr})`: it is
-    integrated exactly across columns and by a 16-point midpoint rule down each row.
+    integrated exactly across columns and, down each pixel, over 64 sub-rows weighted
+    by their exact marginal mass (error below 2e-5 of the peak for sigmas >= 0.2).
     Pixel integration adds the box variance 1/12 to the discrete second moments.
 
     References
@@ -341,7 +342,9 @@ def turbulence(d_over_r0, *, size=None, oversampling=2.0, short_exposure=False, 
     on the same grid, where the pupil :math:`P` (diameter grid/(2 oversampling) samples,
     anti-aliased edge) carries a phase screen made by the FFT method [2]_: complex white
     noise times :math:`\\sqrt{0.023\\, r_0^{-5/3} f^{-11/3}}\\,\\Delta f`, the zero frequency
-    removed, no subharmonics. For large D/r0 the long-exposure FWHM approaches
+    removed, plus six levels of 3 x 3 subharmonics [3]_ (frequencies down to
+    :math:`\\Delta f / 3^6`), without which the steep Kolmogorov spectrum loses a
+    third of its structure function and the mean short exposure is too sharp. For large D/r0 the long-exposure FWHM approaches
     :math:`0.98\\,\\lambda/r_0 = 1.96\\,\\mathrm{oversampling}\\, D/r_0` pixels; for D/r0 -> 0
     it is the (point-sampled) Airy pattern with first dark ring at 2.44 oversampling
     pixels.
@@ -352,6 +355,8 @@ def turbulence(d_over_r0, *, size=None, oversampling=2.0, short_exposure=False, 
        very long and very short exposures", J. Opt. Soc. Am. 56(10), 1372-1379, 1966.
     .. [2] J. D. Schmidt, *Numerical Simulation of Optical Wave Propagation*, SPIE
        Press, 2010, ch. 9.
+    .. [3] R. G. Lane, A. Glindemann and J. C. Dainty, "Simulation of a Kolmogorov
+       phase screen", Waves in Random Media 2(3), 209-224, 1992.
 
     Examples
     --------

@@ -18,8 +18,9 @@ from .fft import fast_fft_size
 
 FIRST_ZERO_J1 = 3.8317059702075125
 DISK_SUBSAMPLES = 32
-ROTATED_SUBROWS = 16
+ROTATED_SUBROWS = 64
 SAMPLES_PER_PIXEL = 16
+SUBHARMONIC_LEVELS = 6
 _MASK64 = (1 << 64) - 1
 
 
@@ -136,7 +137,8 @@ def gaussian(sigma, shape, theta=0.0, xp=np):
             sub = (xp.arange(ROTATED_SUBROWS, dtype=xp.float64) + 0.5) / ROTATED_SUBROWS - 0.5
             y = (_offsets(xp, shape[0])[:, None] + sub[None, :])[:, :, None]  # (rows, sub, 1)
             x = _offsets(xp, shape[1])[None, None, :]
-            wy = xp.exp(-0.5 * y * y / rr)
+            sd_rows, half_sub = math.sqrt(rr), 0.5 / ROTATED_SUBROWS
+            wy = _normal_mass(xp, (y - half_sub) / sd_rows, (y + half_sub) / sd_rows)
             m = y * slope
             mass = _normal_mass(xp, (x - 0.5 - m) / sd, (x + 0.5 - m) / sd)
             return _normalised(xp, xp.sum(wy * mass, axis=1))
@@ -298,7 +300,7 @@ def turbulence(d_over_r0, oversampling, shape, short_exposure=False, seed=0, xp=
         uc = xp.minimum(u, 1.0)
         otf = (2.0 / math.pi) * (xp.arccos(uc) - uc * xp.sqrt(1.0 - uc * uc))
         otf = xp.where(u < 1.0, otf * xp.exp(-3.44 * (u * d_over_r0) ** (5.0 / 3.0)), 0.0)
-        grid = xp.fft.irfftn(otf, s=(m, m)) * (m * m)
+        grid = xp.fft.irfftn(otf, s=(m, m), axes=(0, 1)) * (m * m)
         return _normalised(xp, _crop_periodic(xp, grid, shape))
     pupil = disk_area(xp, float(m // 2), float(m // 2), m / (4.0 * oversampling), m, m)
     rng = Rng(seed)
@@ -314,6 +316,22 @@ def turbulence(d_over_r0, oversampling, shape, short_exposure=False, seed=0, xp=
     safe = xp.where(f2 > 0, f2, 1.0)
     amplitude = xp.where(f2 > 0, xp.sqrt(psd_scale * safe ** (-11.0 / 6.0)) * df, 0.0)
     phase = xp.real(xp.fft.ifft2(noise * amplitude)) * (m * m)
+    # Subharmonics: SUBHARMONIC_LEVELS levels of 3 x 3 frequencies at df / 3, df / 9, ...
+    dx = 2.0 * oversampling / m
+    pos = (xp.arange(m, dtype=xp.float64) - float(m // 2)) * dx
+    divisor = 1.0
+    for _ in range(SUBHARMONIC_LEVELS):
+        divisor *= 3.0
+        dfp = df / divisor
+        for a in (-1, 0, 1):
+            for b in (-1, 0, 1):
+                re, im = rng.normal_pair()
+                if a == 0 and b == 0:
+                    continue
+                fy, fx = a * dfp, b * dfp
+                amp = math.sqrt(psd_scale * (fy * fy + fx * fx) ** (-11.0 / 6.0)) * dfp
+                arg = 2.0 * math.pi * (fx * pos[None, :] + fy * pos[:, None])
+                phase = phase + amp * (re * xp.cos(arg) - im * xp.sin(arg))
     field = xp.fft.fft2(pupil * xp.exp(1j * phase))
     intensity = xp.real(field) ** 2 + xp.imag(field) ** 2
     return _normalised(xp, _crop_periodic(xp, intensity, shape))
