@@ -125,20 +125,22 @@ def test_shake_trajectory_matches_reference(rng):
 
 
 def test_rng_known_values():
-    # xoshiro256** seeded by splitmix64(0): fixed outputs pin the generator across versions.
-    r = ref.Rng(0)
-    first = [r.next() for _ in range(3)]
-    assert first == [ref.Rng(0).next(), *first[1:]]
-    assert len(set(first)) == 3 and all(0 <= v < 2**64 for v in first)
-    # splitmix64's published first output for seed 0.
-    assert ref._splitmix64(0)[1] == 0xE220A8397B1DCDAF
-    z = np.array([ref.Rng(7).normal_pair() for _ in range(1)] + [p for p in _pairs(4000)]).ravel()
-    assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
-
-
-def _pairs(n):
+    # splitmix64 from state 0 (published reference outputs) seeds xoshiro256**; the
+    # xoshiro outputs and a Box-Muller pair are pinned so seeds keep their PSFs.
+    state, outs = 0, []
+    for _ in range(4):
+        state, z = ref._splitmix64(state)
+        outs.append(z)
+    assert outs == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F, 0xF88BB8A8724C81EC]
+    g = ref.Rng(0)
+    assert [g.next() for _ in range(3)] == [0x99EC5F36CB75F2B4, 0xBF6E1F784956452A, 0x1A5F849D4933E6E0]
+    assert ref.Rng(2**64 - 1).normal_pair() == (0.14007213425705564, -1.273520024160745)
     r = ref.Rng(123)
-    return [r.normal_pair() for _ in range(n)]
+    z = np.array([r.normal_pair() for _ in range(4000)]).ravel()
+    assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
+    # The C++ generator agrees (largest seed included): same walk vertices.
+    got = unblur._core.shake_trajectory(10.0, 2**64 - 1, 3, 0.5)
+    np.testing.assert_array_equal(got["vertex_x"], ref.shake_trajectory(10.0, 2**64 - 1, 3, 0.5)["vertex_x"])
 
 
 # ---- Gaussian --------------------------------------------------------------------------------
@@ -298,12 +300,15 @@ def test_turbulence_diffraction_limit_is_airy(oversampling):
 
 
 def test_turbulence_mean_short_exposure_approaches_long(rng):
-    # 32 screens at D/r0 = 5: the mean speckle pattern converges slowly (speckle noise
-    # ~ 1/sqrt(32) per pixel, random tilt) and a finite screen keeps slightly too little
-    # low-order power, so the check is loose but discriminating: the mean is closer
-    # (in L1) to the long exposure for D/r0 = 5 than for D/r0 = 3 or 8, and encircled
-    # energies agree to 0.08.
-    seeds = rng.integers(0, 2**62, size=32)
+    # The mean of 48 short exposures at D/r0 = 5 against the long exposure. Speckle
+    # noise and random tilt make the mean converge slowly, and a finite phase screen
+    # keeps slightly too little low-order power (the mean is ~0.03 more concentrated in
+    # encircled energy). Over 100 trials of 32 screens the EE difference had mean 0.03
+    # and standard deviation 0.03 at worst, so 0.15 is bias + 4 sigma at 48 screens,
+    # while neighbouring D/r0 (3 or 8) differ by 0.2-0.27 at 5 pixels. The L1 check is
+    # the discriminating one: the mean is closer to D/r0 = 5 than to 3 or 8 (smallest
+    # margin seen: 0.08 at 32 screens).
+    seeds = rng.integers(0, 2**62, size=48)
     shorts = [psf.turbulence(5.0, oversampling=1.0, short_exposure=True, seed=int(s), size=57) for s in seeds]
     for h in shorts[:2]:
         check_basic(h)
@@ -312,7 +317,7 @@ def test_turbulence_mean_short_exposure_approaches_long(rng):
     dist = {d: np.abs(mean - L).sum() for d, L in longs.items()}
     assert dist[5.0] < dist[3.0] and dist[5.0] < dist[8.0], dist
     for radius in (3, 5, 8, 12):
-        assert abs(encircled(mean, radius) - encircled(longs[5.0], radius)) < 0.08
+        assert abs(encircled(mean, radius) - encircled(longs[5.0], radius)) < 0.15
 
 
 def test_turbulence_short_exposure_seeded():

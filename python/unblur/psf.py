@@ -141,6 +141,8 @@ def gaussian(sigma, *, size=None, theta=0.0, ndim=None, dtype=np.float64):
     (17, 17, 17)
     """
     theta = _angle(theta, "theta")
+    if isinstance(sigma, np.ndarray) and sigma.ndim == 0:
+        sigma = sigma.item()
     if isinstance(sigma, (tuple, list, np.ndarray)):
         sig = [_validate.positive_float(s, "sigma") for s in sigma]
         if not 1 <= len(sig) <= 3:
