@@ -11,9 +11,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from PIL import Image, ImageDraw
-
 import unblur
+from PIL import Image, ImageDraw
 
 TILE = 192  # pixels per tile side
 LABEL = 16  # pixels for the caption

@@ -7,13 +7,12 @@ import math
 
 import numpy as np
 import pytest
+import unblur
+from conftest import tol
 from PIL import Image
 from scipy.special import j1
-
-import unblur
 from unblur import psf
 from unblur._xp import psf as ref
-from conftest import tol
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -48,7 +47,8 @@ def half_width(profile):
 def pixel_variance(sigma, half):
     """Variance of the exactly pixel-integrated 1-D Gaussian on -half..half (math.erf)."""
     k = np.arange(-half, half + 1)
-    cdf = lambda z: 0.5 * (1 + np.vectorize(math.erf)(z / (sigma * math.sqrt(2))))
+    def cdf(z):
+        return 0.5 * (1 + np.vectorize(math.erf)(z / (sigma * math.sqrt(2))))
     p = cdf(k + 0.5) - cdf(k - 0.5)
     return float((p * k * k).sum() / p.sum())
 

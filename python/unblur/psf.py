@@ -29,7 +29,6 @@ dtype('float32')
 
 from __future__ import annotations
 
-import numbers
 import operator
 import os
 
@@ -73,7 +72,7 @@ def _size_arg(size, ndim):
 
 
 def _angle(v, name):
-    return _validate._real(v, name)
+    return _validate.finite_float(v, name)
 
 
 def _seed_arg(seed, name="seed"):
@@ -458,7 +457,7 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64):
     (27, 27)
     """
     fwhm = _validate.positive_float(fwhm, "fwhm")
-    beta = _validate._real(beta, "beta")
+    beta = _validate.finite_float(beta, "beta")
     if beta <= 1:
         raise ValueError(f"beta must be > 1 (finite flux), got {beta:g}")
     return _backend.core().moffat_psf(fwhm, beta, _size_arg(size, 2), _dtype_arg(dtype))
