@@ -61,13 +61,20 @@ py::array_t<T> new_array(const Shape& shape) {
   return py::array_t<T>(s);
 }
 
-/// Calls f(T{}) with T = float or double according to `a`'s dtype: the one place that
-/// maps NumPy dtypes to the core's two precisions.
+/// Calls f(T{}) with T = float or double according to `dt`: the one place that maps
+/// NumPy dtypes to the core's two precisions.
+template <typename F>
+decltype(auto) dispatch_dtype(const py::dtype& dt, const char* name, F&& f) {
+  if (dt.is(py::dtype::of<float>())) return f(float{});
+  if (dt.is(py::dtype::of<double>())) return f(double{});
+  throw py::type_error(std::string(name) + " must be float32 or float64, got " +
+                       py::str(dt).cast<std::string>());
+}
+
+/// dispatch_dtype on an array's dtype.
 template <typename F>
 decltype(auto) dispatch_real(const py::array& a, const char* name, F&& f) {
-  if (a.dtype().is(py::dtype::of<float>())) return f(float{});
-  if (a.dtype().is(py::dtype::of<double>())) return f(double{});
-  throw py::type_error(std::string(name) + " must be float32 or float64, got " + dtype_name(a));
+  return dispatch_dtype(a.dtype(), name, std::forward<F>(f));
 }
 
 /// As dispatch_real for complex64 / complex128 arrays (T is the real type).

@@ -21,8 +21,7 @@ Shape shape_or(const SizeArg& size, const Shape& fallback) {
 /// on it with the GIL released.
 template <typename F>
 py::array make_psf(const Shape& shape, const py::object& dtype, F&& fill) {
-  const py::dtype dt = py::dtype::from_args(dtype);
-  auto run = [&](auto tag) -> py::array {
+  return dispatch_dtype(py::dtype::from_args(dtype), "dtype", [&](auto tag) -> py::array {
     using T = decltype(tag);
     py::array_t<T> out = new_array<T>(shape);
     T* o = out.mutable_data();
@@ -31,10 +30,7 @@ py::array make_psf(const Shape& shape, const py::object& dtype, F&& fill) {
       fill(o);
     }
     return out;
-  };
-  if (dt.is(py::dtype::of<double>())) return run(double{});
-  if (dt.is(py::dtype::of<float>())) return run(float{});
-  throw py::type_error("dtype must be float32 or float64, got " + py::str(dt).cast<std::string>());
+  });
 }
 
 }  // namespace
