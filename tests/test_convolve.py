@@ -112,8 +112,8 @@ def test_periodic_same_is_circular_convolution(rng):
     for method in ("fft", "direct"):
         np.testing.assert_allclose(unblur.convolve(x, k, boundary="periodic", method=method), want,
                                    rtol=1e-12, atol=1e-12)
-    grid = unblur._core.convolve_fft_shape([31, 37], [5, 3], "same", "periodic", 0.0)
-    assert grid == list(unblur.fft.fast_fft_shape((35, 39)))
+    plan = unblur._core.convolve_fft_plan([31, 37], [5, 3], "same", "periodic")
+    assert plan == {"tiles": [1, 1], "grid": list(unblur.fft.fast_fft_shape((35, 39)))}
 
 
 def test_is_convolution_not_correlation():
@@ -145,11 +145,31 @@ def test_dtype_policy_and_kernel_cast(rng):
     assert_close(got, want, np.float32)
 
 
+# Sizes where the FFT method cuts the image into overlap-save tiles (checked below).
+TILED = [((20000,), (15,)), ((300, 260), (9, 7)), ((70, 66, 68), (5, 3, 4))]
+
+
+@pytest.mark.parametrize("shape,kshape", TILED)
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("boundary", ["constant", "reflect", "periodic"])
+def test_tiled_fft_matches_reference(rng, dtype, shape, kshape, mode, boundary):
+    plan = unblur._core.convolve_fft_plan(list(shape), list(kshape), mode, boundary, 0.5,
+                                          dtype == np.float64, 2)
+    assert np.prod(plan["tiles"]) > 1
+    x, k = inputs(rng, shape, kshape, dtype)
+    want = xp_convolve.convolve(x.astype(np.float64), k.astype(np.float64), mode, boundary, 0.5)
+    for threads in (1, 2):
+        got = unblur.convolve(x, k, mode=mode, boundary=boundary, cval=0.5, method="fft", threads=threads)
+        assert_close(got, want, dtype)
+
+
 def test_auto_picks_by_cost(rng):
     choose = unblur._core.convolve_method
     assert choose([512, 512], [3, 3]) == "direct"
     assert choose([2048, 2048], [31, 31]) == "fft"
     assert choose([64, 64, 64], [15, 15, 15]) == "fft"
+    cost = unblur._core.convolve_cost([2048, 2048], [31, 31], threads=1)
+    assert 0 < cost["fft"] < cost["direct"]
 
 
 def test_threads_and_large_kernel_agree(rng):

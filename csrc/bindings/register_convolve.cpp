@@ -66,20 +66,47 @@ void register_convolve(py::module_& m) {
     return to_list(convolve_output_shape(to_shape(shape), to_shape(kshape), parse_mode(mode)));
   }, py::arg("shape"), py::arg("kernel_shape"), py::arg("mode") = "same");
 
-  m.def("convolve_fft_shape", [](const std::vector<py::ssize_t>& shape, const std::vector<py::ssize_t>& kshape,
-                                 const std::string& mode, const std::string& boundary, double cval) {
-    return to_list(convolve_fft_shape(to_shape(shape), to_shape(kshape), parse_mode(mode),
-                                      parse_boundary(boundary), cval));
+  m.def("convolve_fft_plan", [](const std::vector<py::ssize_t>& shape, const std::vector<py::ssize_t>& kshape,
+                                const std::string& mode, const std::string& boundary, double cval,
+                                bool double_precision, int threads) {
+    const Shape s = to_shape(shape), k = to_shape(kshape);
+    const ConvolveMode md = parse_mode(mode);
+    const Boundary bd = parse_boundary(boundary);
+    const ConvolveFftPlan p = double_precision ? convolve_fft_plan<double>(s, k, md, bd, cval, threads)
+                                               : convolve_fft_plan<float>(s, k, md, bd, cval, threads);
+    py::dict d;
+    d["tiles"] = to_list(p.tiles);
+    d["grid"] = to_list(p.grid);
+    return d;
   }, py::arg("shape"), py::arg("kernel_shape"), py::arg("mode") = "same", py::arg("boundary") = "constant",
-     py::arg("cval") = 0.0);
+     py::arg("cval") = 0.0, py::arg("double_precision") = false, py::arg("threads") = 0);
+
+  m.def("convolve_cost", [](const std::vector<py::ssize_t>& shape, const std::vector<py::ssize_t>& kshape,
+                            const std::string& mode, const std::string& boundary, double cval,
+                            bool double_precision, int threads) {
+    const Shape s = to_shape(shape), k = to_shape(kshape);
+    const ConvolveMode md = parse_mode(mode);
+    const Boundary bd = parse_boundary(boundary);
+    const ConvolveCost c = double_precision ? convolve_cost<double>(s, k, md, bd, cval, threads)
+                                            : convolve_cost<float>(s, k, md, bd, cval, threads);
+    py::dict d;
+    d["direct"] = c.direct_seconds;
+    d["fft"] = c.fft_seconds;
+    return d;
+  }, py::arg("shape"), py::arg("kernel_shape"), py::arg("mode") = "same", py::arg("boundary") = "constant",
+     py::arg("cval") = 0.0, py::arg("double_precision") = false, py::arg("threads") = 0);
 
   m.def("convolve_method", [](const std::vector<py::ssize_t>& shape, const std::vector<py::ssize_t>& kshape,
-                              const std::string& mode, const std::string& boundary, double cval) {
-    ConvolveMethod mt = choose_convolve_method(to_shape(shape), to_shape(kshape), parse_mode(mode),
-                                               parse_boundary(boundary), cval);
+                              const std::string& mode, const std::string& boundary, double cval,
+                              bool double_precision, int threads) {
+    const Shape s = to_shape(shape), k = to_shape(kshape);
+    const ConvolveMode md = parse_mode(mode);
+    const Boundary bd = parse_boundary(boundary);
+    ConvolveMethod mt = double_precision ? choose_convolve_method<double>(s, k, md, bd, cval, threads)
+                                         : choose_convolve_method<float>(s, k, md, bd, cval, threads);
     return std::string(mt == ConvolveMethod::Direct ? "direct" : "fft");
   }, py::arg("shape"), py::arg("kernel_shape"), py::arg("mode") = "same", py::arg("boundary") = "constant",
-     py::arg("cval") = 0.0);
+     py::arg("cval") = 0.0, py::arg("double_precision") = false, py::arg("threads") = 0);
 }
 
 }  // namespace unblur::bindings

@@ -51,14 +51,35 @@ enum class ConvolveMethod { Auto = 0, Fft = 1, Direct = 2 };
 /// image on any axis.
 Shape convolve_output_shape(const Shape& shape, const Shape& kernel_shape, ConvolveMode mode);
 
-/// The method Auto runs for these sizes (Fft or Direct), from a cost model measured on
-/// a 2-core x86-64 machine (see convolve.cpp).
-ConvolveMethod choose_convolve_method(const Shape& shape, const Shape& kernel_shape,
-                                      ConvolveMode mode, Boundary boundary, double cval = 0);
+/// Estimated run time of each method (the cost model behind Auto).
+struct ConvolveCost {
+  double direct_seconds = 0;
+  double fft_seconds = 0;
+};
+template <typename T>
+ConvolveCost convolve_cost(const Shape& shape, const Shape& kernel_shape, ConvolveMode mode,
+                           Boundary boundary, double cval = 0, int threads = 0);
 
-/// The FFT grid the Fft method uses for these sizes (fast sizes, last axis even).
-Shape convolve_fft_shape(const Shape& shape, const Shape& kernel_shape, ConvolveMode mode,
-                         Boundary boundary, double cval = 0);
+/// The method Auto runs for these sizes in precision T with `threads` threads (<= 0:
+/// the default), Fft or Direct, from a cost model measured on a 2-core x86-64 machine
+/// (constants in convolve.cpp).
+template <typename T>
+ConvolveMethod choose_convolve_method(const Shape& shape, const Shape& kernel_shape,
+                                      ConvolveMode mode, Boundary boundary, double cval = 0,
+                                      int threads = 0);
+
+/// How ConvolveMethod::Fft splits the work. One tile: the whole extended image on one
+/// fast grid, transformed by FFTW's threads. Several (overlap-save): each tile's output
+/// block plus its K - 1 halo, extended by the same rule, on the fast grid `grid`, one
+/// tile per thread at a time; chosen when that costs fewer operations (a kernel small
+/// next to the image), which also keeps each transform in cache.
+struct ConvolveFftPlan {
+  Shape tiles;  ///< tiles per axis
+  Shape grid;   ///< FFT grid of one tile
+};
+template <typename T>
+ConvolveFftPlan convolve_fft_plan(const Shape& shape, const Shape& kernel_shape, ConvolveMode mode,
+                                  Boundary boundary, double cval = 0, int threads = 0);
 
 /// out = image (*) kernel, as described above.
 ///
