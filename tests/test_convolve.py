@@ -146,7 +146,7 @@ def test_dtype_policy_and_kernel_cast(rng):
 
 
 # Sizes where the FFT method cuts the image into overlap-save tiles (checked below).
-TILED = [((20000,), (15,)), ((300, 260), (9, 7)), ((70, 66, 68), (5, 3, 4))]
+TILED = [((8000,), (15,)), ((300, 260), (9, 7)), ((70, 66, 68), (5, 3, 4))]
 
 
 @pytest.mark.parametrize("shape,kshape", TILED)

@@ -260,6 +260,18 @@ constexpr double kTileTransforms = 2.3;
 // Fixed work per tile (maps, calls, cache warm-up), in the same units.
 constexpr double kTileOverheadUnits = 10000;
 
+// Every 2^a 3^b 5^c 7^d in [lo, hi] (even ones only if `even`), ascending.
+std::vector<std::ptrdiff_t> smooth_sizes(std::ptrdiff_t lo, std::ptrdiff_t hi, bool even) {
+  std::vector<std::ptrdiff_t> out;
+  for (std::ptrdiff_t p2 = even ? 2 : 1; p2 <= hi; p2 *= 2)
+    for (std::ptrdiff_t p3 = p2; p3 <= hi; p3 *= 3)
+      for (std::ptrdiff_t p5 = p3; p5 <= hi; p5 *= 5)
+        for (std::ptrdiff_t p7 = p5; p7 <= hi; p7 *= 7)
+          if (p7 >= lo) out.push_back(p7);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 Tiling choose_tiling(const Shape& out_shape, const Shape& kernel_shape, const Shape& whole_grid,
                      std::size_t bytes, int threads) {
   const Dims m = dims3(out_shape), k = dims3(kernel_shape);
@@ -268,8 +280,9 @@ Tiling choose_tiling(const Shape& out_shape, const Shape& kernel_shape, const Sh
   best.grid = dims3(whole_grid);
   best.step = m;
   best.units = kWholeTransforms * transform_units(static_cast<double>(shape_size(whole_grid)), bytes) / threads;
-  // Per axis, the distinct tile grids: the most outputs a grid of fast size g holds is
-  // g - K + 1; tiles smaller than max(K, 32) outputs would be mostly halo.
+  // Per axis, the candidate tile grids: fast sizes g, each holding up to g - K + 1
+  // outputs; a larger grid is kept only if it needs fewer tiles. Tiles of fewer than
+  // max(K, 32) outputs would be mostly halo.
   struct Axis {
     std::ptrdiff_t count, step, grid;
   };
@@ -279,16 +292,17 @@ Tiling choose_tiling(const Shape& out_shape, const Shape& kernel_shape, const Sh
       cand[a].push_back({1, 1, 1});
       continue;
     }
-    const std::ptrdiff_t min_step = std::max<std::ptrdiff_t>(k[a], 32);
-    std::ptrdiff_t last_grid = -1;
-    for (std::ptrdiff_t n = 1;; ++n) {
-      const std::ptrdiff_t want = (m[a] + n - 1) / n;
-      if (n > 1 && want < min_step) break;
-      const std::ptrdiff_t g = fast_fft_size(want + k[a] - 1, a == 2);
-      if (g == last_grid) continue;
-      last_grid = g;
+    const bool even = a == 2;
+    const std::ptrdiff_t min_step = std::min(std::max<std::ptrdiff_t>(k[a], 32), m[a]);
+    const std::ptrdiff_t lo = fast_fft_size(min_step + k[a] - 1, even);
+    const std::ptrdiff_t hi = fast_fft_size(m[a] + k[a] - 1, even);
+    std::ptrdiff_t last_count = -1;
+    for (std::ptrdiff_t g : smooth_sizes(lo, hi, even)) {
       const std::ptrdiff_t step = std::min(g - k[a] + 1, m[a]);
-      cand[a].push_back({(m[a] + step - 1) / step, step, g});
+      const std::ptrdiff_t count = (m[a] + step - 1) / step;
+      if (last_count >= 0 && count >= last_count) continue;
+      last_count = count;
+      cand[a].push_back({count, step, g});
     }
   }
   for (const Axis& a0 : cand[0])
@@ -319,10 +333,11 @@ void convolve_fft_tiled(const T* image, const Shape& shape, const T* kernel, con
   const Shape grid(tiling.grid.begin() + (3 - nd), tiling.grid.end());
   auto fft = RealFFT<T>::get(grid, 1);
   const std::ptrdiff_t nr = fft->real_size(), ns = fft->spectrum_size();
-  // The kernel spectrum of the tile grid, with the inverse transform's 1/|grid|.
+  // The kernel spectrum of the tile grid, with the inverse transform's 1/|grid|. Tile
+  // grids are small: one thread, and no second (multi-threaded) plan to make.
   AlignedBuffer<C> kspec(static_cast<std::size_t>(ns));
   std::fill(kspec.data(), kspec.data() + ns, C(1));
-  multiply_kernel_spectrum(kernel, kshape, grid, kspec.data(), T(1) / static_cast<T>(nr), threads);
+  multiply_kernel_spectrum(kernel, kshape, grid, kspec.data(), T(1) / static_cast<T>(nr), 1);
   const Dims n = dims3(shape), k = dims3(kshape), m = dims3(out_shape), cnt = tiling.count;
   Dims off{0, 0, 0};
   for (std::size_t a = 0; a < 3; ++a) off[a] = mode_offset(mode, k[a]);
