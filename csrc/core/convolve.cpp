@@ -422,9 +422,25 @@ void convolve_direct(const T* image, const Shape& shape, const T* kernel, const 
 }
 
 // ---- cost model ----------------------------------------------------------------------
-// COST_MODEL_COMMENT
+// Auto compares two time estimates whose constants were fitted on the development
+// machine (2 x86-64 cores, default flags without -march=native, one thread, best of 7
+// on a machine shared with other builds):
+//   direct = (58 ps float32 | 110 ps float64) per multiply-add * (1 + 32 / row length)
+//            + (1.5 ns | 3 ns) per output (extension, zeroing; visible with few taps)
+//   fft    = 30 us + (160 ps | 210 ps) per Tiling::units (grid elements * log2 of the
+//            chosen tiles or whole grid, see choose_tiling)
+// both divided among the threads. Measured vs model (ms, float32, one thread):
+//   2048^2 * 31^2   fft 34.0 / 32.0   direct 251 / 241
+//   1024^2 * 13^2   fft  5.9 /  6.8   direct 11.3 / 10.6 + 1.6
+//   1024^2 *  7^2   fft  6.0 /  6.1   direct  4.1 / 3.1 + 1.6
+//   256^2  *  9^2   fft 0.32 / 0.44   direct 0.32 / 0.35 + 0.1
+//   96^3   *  7^3   fft 10.4 /  8.5   direct 27.2 / 23.5 + 1.3
+//   64^3   *  5^3   fft  2.6 /  2.3   direct  2.7 / 2.9 + 0.4
+//   2^20   * 33     fft  4.8 /  5.1   direct  4.1 / 2.1 + 1.6
+// (float64: fft 1.2-1.4x, direct ~2x the float32 times.)
 constexpr double kDirectSecondsPerMac[2] = {58e-12, 110e-12};  // float32, float64; one thread
 constexpr double kDirectShortRow = 32;                         // samples
+constexpr double kDirectSecondsPerOutput[2] = {1.5e-9, 3e-9};
 constexpr double kFftSecondsPerUnit[2] = {160e-12, 210e-12};  // float32, float64   // per Tiling::units
 constexpr double kFftFixedSeconds = 30e-6;
 
@@ -494,9 +510,12 @@ ConvolveCost convolve_cost(const Shape& shape, const Shape& kernel_shape, Convol
   const double macs = static_cast<double>(shape_size(out)) * static_cast<double>(shape_size(kernel_shape));
   const double row = static_cast<double>(std::min<std::ptrdiff_t>(out.back(), 1024));
   ConvolveCost c;
-  c.direct_seconds = kDirectSecondsPerMac[sizeof(T) == 8] * macs * (1 + kDirectShortRow / row) / threads;
+  const bool dbl = sizeof(T) == 8;
+  c.direct_seconds = (kDirectSecondsPerMac[dbl] * macs * (1 + kDirectShortRow / row) +
+                      kDirectSecondsPerOutput[dbl] * static_cast<double>(shape_size(out))) /
+                     threads;
   const Tiling t = plan_tiles(shape, kernel_shape, mode, boundary, cval, sizeof(T), threads);
-  c.fft_seconds = kFftFixedSeconds + kFftSecondsPerUnit[sizeof(T) == 8] * t.units;
+  c.fft_seconds = kFftFixedSeconds + kFftSecondsPerUnit[dbl] * t.units;
   return c;
 }
 

@@ -19,6 +19,12 @@
 // at a fast FFT size, whatever N is. With a zero boundary the halo is zero and
 // P >= N + K - 1 already avoids wrap-around, which makes 'full' cheaper.
 //
+// When the kernel is small next to the image, the output is cut into overlap-save
+// tiles, each handled by exactly that rule on a smaller grid (its output block, a
+// K - 1 halo of the extended image, r2c * kernel spectrum * c2r, crop): fewer
+// operations, transforms that stay in cache, and one tile per thread with no
+// synchronisation inside a transform. convolve_fft_plan says which grid is used.
+//
 // ConvolveMethod::Direct extends the image the same way and sums K products per output
 // in vectorisable loops (OpenMP over output rows); it wins for small kernels.
 #pragma once

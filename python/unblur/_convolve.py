@@ -92,7 +92,10 @@ def convolve(image, kernel, *, mode="same", boundary="constant", cval=0.0, metho
     The FFT method writes the extended image (the output region plus a K - 1 halo)
     into a buffer of a fast FFT size at least M + K - 1 per axis, so the circular
     convolution has no wrap-around on the wanted outputs; 'periodic' 'same' is then
-    exact circular convolution of any size N at a fast FFT size.
+    exact circular convolution of any size N at a fast FFT size. When the kernel is
+    small next to the image the output is cut into overlap-save tiles, each computed by
+    the same rule on a smaller grid (fewer operations, transforms that stay in cache,
+    one tile per thread).
 
     Examples
     --------
