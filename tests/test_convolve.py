@@ -3,6 +3,8 @@ direct methods against each other; boundaries against numpy.pad; bad input."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -179,6 +181,28 @@ def test_threads_and_large_kernel_agree(rng):
     for threads in (1, 2):
         for method in ("fft", "direct"):
             assert_close(unblur.convolve(x, k, method=method, threads=threads), want, np.float32)
+
+
+def test_concurrent_calls(rng):
+    # The GIL is released and plans are shared: calls from many threads at once agree
+    # with serial ones (tiled and whole-grid FFT, direct).
+    jobs = [(rng.standard_normal((200, 190)).astype(np.float32), rng.random(ks).astype(np.float32), m)
+            for ks in ((7, 5), (21, 23)) for m in ("fft", "direct")] * 2
+    want = [unblur.convolve(x, k, method=m, boundary="mirror") for x, k, m in jobs]
+    got = [None] * len(jobs)
+
+    def work(i):
+        x, k, m = jobs[i]
+        for _ in range(3):
+            got[i] = unblur.convolve(x, k, method=m, boundary="mirror", threads=1)
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for g, w in zip(got, want):
+        assert_close(g, w.astype(np.float64), np.float32)
 
 
 def test_non_contiguous_inputs_are_copied(rng):
