@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import scipy.ndimage
 import scipy.signal
-
 import unblur
-from unblur._xp import convolve as xp_convolve
 from conftest import tol
+from unblur._xp import convolve as xp_convolve
 
 METHODS = ["fft", "direct", "auto"]
 BOUNDARIES = ["constant", "reflect", "mirror", "nearest", "periodic"]

@@ -10,10 +10,12 @@
 #include <pybind11/stl.h>
 
 #include <complex>
+#include <map>
 #include <string>
 #include <utility>
 
 #include "core/array.hpp"
+#include "core/boundary.hpp"
 
 namespace unblur::bindings {
 
@@ -83,6 +85,25 @@ decltype(auto) dispatch_complex(const py::array& a, const char* name, F&& f) {
   if (a.dtype().is(py::dtype::of<std::complex<float>>())) return f(float{});
   if (a.dtype().is(py::dtype::of<std::complex<double>>())) return f(double{});
   throw py::type_error(std::string(name) + " must be complex64 or complex128, got " + dtype_name(a));
+}
+
+/// Maps a string option to its enum value; ValueError naming `name` and listing the options.
+template <typename E>
+E parse_choice(const std::map<std::string, E>& options, const std::string& value, const char* name) {
+  auto it = options.find(value);
+  if (it != options.end()) return it->second;
+  std::string all;
+  for (const auto& kv : options) all += (all.empty() ? "'" : ", '") + kv.first + "'";
+  throw py::value_error(std::string(name) + " must be one of " + all + "; got '" + value + "'");
+}
+
+/// A boundary rule by its Python name ('wrap' is an alias of 'periodic').
+inline Boundary parse_boundary(const std::string& value, const char* name) {
+  static const std::map<std::string, Boundary> options = {
+      {"constant", Boundary::Constant}, {"reflect", Boundary::Reflect},
+      {"mirror", Boundary::Mirror},     {"nearest", Boundary::Nearest},
+      {"periodic", Boundary::Periodic}, {"wrap", Boundary::Periodic}};
+  return parse_choice(options, value, name);
 }
 
 /// Parses a Python-side shape argument.

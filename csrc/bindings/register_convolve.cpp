@@ -8,33 +8,16 @@
 namespace unblur::bindings {
 namespace {
 
-template <typename E>
-E parse(const std::map<std::string, E>& options, const std::string& value, const char* name) {
-  auto it = options.find(value);
-  if (it != options.end()) return it->second;
-  std::string all;
-  for (const auto& kv : options) all += (all.empty() ? "" : ", ") + kv.first;
-  throw py::value_error(std::string(name) + " must be one of " + all + "; got '" + value + "'");
-}
-
 ConvolveMode parse_mode(const std::string& s) {
   static const std::map<std::string, ConvolveMode> m{
       {"full", ConvolveMode::Full}, {"same", ConvolveMode::Same}, {"valid", ConvolveMode::Valid}};
-  return parse(m, s, "mode");
-}
-
-Boundary parse_boundary(const std::string& s) {
-  static const std::map<std::string, Boundary> m{
-      {"constant", Boundary::Constant}, {"reflect", Boundary::Reflect},
-      {"mirror", Boundary::Mirror},     {"nearest", Boundary::Nearest},
-      {"periodic", Boundary::Periodic}, {"wrap", Boundary::Periodic}};
-  return parse(m, s, "boundary");
+  return parse_choice(m, s, "mode");
 }
 
 ConvolveMethod parse_method(const std::string& s) {
   static const std::map<std::string, ConvolveMethod> m{
       {"auto", ConvolveMethod::Auto}, {"fft", ConvolveMethod::Fft}, {"direct", ConvolveMethod::Direct}};
-  return parse(m, s, "method");
+  return parse_choice(m, s, "method");
 }
 
 std::vector<py::ssize_t> to_list(const Shape& s) { return std::vector<py::ssize_t>(s.begin(), s.end()); }
@@ -47,7 +30,7 @@ void register_convolve(py::module_& m) {
     return dispatch_real(image, "image", [&](auto tag) -> py::array {
       using T = decltype(tag);
       const ConvolveMode md = parse_mode(mode);
-      const Boundary bd = parse_boundary(boundary);
+      const Boundary bd = parse_boundary(boundary, "boundary");
       const ConvolveMethod mt = parse_method(method);
       const T* img = cptr<T>(image, "image");
       const T* ker = cptr<T>(kernel, "kernel");
@@ -71,7 +54,7 @@ void register_convolve(py::module_& m) {
                                 bool double_precision, int threads) {
     const Shape s = to_shape(shape), k = to_shape(kshape);
     const ConvolveMode md = parse_mode(mode);
-    const Boundary bd = parse_boundary(boundary);
+    const Boundary bd = parse_boundary(boundary, "boundary");
     const ConvolveFftPlan p = double_precision ? convolve_fft_plan<double>(s, k, md, bd, cval, threads)
                                                : convolve_fft_plan<float>(s, k, md, bd, cval, threads);
     py::dict d;
@@ -86,7 +69,7 @@ void register_convolve(py::module_& m) {
                             bool double_precision, int threads) {
     const Shape s = to_shape(shape), k = to_shape(kshape);
     const ConvolveMode md = parse_mode(mode);
-    const Boundary bd = parse_boundary(boundary);
+    const Boundary bd = parse_boundary(boundary, "boundary");
     const ConvolveCost c = double_precision ? convolve_cost<double>(s, k, md, bd, cval, threads)
                                             : convolve_cost<float>(s, k, md, bd, cval, threads);
     py::dict d;
@@ -101,7 +84,7 @@ void register_convolve(py::module_& m) {
                               bool double_precision, int threads) {
     const Shape s = to_shape(shape), k = to_shape(kshape);
     const ConvolveMode md = parse_mode(mode);
-    const Boundary bd = parse_boundary(boundary);
+    const Boundary bd = parse_boundary(boundary, "boundary");
     ConvolveMethod mt = double_precision ? choose_convolve_method<double>(s, k, md, bd, cval, threads)
                                          : choose_convolve_method<float>(s, k, md, bd, cval, threads);
     return std::string(mt == ConvolveMethod::Direct ? "direct" : "fft");

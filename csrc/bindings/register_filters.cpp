@@ -8,16 +8,6 @@ namespace unblur::bindings {
 
 namespace {
 
-BoundaryMode parse_mode(const std::string& mode) {
-  if (mode == "reflect") return BoundaryMode::Reflect;
-  if (mode == "mirror") return BoundaryMode::Mirror;
-  if (mode == "nearest") return BoundaryMode::Nearest;
-  if (mode == "constant") return BoundaryMode::Constant;
-  if (mode == "wrap" || mode == "periodic") return BoundaryMode::Wrap;
-  throw py::value_error("mode must be one of 'constant', 'mirror', 'nearest', 'periodic', 'reflect', 'wrap'; got '" +
-                        mode + "'");
-}
-
 GaussianMethod parse_method(const std::string& method) {
   if (method == "auto") return GaussianMethod::Auto;
   if (method == "direct") return GaussianMethod::Direct;
@@ -39,7 +29,7 @@ void register_filters(py::module_& m) {
             if (sigma.size() != shape.size())
               throw py::value_error("sigma must have " + std::to_string(shape.size()) + " values (one per axis), got " +
                                     std::to_string(sigma.size()));
-            const BoundaryMode bm = parse_mode(mode);
+            const Boundary bm = parse_boundary(mode, "mode");
             const GaussianMethod gm = parse_method(method);
             py::array_t<T> out = new_array<T>(shape);
             T* o = out.mutable_data();

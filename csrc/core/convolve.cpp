@@ -23,11 +23,6 @@ Dims dims3(const Shape& s) {
   return d;
 }
 
-std::ptrdiff_t mod(std::ptrdiff_t x, std::ptrdiff_t n) {
-  std::ptrdiff_t r = x % n;
-  return r < 0 ? r + n : r;
-}
-
 // Where the buffer handed to the FFT (or to the direct loops) comes from, per axis:
 // buffer[i] = extended image at image coordinate start + i for i < len, 0 for
 // len <= i < grid; the wanted output u is the circular convolution at u + crop.
@@ -445,25 +440,6 @@ constexpr double kFftSecondsPerUnit[2] = {160e-12, 210e-12};  // float32, float6
 constexpr double kFftFixedSeconds = 30e-6;
 
 }  // namespace
-
-std::ptrdiff_t boundary_index(std::ptrdiff_t x, std::ptrdiff_t n, Boundary boundary) {
-  if (x >= 0 && x < n) return x;
-  switch (boundary) {
-    case Boundary::Constant: return kCval;
-    case Boundary::Nearest: return x < 0 ? 0 : n - 1;
-    case Boundary::Periodic: return mod(x, n);
-    case Boundary::Reflect: {  // period 2n: a b c d d c b a
-      const std::ptrdiff_t r = mod(x, 2 * n);
-      return r < n ? r : 2 * n - 1 - r;
-    }
-    case Boundary::Mirror: {  // period 2n - 2: a b c d c b
-      if (n == 1) return 0;
-      const std::ptrdiff_t r = mod(x, 2 * n - 2);
-      return r < n ? r : 2 * n - 2 - r;
-    }
-  }
-  return kCval;
-}
 
 Shape convolve_output_shape(const Shape& shape, const Shape& kernel_shape, ConvolveMode mode) {
   require_convolve_args(shape, kernel_shape);

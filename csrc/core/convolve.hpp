@@ -32,22 +32,12 @@
 #include <cstddef>
 
 #include "core/array.hpp"
+#include "core/boundary.hpp"
 
 namespace unblur {
 
 /// Output size per axis: Full = N + K - 1, Same = N, Valid = N - K + 1.
 enum class ConvolveMode { Full = 0, Same = 1, Valid = 2 };
-
-/// How the image is extended beyond its edges (image a b c d, n = 4):
-///   Constant  k k k | a b c d | k k k   (k = cval; cval = 0 is zero padding)
-///   Reflect   c b a | a b c d | d c b   (half-sample symmetric; numpy.pad 'symmetric',
-///                                        scipy.ndimage 'reflect')
-///   Mirror    d c b | a b c d | c b a   (whole-sample symmetric; numpy.pad 'reflect',
-///                                        scipy.ndimage 'mirror')
-///   Nearest   a a a | a b c d | d d d   (numpy.pad 'edge')
-///   Periodic  b c d | a b c d | a b c   (numpy.pad 'wrap', scipy.ndimage 'wrap')
-/// Halos longer than the image repeat the rule as numpy.pad does (periodic reflections).
-enum class Boundary { Constant = 0, Reflect = 1, Mirror = 2, Nearest = 3, Periodic = 4 };
 
 /// Auto chooses Fft or Direct by choose_convolve_method.
 enum class ConvolveMethod { Auto = 0, Fft = 1, Direct = 2 };
@@ -98,9 +88,5 @@ void convolve(const T* image, const Shape& shape, const T* kernel, const Shape& 
               T* out, ConvolveMode mode = ConvolveMode::Same,
               Boundary boundary = Boundary::Constant, T cval = T(0),
               ConvolveMethod method = ConvolveMethod::Auto, int threads = 0);
-
-/// Image index that position x (any integer) reads under `boundary` for an axis of
-/// length n; -1 for Constant outside [0, n).
-std::ptrdiff_t boundary_index(std::ptrdiff_t x, std::ptrdiff_t n, Boundary boundary);
 
 }  // namespace unblur

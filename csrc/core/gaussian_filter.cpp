@@ -10,34 +10,6 @@
 
 namespace unblur {
 
-std::ptrdiff_t boundary_index(std::ptrdiff_t i, std::ptrdiff_t n, BoundaryMode mode) {
-  if (i >= 0 && i < n) return i;
-  switch (mode) {
-    case BoundaryMode::Constant:
-      return -1;
-    case BoundaryMode::Nearest:
-      return i < 0 ? 0 : n - 1;
-    case BoundaryMode::Wrap: {
-      std::ptrdiff_t m = i % n;
-      return m < 0 ? m + n : m;
-    }
-    case BoundaryMode::Reflect: {
-      const std::ptrdiff_t period = 2 * n;
-      std::ptrdiff_t m = i % period;
-      if (m < 0) m += period;
-      return m < n ? m : period - 1 - m;
-    }
-    case BoundaryMode::Mirror: {
-      if (n == 1) return 0;  // no sample besides the edge to mirror onto
-      const std::ptrdiff_t period = 2 * n - 2;
-      std::ptrdiff_t m = i % period;
-      if (m < 0) m += period;
-      return m < n ? m : period - m;
-    }
-  }
-  return -1;
-}
-
 std::ptrdiff_t gaussian_radius(double sigma, double truncate) {
   UNBLUR_REQUIRE(std::isfinite(sigma) && sigma >= 0, "sigma must be finite and >= 0, got " << sigma);
   UNBLUR_REQUIRE(std::isfinite(truncate) && truncate > 0,
@@ -112,7 +84,7 @@ void combine_rows(T* __restrict d, const T* __restrict centre, RowAt row_at, con
 
 // Fills the r samples on each side of mid[0 .. n) by the boundary rule.
 template <typename T>
-void extend_line(T* mid, std::ptrdiff_t n, std::ptrdiff_t r, BoundaryMode mode, T cval) {
+void extend_line(T* mid, std::ptrdiff_t n, std::ptrdiff_t r, Boundary mode, T cval) {
   for (std::ptrdiff_t m = 1; m <= r; ++m) {
     const std::ptrdiff_t a = boundary_index(-m, n, mode);
     mid[-m] = a < 0 ? cval : mid[a];
@@ -149,7 +121,7 @@ Lines lines_of(const Shape& shape, std::size_t axis) {
 
 // A leading axis: each output row is a combination of whole input rows.
 template <typename T>
-void direct_strided_pass(const T* src, T* dst, Lines g, const std::vector<T>& h, BoundaryMode mode,
+void direct_strided_pass(const T* src, T* dst, Lines g, const std::vector<T>& h, Boundary mode,
                          const T* cval_row, int threads) {
   const std::ptrdiff_t total = g.outer * g.n;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -166,7 +138,7 @@ void direct_strided_pass(const T* src, T* dst, Lines g, const std::vector<T>& h,
 
 // The last axis: each line is copied into a padded buffer, extended, then filtered.
 template <typename T>
-void direct_line_pass(const T* src, T* dst, Lines g, const std::vector<T>& h, BoundaryMode mode, T cval,
+void direct_line_pass(const T* src, T* dst, Lines g, const std::vector<T>& h, Boundary mode, T cval,
                       int threads) {
   const std::ptrdiff_t r = static_cast<std::ptrdiff_t>(h.size()) - 1;
   const std::ptrdiff_t total = g.outer;
@@ -188,7 +160,7 @@ void direct_line_pass(const T* src, T* dst, Lines g, const std::vector<T>& h, Bo
 // intermediate image, and each row is touched while it is in cache.
 template <typename T>
 void direct_fused_pass(const T* src, T* dst, Lines g /* of the second-to-last axis */, std::ptrdiff_t n_last,
-                       const std::vector<T>& h_rows, const std::vector<T>& h_last, BoundaryMode mode, T cval,
+                       const std::vector<T>& h_rows, const std::vector<T>& h_last, Boundary mode, T cval,
                        const T* cval_row, int threads) {
   const std::ptrdiff_t r = static_cast<std::ptrdiff_t>(h_last.size()) - 1;
   const std::ptrdiff_t total = g.outer * g.n;
@@ -217,7 +189,7 @@ void direct_fused_pass(const T* src, T* dst, Lines g /* of the second-to-last ax
 // symmetric, so convolution and correlation agree). Lines of a leading axis go in
 // blocks of up to 16 neighbours, so gathering and scattering read whole cache lines.
 template <typename T>
-void fft_pass(const T* src, T* dst, Lines g, const std::vector<double>& w, BoundaryMode mode, T cval,
+void fft_pass(const T* src, T* dst, Lines g, const std::vector<double>& w, Boundary mode, T cval,
               int threads) {
   using C = std::complex<T>;
   const std::ptrdiff_t r = (static_cast<std::ptrdiff_t>(w.size()) - 1) / 2;
@@ -277,7 +249,7 @@ void fft_pass(const T* src, T* dst, Lines g, const std::vector<double>& w, Bound
 
 template <typename T>
 void gaussian_filter(const T* in, T* out, const Shape& shape, const std::vector<double>& sigma,
-                     BoundaryMode mode, double cval, double truncate, int threads, GaussianMethod method) {
+                     Boundary mode, double cval, double truncate, int threads, GaussianMethod method) {
   require_shape(shape, "image");
   UNBLUR_REQUIRE(in != nullptr && out != nullptr, "image and output must not be null");
   UNBLUR_REQUIRE(sigma.size() == shape.size(),
@@ -319,7 +291,7 @@ void gaussian_filter(const T* in, T* out, const Shape& shape, const std::vector<
 
   const T cv = static_cast<T>(cval);
   std::vector<T> cval_row;
-  if (mode == BoundaryMode::Constant) cval_row.assign(static_cast<std::size_t>(total / shape[0] + shape.back()), cv);
+  if (mode == Boundary::Constant) cval_row.assign(static_cast<std::size_t>(total / shape[0] + shape.back()), cv);
 
   // Ping-pong so that the last pass writes `out` and no pass reads what it writes.
   AlignedBuffer<T> tmp(passes.size() > 1 ? static_cast<std::size_t>(total) : 0);
@@ -341,9 +313,9 @@ void gaussian_filter(const T* in, T* out, const Shape& shape, const std::vector<
   }
 }
 
-template void gaussian_filter<float>(const float*, float*, const Shape&, const std::vector<double>&, BoundaryMode,
+template void gaussian_filter<float>(const float*, float*, const Shape&, const std::vector<double>&, Boundary,
                                      double, double, int, GaussianMethod);
 template void gaussian_filter<double>(const double*, double*, const Shape&, const std::vector<double>&,
-                                      BoundaryMode, double, double, int, GaussianMethod);
+                                      Boundary, double, double, int, GaussianMethod);
 
 }  // namespace unblur

@@ -14,23 +14,9 @@
 #include <vector>
 
 #include "core/array.hpp"
+#include "core/boundary.hpp"
 
 namespace unblur {
-
-/// How a filter sees the array beyond its edges (scipy.ndimage's names and meanings).
-/// For a line a b c d:
-enum class BoundaryMode {
-  Reflect = 0,   ///< d c b a | a b c d | d c b a  (edge sample repeated)
-  Mirror = 1,    ///< d c b | a b c d | c b a      (edge sample not repeated)
-  Nearest = 2,   ///< a a a | a b c d | d d d
-  Constant = 3,  ///< k k k | a b c d | k k k      (k = cval)
-  Wrap = 4,      ///< b c d | a b c d | a b c      (periodic)
-};
-
-/// Index into a line of length n that position i (any integer) reads under `mode`; -1
-/// for Constant outside [0, n). The extension repeats for |i| beyond one line length
-/// (Reflect has period 2n, Mirror period 2n - 2, Wrap period n), as scipy.ndimage.
-std::ptrdiff_t boundary_index(std::ptrdiff_t i, std::ptrdiff_t n, BoundaryMode mode);
 
 /// Radius of the Gaussian kernel: int(truncate * sigma + 0.5). Throws ValueError for a
 /// negative or non-finite sigma, a truncate <= 0 or a radius beyond 2^28.
@@ -57,7 +43,7 @@ GaussianMethod choose_gaussian_method(std::ptrdiff_t n, std::ptrdiff_t r, int by
 /// default. Throws ValueError for a bad shape, sigma or truncate.
 template <typename T>
 void gaussian_filter(const T* in, T* out, const Shape& shape, const std::vector<double>& sigma,
-                     BoundaryMode mode = BoundaryMode::Reflect, double cval = 0.0,
+                     Boundary mode = Boundary::Reflect, double cval = 0.0,
                      double truncate = 4.0, int threads = 0,
                      GaussianMethod method = GaussianMethod::Auto);
 

@@ -60,7 +60,7 @@ double ssim(const T* reference, const T* image, const Shape& shape, const SsimOp
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (std::ptrdiff_t i = 0; i < n; ++i)
       product[i] = value(static_cast<double>(reference[i]), static_cast<double>(image[i]));
-    gaussian_filter<double>(product.data(), dst.data(), shape, sigma, BoundaryMode::Reflect, 0.0, o.truncate,
+    gaussian_filter<double>(product.data(), dst.data(), shape, sigma, Boundary::Reflect, 0.0, o.truncate,
                             nthreads);
   };
   moment([](double x, double) { return x; }, mx);
