@@ -54,7 +54,7 @@ def core():
 
 
 def per_channel(fn, image, channel_axis):
-    """Applies fn(2-D or 3-D array) -> same-shape array to each channel."""
+    """Applies fn (spatial array -> spatial array) to each channel and restacks them."""
     if channel_axis is None:
         return fn(image)
     xp = namespace_of(image)

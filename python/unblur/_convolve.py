@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from . import _backend, _validate
@@ -14,15 +12,6 @@ __all__ = ["convolve"]
 _MODES = ("full", "same", "valid")
 _BOUNDARIES = ("constant", "reflect", "mirror", "nearest", "periodic", "wrap")
 _METHODS = ("auto", "fft", "direct")
-
-
-def _cval_arg(cval):
-    if isinstance(cval, bool) or not isinstance(cval, numbers.Real):
-        raise TypeError(f"cval must be a real number, got {type(cval).__name__}")
-    cval = float(cval)
-    if not np.isfinite(cval):
-        raise ValueError(f"cval must be finite, got {cval}")
-    return cval
 
 
 def convolve(image, kernel, *, mode="same", boundary="constant", cval=0.0, method="auto",
@@ -115,7 +104,7 @@ def convolve(image, kernel, *, mode="same", boundary="constant", cval=0.0, metho
     boundary = _validate.choice(boundary, "boundary", _BOUNDARIES)
     if boundary == "wrap":
         boundary = "periodic"
-    cval = _cval_arg(cval)
+    cval = _validate.finite_float(cval, "cval")
     method = _validate.choice(method, "method", _METHODS)
     threads = _validate.threads_arg(threads)
     if mode == "valid":
