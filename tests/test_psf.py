@@ -544,3 +544,19 @@ def test_from_image_errors(tmp_path):
         psf.from_image(42)
     with pytest.raises(TypeError, match="center"):
         psf.from_image(tmp_path / "nan.npy", center="yes")
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: unblur.psf.gaussian(1e9), "pixels wide, more than the limit"),
+        (lambda: unblur.psf.disk(1e12), "pixels wide, more than the limit"),
+        (lambda: unblur.psf.motion(1e7), "pixels wide, more than the limit"),
+        (lambda: unblur.psf.gaussian(1.0, size=(40001, 3)), "exceeds the limit"),
+        (lambda: unblur.psf.gaussian(1.0, size=(9999, 9999)), "more than the limit"),
+        (lambda: unblur.psf.shake(10, steps=10**9), "steps must be <= 1000000"),
+    ],
+)
+def test_absurd_sizes_are_errors_not_allocations(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

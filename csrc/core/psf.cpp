@@ -22,7 +22,15 @@ constexpr double kSamplesPerPixel = 16; // motion and shake segments
 constexpr int kSubharmonicLevels = 6;   // phase screens: lowest frequency df / 3^6
 
 /// Smallest h >= max(1, reach): the half-size of a default shape.
+// Largest PSF extent per axis and in all: far beyond any real blur, small enough that
+// a mistyped parameter (sigma=1e9) is an error instead of an endless allocation.
+constexpr std::ptrdiff_t kMaxPsfExtent = 1 << 15;
+constexpr std::ptrdiff_t kMaxPsfElements = std::ptrdiff_t(1) << 26;
+
 std::ptrdiff_t half_size(double reach) {
+  UNBLUR_REQUIRE(reach <= double(kMaxPsfExtent), "the PSF would be " << 2 * std::ceil(reach) + 1
+                     << " pixels wide, more than the limit of " << kMaxPsfExtent
+                     << "; check the blur parameters");
   return std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(std::ceil(reach)));
 }
 
@@ -79,6 +87,13 @@ void require_psf_shape(const Shape& shape, std::size_t ndim, const char* name) {
                  name << " must have " << ndim << " axes, got " << shape.size());
   for (auto s : shape)
     UNBLUR_REQUIRE(s >= 1 && s % 2 == 1, name << " must be odd and positive on every axis, got " << s);
+  std::ptrdiff_t total = 1;
+  for (auto s : shape) {
+    UNBLUR_REQUIRE(s <= kMaxPsfExtent, name << " of " << s << " exceeds the limit of " << kMaxPsfExtent << " per axis");
+    total *= s;
+  }
+  UNBLUR_REQUIRE(total <= kMaxPsfElements,
+                 "the PSF would have " << total << " pixels, more than the limit of " << kMaxPsfElements);
 }
 
 // ---- Gaussian -----------------------------------------------------------------------

@@ -295,6 +295,8 @@ def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.fl
     extent = _validate.nonnegative_float(extent, "extent")
     seed = _seed_arg(seed)
     steps = _validate.positive_int(steps, "steps", minimum=2)
+    if steps > 1_000_000:
+        raise ValueError(f"steps must be <= 1000000, got {steps}")
     smoothness = _validate.nonnegative_float(smoothness, "smoothness")
     if smoothness >= 1:
         raise ValueError(f"smoothness must be in [0, 1), got {smoothness:g}")
