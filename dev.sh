@@ -13,8 +13,13 @@ PYTHON=${PYTHON:-python3}
 VENV=${UNBLUR_VENV:-.venv}
 
 have_fftw() {
+  local lib found dir
   for lib in fftw3 fftw3f fftw3_threads fftw3f_threads; do
-    ls /usr/lib/*/lib${lib}.so /usr/lib/lib${lib}.so /usr/local/lib/lib${lib}.so >/dev/null 2>&1 || return 1
+    found=no
+    for dir in /usr/lib/*-linux-gnu /usr/lib /usr/local/lib; do
+      if [ -e "$dir/lib${lib}.so" ]; then found=yes; break; fi
+    done
+    [ "$found" = yes ] || return 1
   done
   [ -e /usr/include/fftw3.h ] || [ -e /usr/local/include/fftw3.h ]
 }
