@@ -6,6 +6,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import os
+import re
 
 import numpy as np
 import pytest
@@ -73,9 +74,12 @@ def test_demo_runs_and_never_overwrites(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("args,match", [(["--noise", "-1"], "--noise must be >= 0"),
-                                        (["--strength", "0"], "--strength must be > 0")])
-def test_demo_bad_arguments(tmp_path, monkeypatch, args, match):
+                                        (["--strength", "0"], "--strength must be > 0"),
+                                        (["--strength", "1e9"], "more than the limit")])
+def test_demo_bad_arguments(tmp_path, monkeypatch, capsys, args, match):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit, match=match):
+    with pytest.raises(SystemExit) as exc:
         unblur.cli.main(["demo", *args])
+    assert exc.value.code != 0
+    assert re.search(match, str(exc.value.code) + capsys.readouterr().err)
     assert not list(tmp_path.iterdir())

@@ -164,7 +164,10 @@ def main(argv=None):
     inf = sub.add_parser("info", help="show what this installation provides")
     inf.set_defaults(func=_info)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, OSError) as exc:  # bad parameters or files: one line, no traceback
+        parser.exit(2, f"unblur {args.command}: error: {exc}\n")
 
 
 if __name__ == "__main__":
