@@ -35,7 +35,7 @@ def test_sample_image():
 
 
 @pytest.mark.parametrize("module", ["unblur", "unblur.fft", "unblur.psf", "unblur.metrics", "unblur._convolve",
-                                    "unblur._filters", "unblur.data"])
+                                    "unblur._filters", "unblur.data", "unblur._deconv_common"])
 def test_docstring_examples_run(module):
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

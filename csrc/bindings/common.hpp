@@ -15,7 +15,9 @@
 #include <utility>
 
 #include "core/array.hpp"
+#include "core/blur_operator.hpp"
 #include "core/boundary.hpp"
+#include "core/iteration.hpp"
 
 namespace unblur::bindings {
 
@@ -106,6 +108,31 @@ inline Boundary parse_boundary(const std::string& value, const char* name) {
   return parse_choice(options, value, name);
 }
 
+/// A deconvolution boundary by its Python name: 'auto', 'periodic' or 'reflect'.
+inline DeconvBoundary parse_deconv_boundary(const std::string& value, const char* name = "boundary") {
+  static const std::map<std::string, DeconvBoundary> options = {
+      {"auto", DeconvBoundary::Auto}, {"periodic", DeconvBoundary::Periodic}, {"reflect", DeconvBoundary::Reflect}};
+  return parse_choice(options, value, name);
+}
+
+/// Wraps a Python callable (or None) as an IterationCallback. The solver runs without
+/// the GIL; the wrapper takes it for the call. The callable receives a dict with
+/// iteration, max_iterations, relative_change and objective; a return value of False
+/// (not None) stops the solver.
+inline IterationCallback wrap_callback(const py::object& callback) {
+  if (callback.is_none()) return {};
+  return [callback](const IterationState& s) {
+    py::gil_scoped_acquire acquire;
+    py::dict d;
+    d["iteration"] = s.iteration;
+    d["max_iterations"] = s.max_iterations;
+    d["relative_change"] = s.relative_change;
+    d["objective"] = s.objective;
+    py::object r = callback(d);
+    return !(py::isinstance<py::bool_>(r) && !r.cast<bool>());
+  };
+}
+
 /// Parses a Python-side shape argument.
 inline Shape to_shape(const std::vector<py::ssize_t>& v) { return Shape(v.begin(), v.end()); }
 
@@ -118,4 +145,8 @@ void register_convolve(pybind11::module_& m);
 void register_filters(pybind11::module_& m);
 void register_psf(pybind11::module_& m);
 void register_metrics(pybind11::module_& m);
+void register_deconv(pybind11::module_& m);
+void register_richardson_lucy(pybind11::module_& m);
+void register_wiener(pybind11::module_& m);
+void register_tv(pybind11::module_& m);
 }  // namespace unblur::bindings

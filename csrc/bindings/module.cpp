@@ -19,4 +19,8 @@ PYBIND11_MODULE(_core, m) {
   unblur::bindings::register_filters(m);
   unblur::bindings::register_psf(m);
   unblur::bindings::register_metrics(m);
+  unblur::bindings::register_deconv(m);
+  unblur::bindings::register_richardson_lucy(m);
+  unblur::bindings::register_wiener(m);
+  unblur::bindings::register_tv(m);
 }

@@ -12,17 +12,24 @@ from importlib.metadata import version as _version
 from . import _backend, _core, data, fft, metrics, psf
 from ._convolve import *  # noqa: F401,F403  (convolve)
 from ._convolve import __all__ as _convolve_all
+from ._deconv_common import estimate_noise
 from ._filters import *  # noqa: F401,F403  (gaussian_filter)
 from ._filters import __all__ as _filters_all
+from ._richardson_lucy import *  # noqa: F401,F403
+from ._richardson_lucy import __all__ as _rl_all
+from ._tv import *  # noqa: F401,F403
+from ._tv import __all__ as _tv_all
 from ._validate import positive_int as _positive_int
+from ._wiener import *  # noqa: F401,F403
+from ._wiener import __all__ as _wiener_all
 
 try:
     __version__ = _version("unblur")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-__all__ = ["data", "fft", "metrics", "psf", "get_threads", "set_threads", "info", "__version__"]
-__all__ += list(_convolve_all) + list(_filters_all)
+__all__ = ["data", "fft", "metrics", "psf", "estimate_noise", "get_threads", "set_threads", "info", "__version__"]
+__all__ += list(_convolve_all) + list(_filters_all) + list(_rl_all) + list(_tv_all) + list(_wiener_all)
 
 
 def get_threads() -> int:

@@ -1,0 +1,243 @@
+#include "core/blur_operator.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/boundary.hpp"
+#include "core/error.hpp"
+
+namespace unblur {
+namespace {
+
+// Pads a shape (leading 1s) or an offset (leading 0s) to 3 axes so loops are written once.
+std::array<std::ptrdiff_t, 3> dims3(const Shape& s, std::ptrdiff_t lead = 1) {
+  std::array<std::ptrdiff_t, 3> d{lead, lead, lead};
+  for (std::size_t i = 0; i < s.size(); ++i) d[3 - s.size() + i] = s[i];
+  return d;
+}
+
+void require_psf(const Shape& psf_shape, const Shape& shape) {
+  require_shape(psf_shape, "psf");
+  require_shape(shape, "image");
+  UNBLUR_REQUIRE(psf_shape.size() == shape.size(), "psf has " << psf_shape.size()
+                                                              << " dimensions but the image has " << shape.size());
+  for (auto k : psf_shape) UNBLUR_REQUIRE(k % 2 == 1, "psf must have odd sizes, got " << k);
+}
+
+}  // namespace
+
+template <typename T>
+BlurOperator<T>::BlurOperator(const T* psf, const Shape& psf_shape, const Shape& observed, const Shape& grid,
+                              const Shape& offset, bool periodic, int threads)
+    : observed_(observed), grid_(grid), offset_(offset), periodic_(periodic), threads_(resolve_threads(threads)) {
+  fft_ = RealFFT<T>::get(grid_, threads_);
+  otf_ = AlignedBuffer<std::complex<T>>(static_cast<std::size_t>(fft_->spectrum_size()));
+  spectrum_ = AlignedBuffer<std::complex<T>>(static_cast<std::size_t>(fft_->spectrum_size()));
+  work_ = AlignedBuffer<T>(static_cast<std::size_t>(fft_->real_size()));
+  psf2otf<T>(psf, psf_shape, grid_, otf_.data(), threads_);
+  const T scale = T(1) / static_cast<T>(fft_->real_size());
+  for (std::size_t i = 0; i < otf_.size(); ++i) otf_[i] *= scale;
+}
+
+template <typename T>
+BlurOperator<T> BlurOperator<T>::periodic(const T* psf, const Shape& psf_shape, const Shape& shape, int threads) {
+  require_psf(psf_shape, shape);
+  for (std::size_t i = 0; i < shape.size(); ++i)
+    UNBLUR_REQUIRE(psf_shape[i] <= shape[i], "psf is larger than the image along axis " << i);
+  return BlurOperator(psf, psf_shape, shape, shape, Shape(shape.size(), 0), true, threads);
+}
+
+template <typename T>
+BlurOperator<T> BlurOperator<T>::extended(const T* psf, const Shape& psf_shape, const Shape& observed,
+                                          int threads) {
+  require_psf(psf_shape, observed);
+  Shape need(observed.size()), offset(observed.size());
+  for (std::size_t i = 0; i < observed.size(); ++i) {
+    need[i] = observed[i] + psf_shape[i] - 1;
+    offset[i] = psf_shape[i] / 2;
+  }
+  return BlurOperator(psf, psf_shape, observed, fast_fft_shape(need), offset, false, threads);
+}
+
+template <typename T>
+void BlurOperator<T>::apply(const T* in, T* out, bool conjugate) {
+  fft_->forward(in, spectrum_.data());
+  std::complex<T>* s = spectrum_.data();
+  const std::complex<T>* h = otf_.data();
+  const std::ptrdiff_t n = fft_->spectrum_size();
+  if (conjugate) {
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (std::ptrdiff_t i = 0; i < n; ++i) s[i] *= std::conj(h[i]);
+  } else {
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (std::ptrdiff_t i = 0; i < n; ++i) s[i] *= h[i];
+  }
+  fft_->inverse(s, out);
+}
+
+template <typename T>
+void BlurOperator<T>::forward_grid(const T* x, T* y) {
+  apply(x, y, false);
+}
+
+template <typename T>
+void BlurOperator<T>::adjoint_grid(const T* y, T* x) {
+  apply(y, x, true);
+}
+
+template <typename T>
+void BlurOperator<T>::forward(const T* x, T* y) {
+  if (periodic_) {
+    apply(x, y, false);
+    return;
+  }
+  apply(x, work_.data(), false);
+  crop(work_.data(), y);
+}
+
+template <typename T>
+void BlurOperator<T>::adjoint(const T* y, T* x) {
+  if (periodic_) {
+    apply(y, x, true);
+    return;
+  }
+  embed(y, work_.data(), T(0));
+  apply(work_.data(), x, true);
+}
+
+template <typename T>
+void BlurOperator<T>::crop(const T* grid, T* out) const {
+  const auto g = dims3(grid_), n = dims3(observed_), o = dims3(offset_, 0);
+  const std::ptrdiff_t rows = n[0] * n[1];
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const std::ptrdiff_t a = r / n[1], b = r % n[1];
+    const T* src = grid + ((a + o[0]) * g[1] + (b + o[1])) * g[2] + o[2];
+    std::memcpy(out + r * n[2], src, sizeof(T) * static_cast<std::size_t>(n[2]));
+  }
+}
+
+template <typename T>
+void BlurOperator<T>::embed(const T* observed, T* grid, T fill) const {
+  const auto g = dims3(grid_), n = dims3(observed_), o = dims3(offset_, 0);
+  const std::ptrdiff_t rows = g[0] * g[1];
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const std::ptrdiff_t a = r / g[1] - o[0], b = r % g[1] - o[1];
+    T* dst = grid + r * g[2];
+    if (a < 0 || a >= n[0] || b < 0 || b >= n[1]) {
+      std::fill(dst, dst + g[2], fill);
+      continue;
+    }
+    std::fill(dst, dst + o[2], fill);
+    std::memcpy(dst + o[2], observed + (a * n[1] + b) * n[2], sizeof(T) * static_cast<std::size_t>(n[2]));
+    std::fill(dst + o[2] + n[2], dst + g[2], fill);
+  }
+}
+
+template <typename T>
+double estimate_noise(const T* image, const Shape& shape, int threads) {
+  require_shape(shape, "image");
+  const auto d = dims3(shape);
+  // Pairs along the two leading image axes (for 1-D, consecutive samples).
+  std::vector<double> detail;
+  if (shape.size() == 1) {
+    const std::ptrdiff_t n = shape[0];
+    UNBLUR_REQUIRE(n >= 2, "image needs at least 2 samples to estimate noise");
+    detail.resize(static_cast<std::size_t>(n / 2));
+    for (std::ptrdiff_t i = 0; i + 1 < n; i += 2)
+      detail[static_cast<std::size_t>(i / 2)] = std::abs(double(image[i]) - double(image[i + 1])) / std::sqrt(2.0);
+  } else {
+    // The two leading spatial axes are the last two of the 3-D view for 2-D images, and
+    // the last two for volumes too (each slice contributes).
+    const std::ptrdiff_t planes = d[0], h = d[1], w = d[2];
+    UNBLUR_REQUIRE(h >= 2 && w >= 2, "image must be at least 2x2 to estimate noise");
+    const std::ptrdiff_t bh = h / 2, bw = w / 2;
+    detail.resize(static_cast<std::size_t>(planes * bh * bw));
+    const int nt = resolve_threads(threads);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (std::ptrdiff_t r = 0; r < planes * bh; ++r) {
+      const std::ptrdiff_t p = r / bh, i = 2 * (r % bh);
+      const T* row0 = image + (p * h + i) * w;
+      const T* row1 = row0 + w;
+      double* out = detail.data() + r * bw;
+      for (std::ptrdiff_t j = 0; j < bw; ++j) {
+        const double a = row0[2 * j], b = row0[2 * j + 1], c = row1[2 * j], e = row1[2 * j + 1];
+        out[j] = std::abs(a - b - c + e) / 2.0;
+      }
+    }
+  }
+  UNBLUR_REQUIRE(!detail.empty(), "image is too small to estimate noise");
+  auto mid = detail.begin() + static_cast<std::ptrdiff_t>(detail.size() / 2);
+  std::nth_element(detail.begin(), mid, detail.end());
+  double median = *mid;
+  if (detail.size() % 2 == 0) {
+    const double lower = *std::max_element(detail.begin(), mid);
+    median = 0.5 * (median + lower);
+  }
+  return median / 0.6744897501960817;  // Phi^-1(3/4): MAD of a unit normal
+}
+
+
+template <typename T>
+void DeconvModel<T>::extract(const T* estimate, T* out) const {
+  const auto g = dims3(op.grid_shape()), n = dims3(result_shape), o = dims3(result_offset, 0);
+  const std::ptrdiff_t rows = n[0] * n[1];
+#pragma omp parallel for num_threads(op.threads()) schedule(static)
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const std::ptrdiff_t a = r / n[1], b = r % n[1];
+    const T* src = estimate + ((a + o[0]) * g[1] + (b + o[1])) * g[2] + o[2];
+    std::memcpy(out + r * n[2], src, sizeof(T) * static_cast<std::size_t>(n[2]));
+  }
+}
+
+template <typename T>
+DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
+                                 DeconvBoundary boundary, int threads) {
+  require_psf(psf_shape, shape);
+  threads = resolve_threads(threads);
+  if (boundary == DeconvBoundary::Reflect) {
+    Shape need(shape.size()), offset(shape.size());
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+      offset[i] = psf_shape[i] / 2;
+      need[i] = shape[i] + 2 * offset[i];
+    }
+    const Shape grid = fast_fft_shape(need);
+    AlignedBuffer<T> padded(static_cast<std::size_t>(shape_size(grid)));
+    const auto gd = dims3(grid), nd = dims3(shape), od = dims3(offset, 0);
+    const std::ptrdiff_t rows = gd[0] * gd[1];
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+      const std::ptrdiff_t a = boundary_index(r / gd[1] - od[0], nd[0], Boundary::Reflect);
+      const std::ptrdiff_t b = boundary_index(r % gd[1] - od[1], nd[1], Boundary::Reflect);
+      const T* src = image + (a * nd[1] + b) * nd[2];
+      T* dst = padded.data() + r * gd[2];
+      for (std::ptrdiff_t c = 0; c < gd[2]; ++c) dst[c] = src[boundary_index(c - od[2], nd[2], Boundary::Reflect)];
+    }
+    return DeconvModel<T>{BlurOperator<T>::periodic(psf, psf_shape, grid, threads), std::move(padded), offset, shape};
+  }
+  AlignedBuffer<T> data(static_cast<std::size_t>(shape_size(shape)));
+  std::memcpy(data.data(), image, sizeof(T) * data.size());
+  if (boundary == DeconvBoundary::Periodic)
+    return DeconvModel<T>{BlurOperator<T>::periodic(psf, psf_shape, shape, threads), std::move(data),
+                          Shape(shape.size(), 0), shape};
+  BlurOperator<T> op = BlurOperator<T>::extended(psf, psf_shape, shape, threads);
+  Shape offset = op.offset();
+  return DeconvModel<T>{std::move(op), std::move(data), offset, shape};
+}
+
+template class BlurOperator<float>;
+template class BlurOperator<double>;
+template struct DeconvModel<float>;
+template struct DeconvModel<double>;
+template DeconvModel<float> make_deconv_model<float>(const float*, const Shape&, const float*, const Shape&,
+                                                   DeconvBoundary, int);
+template DeconvModel<double> make_deconv_model<double>(const double*, const Shape&, const double*, const Shape&,
+                                                     DeconvBoundary, int);
+template double estimate_noise<float>(const float*, const Shape&, int);
+template double estimate_noise<double>(const double*, const Shape&, int);
+
+}  // namespace unblur

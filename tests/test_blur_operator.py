@@ -1,0 +1,123 @@
+"""The blur forward model shared by the deconvolution methods, and noise estimation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+import unblur
+from conftest import tol
+from unblur._xp import blur_operator as ref
+
+
+def _op(psf, shape, extended):
+    return unblur._core.blur_operator(psf, list(shape), extended)
+
+
+@pytest.mark.parametrize("shape,psf_shape", [((40, 37), (7, 5)), ((12, 14, 11), (3, 5, 3)), ((50,), (9,))])
+def test_extended_forward_is_valid_convolution(rng, dtype, shape, psf_shape):
+    psf = rng.random(psf_shape).astype(dtype)
+    op = _op(psf, shape, True)
+    assert op.offset == [k // 2 for k in psf_shape]
+    assert all(g >= n + k - 1 for g, n, k in zip(op.grid_shape, shape, psf_shape))
+    x = rng.random(op.grid_shape).astype(dtype)
+    g = op.forward(x)
+    scene = x[tuple(slice(0, n + k - 1) for n, k in zip(shape, psf_shape))]
+    want = scipy.signal.fftconvolve(scene.astype(np.float64), psf.astype(np.float64), mode="valid")
+    np.testing.assert_allclose(g, want, **tol(dtype))
+    r = ref.BlurOperator(psf, shape, True)
+    assert tuple(op.grid_shape) == r.grid_shape
+    np.testing.assert_allclose(g, r.forward(x), **tol(dtype))
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_adjoint_is_the_transpose(rng, dtype, extended):
+    psf = rng.random((5, 7)).astype(dtype)
+    shape = (31, 26)
+    op = _op(psf, shape, extended)
+    x = rng.standard_normal(op.grid_shape).astype(dtype)
+    y = rng.standard_normal(shape).astype(dtype)
+    ax, aty = op.forward(x).astype(np.float64), op.adjoint(y).astype(np.float64)
+    lhs, rhs = float(np.vdot(ax, y)), float(np.vdot(x, aty))
+    # <Ax, y> = <x, A^T y>, to rounding relative to the sizes of the terms (the sums
+    # themselves can cancel to near zero).
+    scale = np.linalg.norm(ax) * np.linalg.norm(y) + np.linalg.norm(x) * np.linalg.norm(aty)
+    assert abs(lhs - rhs) <= 10 * tol(dtype)["rtol"] * scale
+    np.testing.assert_allclose(op.adjoint(y), ref.BlurOperator(psf, shape, extended).adjoint(y), **tol(dtype))
+
+
+def test_periodic_forward_is_circular_convolution(rng, dtype):
+    psf = rng.random((5, 3)).astype(dtype)
+    x = rng.random((20, 23)).astype(dtype)
+    op = _op(psf, x.shape, False)
+    assert op.periodic and op.offset == [0, 0]
+    np.testing.assert_allclose(op.forward(x), unblur.convolve(x, psf, boundary="periodic"), **tol(dtype))
+
+
+def test_crop_and_embed(rng):
+    psf = np.ones((3, 5))
+    op = _op(psf, (6, 7), True)
+    y = rng.random((6, 7))
+    grid = op.embed(y, -1.0)
+    assert grid.shape == tuple(op.grid_shape)
+    np.testing.assert_array_equal(op.crop(grid), y)
+    assert (grid == -1.0).sum() == grid.size - y.size
+
+
+def test_operator_bad_input():
+    with pytest.raises(ValueError, match="psf must have odd sizes"):
+        _op(np.ones((4, 3)), (10, 10), True)
+    with pytest.raises(ValueError, match="dimensions"):
+        _op(np.ones((3, 3)), (10,), True)
+    with pytest.raises(ValueError, match="larger than the image"):
+        _op(np.ones((11, 3)), (10, 10), False)
+    op = _op(np.ones((3, 3)), (10, 10), False)
+    with pytest.raises(ValueError, match="grid's shape"):
+        op.forward(np.ones((9, 10)))
+    with pytest.raises(TypeError, match="x must have dtype float64"):
+        op.forward(np.ones((10, 10), np.float32))
+
+
+@pytest.mark.parametrize("sigma", [0.005, 0.03, 0.1])
+def test_noise_estimate_on_a_smooth_image(rng, dtype, sigma):
+    yy, xx = np.mgrid[0:256, 0:256] / 256.0
+    clean = 0.5 + 0.3 * np.sin(6 * xx) * np.cos(4 * yy)
+    noisy = (clean + rng.normal(0, sigma, clean.shape)).astype(dtype)
+    est = unblur._core.estimate_noise(noisy)
+    assert est == pytest.approx(sigma, rel=0.08)
+    assert est == pytest.approx(ref.estimate_noise(noisy), rel=1e-6)
+
+
+def test_noise_estimate_of_a_clean_photo_is_small():
+    img = unblur.data.astronaut()[..., 1].astype(np.float64) / 255
+    assert unblur._core.estimate_noise(img) < 0.01
+    vol = np.repeat(img[None, :64, :64], 3, axis=0)
+    assert unblur._core.estimate_noise(np.ascontiguousarray(vol)) == pytest.approx(ref.estimate_noise(vol), rel=1e-6)
+
+
+def test_deconv_models(rng):
+    g = rng.random((10, 13))
+    psf = np.ones((3, 5)) / 15
+    data, grid, result_offset, offset = unblur._core.deconv_model(g, psf, "periodic")
+    np.testing.assert_array_equal(data, g)
+    assert grid == [10, 13] and result_offset == [0, 0]
+    data, grid, result_offset, offset = unblur._core.deconv_model(g, psf, "auto")
+    np.testing.assert_array_equal(data, g)
+    assert grid[0] >= 12 and grid[1] >= 17 and result_offset == offset == [1, 2]
+    data, grid, result_offset, offset = unblur._core.deconv_model(g, psf, "reflect")
+    assert data.shape == tuple(grid) and grid[0] >= 12 and grid[1] >= 17 and result_offset == [1, 2]
+    np.testing.assert_array_equal(data[1:11, 2:15], g)
+    np.testing.assert_array_equal(data[0, 2:15], g[0])          # half-sample symmetric
+    np.testing.assert_array_equal(data[1:11, 0], g[:, 1])
+    with pytest.raises(ValueError, match="boundary must be one of"):
+        unblur._core.deconv_model(g, psf, "zero")
+
+
+def test_public_noise_estimate(rng):
+    img = 0.5 + rng.normal(0, 0.05, (64, 64, 3))
+    assert unblur.estimate_noise(img, channel_axis=-1) == pytest.approx(0.05, rel=0.15)
+    assert unblur.estimate_noise((img * 255).clip(0, 255).astype(np.uint8)[..., 0]) == pytest.approx(0.05, rel=0.15)
+    with pytest.raises(ValueError, match="too small to estimate noise"):
+        unblur.estimate_noise(np.ones((1, 5)))
+    with pytest.raises(ValueError, match="image contains NaN"):
+        unblur.estimate_noise(np.full((4, 4), np.nan))
