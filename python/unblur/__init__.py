@@ -13,6 +13,7 @@ from . import _backend, _core, data, fft, metrics, psf
 from ._convolve import *  # noqa: F401,F403  (convolve)
 from ._convolve import __all__ as _convolve_all
 from ._deconv_common import estimate_noise
+from ._deconvolve import deconvolve
 from ._filters import *  # noqa: F401,F403  (gaussian_filter)
 from ._filters import __all__ as _filters_all
 from ._richardson_lucy import *  # noqa: F401,F403
@@ -28,7 +29,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-__all__ = ["data", "fft", "metrics", "psf", "estimate_noise", "get_threads", "set_threads", "info", "__version__"]
+__all__ = ["data", "fft", "metrics", "psf", "estimate_noise", "deconvolve", "get_threads", "set_threads", "info", "__version__"]
 __all__ += list(_convolve_all) + list(_filters_all) + list(_rl_all) + list(_tv_all) + list(_wiener_all)
 
 
