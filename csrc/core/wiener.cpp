@@ -467,11 +467,59 @@ template <typename T>
 struct PenaltyChoice {
   virtual ~PenaltyChoice() = default;
   // Sets pen (and info) from the parameter-estimation spectrum `data` on op's grid.
-  virtual Penalty<T> choose(const BlurOperator<T>& op, const Spectrum& sp, const std::complex<T>* data,
+  virtual Penalty<T> choose(const std::complex<T>* otf, const Spectrum& sp, const std::complex<T>* data,
                             double sigma, QuadraticInfo& info, int threads) = 0;
   virtual bool needs_sigma() const = 0;
   virtual bool needs_data() const = 0;  // automatic parameters: choose() reads `data`
 };
+
+// The periodic closed form with fixed parameters, with as few full-size buffers as
+// possible (first touches of fresh pages cost as much as an FFT at 2048^2): the PSF is
+// padded into `out`, transformed, and `out` finally receives the result.
+template <typename T>
+void periodic_fixed(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
+                    PenaltyChoice<T>& choice, T* out, QuadraticInfo& info, int threads) {
+  require_shape(shape, "image");
+  require_shape(psf_shape, "psf");
+  UNBLUR_REQUIRE(psf_shape.size() == shape.size(), "psf has " << psf_shape.size()
+                                                              << " dimensions but the image has " << shape.size());
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    UNBLUR_REQUIRE(psf_shape[i] % 2 == 1, "psf must have odd sizes, got " << psf_shape[i]);
+    UNBLUR_REQUIRE(psf_shape[i] <= shape[i], "psf is larger than the image along axis " << i);
+  }
+  using C = std::complex<T>;
+  auto fft = RealFFT<T>::get(shape, threads);
+  const std::ptrdiff_t n = fft->spectrum_size(), total = fft->real_size();
+  const auto g = dims3(shape), k = dims3(psf_shape);
+  std::fill(out, out + total, T(0));
+  for (std::ptrdiff_t a = 0; a < k[0]; ++a)
+    for (std::ptrdiff_t b = 0; b < k[1]; ++b)
+      for (std::ptrdiff_t c = 0; c < k[2]; ++c) {
+        const std::ptrdiff_t da = (a - k[0] / 2 + g[0]) % g[0], db = (b - k[1] / 2 + g[1]) % g[1],
+                             dc = (c - k[2] / 2 + g[2]) % g[2];
+        out[(da * g[1] + db) * g[2] + dc] += psf[(a * k[1] + b) * k[2] + c];
+      }
+  AlignedBuffer<C> h(static_cast<std::size_t>(n)), spectrum(static_cast<std::size_t>(n));
+  fft->forward(out, h.data());
+  fft->forward(image, spectrum.data());
+  const Spectrum sp(shape);
+  const Penalty<T> pen = choice.choose(nullptr, sp, nullptr, -1.0, info, threads);
+  for (auto e : shape) info.grid_shape.push_back(static_cast<int>(e));
+  const T* o = reinterpret_cast<const T*>(h.data());
+  T* s = reinterpret_cast<T*>(spectrum.data());
+  const T inv_l = T(1) / static_cast<T>(total);
+  const T* unit = pen.unit;
+  const T scale = pen.scale;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    const T ore = o[2 * i], oim = o[2 * i + 1], gre = s[2 * i], gim = s[2 * i + 1];
+    const T d = ore * ore + oim * oim + (unit ? scale * unit[i] : scale);
+    const T f = d > T(0) ? inv_l / d : T(0);
+    s[2 * i] = (ore * gre + oim * gim) * f;
+    s[2 * i + 1] = (ore * gim - oim * gre) * f;
+  }
+  fft->inverse(spectrum.data(), out);
+}
 
 template <typename T>
 QuadraticInfo solve(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
@@ -479,6 +527,10 @@ QuadraticInfo solve(const T* image, const Shape& shape, const T* psf, const Shap
                     const IterationCallback& callback, int threads) {
   threads = resolve_threads(threads);
   QuadraticInfo info;
+  if (boundary == DeconvBoundary::Periodic && !choice.needs_data()) {
+    periodic_fixed(image, shape, psf, psf_shape, choice, out, info, threads);
+    return info;
+  }
   const double sigma = choice.needs_sigma() ? estimate_noise<T>(image, shape, threads) : -1.0;
   info.noise_sigma = sigma;
   // The closed form runs on the periodic or reflect model; 'auto' takes its parameters
@@ -497,9 +549,9 @@ QuadraticInfo solve(const T* image, const Shape& shape, const T* psf, const Shap
     AlignedBuffer<T> smooth = tapered(closed.data.data(), op.grid_shape(), psf_shape, threads);
     AlignedBuffer<std::complex<T>> smooth_spectrum(static_cast<std::size_t>(op.spectrum_size()));
     op.fft().forward(smooth.data(), smooth_spectrum.data());
-    pen = choice.choose(op, sp, smooth_spectrum.data(), sigma, info, threads);
+    pen = choice.choose(op.otf(), sp, smooth_spectrum.data(), sigma, info, threads);
   } else {
-    pen = choice.choose(op, sp, spectrum.data(), sigma, info, threads);
+    pen = choice.choose(op.otf(), sp, spectrum.data(), sigma, info, threads);
   }
   apply_closed_form(op, pen, spectrum.data(), threads);
   if (boundary == DeconvBoundary::Periodic) {
@@ -529,7 +581,7 @@ struct WienerChoice : PenaltyChoice<T> {
   explicit WienerChoice(const WienerOptions<T>& o) : options(o) {}
   bool needs_sigma() const override { return options.mode == NsrMode::Auto; }
   bool needs_data() const override { return options.mode == NsrMode::Auto; }
-  Penalty<T> choose(const BlurOperator<T>& op, const Spectrum& sp, const std::complex<T>* data, double sigma,
+  Penalty<T> choose(const std::complex<T>* otf, const Spectrum& sp, const std::complex<T>* data, double sigma,
                     QuadraticInfo& info, int threads) override {
     switch (options.mode) {
       case NsrMode::Scalar:
@@ -541,7 +593,7 @@ struct WienerChoice : PenaltyChoice<T> {
         break;
     }
     nsr = AlignedBuffer<T>(static_cast<std::size_t>(sp.size));
-    fit_power_spectrum(sp, op.otf(), data, sigma, info, nsr.data(), threads);
+    fit_power_spectrum(sp, otf, data, sigma, info, nsr.data(), threads);
     return {nsr.data(), T(1)};
   }
 };
@@ -553,12 +605,12 @@ struct TikhonovChoice : PenaltyChoice<T> {
   explicit TikhonovChoice(const TikhonovOptions& o) : options(o) {}
   bool needs_sigma() const override { return options.method == LambdaMethod::Discrepancy; }
   bool needs_data() const override { return options.method != LambdaMethod::Fixed; }
-  Penalty<T> choose(const BlurOperator<T>& op, const Spectrum& sp, const std::complex<T>* data, double sigma,
+  Penalty<T> choose(const std::complex<T>* otf, const Spectrum& sp, const std::complex<T>* data, double sigma,
                     QuadraticInfo& info, int threads) override {
     r2 = regularizer_spectrum<T>(sp, options.regularizer, threads);
     const T* unit = options.regularizer == Regularizer::Identity ? nullptr : r2.data();
     double lam = options.lam;
-    const SpectralStats<T> st{&sp, op.otf(), data, unit};
+    const SpectralStats<T> st{&sp, otf, data, unit};
     if (options.method == LambdaMethod::GCV) lam = choose_lam_gcv(st, threads);
     if (options.method == LambdaMethod::Discrepancy) lam = choose_lam_discrepancy(st, sigma, threads);
     info.lam = lam;
