@@ -1,0 +1,96 @@
+// Quadratic (linear) deconvolution: the Wiener filter and Tikhonov regularisation.
+//
+// Both minimise a quadratic  ||M (h * x) - g||^2 + x^T C x  whose penalty C is
+// diagonal in Fourier space with spectrum c(f) >= 0 on the model's grid:
+//
+//  * Wiener:   c(f) = NSR(f), the noise-to-signal power ratio (a scalar, a spectrum, or
+//              sigma^2 / S(f) with a power-law image spectrum S fitted to the data).
+//  * Tikhonov: c(f) = lam |R(f)|^2 with R the identity, the periodic forward-difference
+//              gradient (|R|^2 = sum_d 2 - 2 cos w_d) or the 5-/7-point Laplacian
+//              (|R|^2 = (sum_d 2 - 2 cos w_d)^2, scikit-image's default regulariser).
+//
+// On the 'periodic' and 'reflect' models (M = identity) the minimiser is the closed
+// form X = conj(H) G / (|H|^2 + c). On the 'auto' model (the observation is the valid
+// part of the blur of a larger scene) the normal equations (A^T A + C) x = A^T g,
+// A = M h*, are solved by conjugate gradients in Fourier space, preconditioned by the
+// periodic inverse (|H|^2 + c)^-1 and started from the 'reflect' closed form.
+// Automatic parameters (lam by GCV or the discrepancy principle, the Wiener spectrum
+// fit) are computed on the periodic model, or for 'auto' on the reflect-extended data,
+// which lives on the same grid as the extended model.
+#pragma once
+
+#include <complex>
+#include <vector>
+
+#include "core/array.hpp"
+#include "core/blur_operator.hpp"
+#include "core/iteration.hpp"
+
+namespace unblur {
+
+/// The operator R of Tikhonov's penalty lam ||R x||^2.
+enum class Regularizer { Identity = 0, Gradient = 1, Laplacian = 2 };
+
+/// How Tikhonov's lam is chosen.
+enum class LambdaMethod {
+  Fixed = 0,        ///< the caller's value
+  GCV = 1,          ///< generalised cross-validation (Golub, Heath & Wahba 1979)
+  Discrepancy = 2,  ///< ||residual||^2 = (grid size) sigma^2 (Morozov)
+};
+
+/// How the Wiener filter's noise-to-signal ratio is given.
+enum class NsrMode {
+  Scalar = 0,    ///< WienerOptions::nsr, the same at every frequency
+  Spectrum = 1,  ///< WienerOptions::nsr_spectrum on the grid's half spectrum
+  Auto = 2,      ///< sigma^2 / S(f), S(f) = A / (|f|^2 + f0^2)^(alpha / 2) fitted to the data
+};
+
+/// Options of the iterative ('auto' boundary) solver.
+struct SolverOptions {
+  double tolerance = 0;      ///< relative residual ||b - N x|| / ||b||; 0: 1e-4 (float64), 1e-3 (float32)
+  int max_iterations = 500;  ///< cap on conjugate-gradient iterations
+};
+
+template <typename T>
+struct WienerOptions {
+  NsrMode mode = NsrMode::Auto;
+  double nsr = 0;                   ///< Scalar mode, >= 0
+  const T* nsr_spectrum = nullptr;  ///< Spectrum mode: spectrum_shape(grid) values, >= 0
+  SolverOptions solver;
+};
+
+struct TikhonovOptions {
+  Regularizer regularizer = Regularizer::Laplacian;
+  LambdaMethod method = LambdaMethod::GCV;
+  double lam = 0;  ///< Fixed method, >= 0
+  SolverOptions solver;
+};
+
+/// What a quadratic deconvolution did.
+struct QuadraticInfo {
+  double noise_sigma = -1;  ///< the noise estimate used (-1: none was needed)
+  double lam = 0;           ///< Tikhonov weight used (Wiener scalar mode: the nsr)
+  double psd_amplitude = 0, psd_alpha = 0, psd_f0 = 0;  ///< Wiener Auto: the fitted S(f)
+  int iterations = 0;          ///< conjugate-gradient iterations (0 for closed forms)
+  double relative_residual = 0;  ///< final relative residual of the iterative solver
+  std::vector<int> grid_shape;   ///< the model's grid
+};
+
+/// Wiener deconvolution of `image` (shape) by a normalised, odd-sized `psf`; `out` has
+/// the image's shape. `callback` (may be empty) is called after each CG iteration.
+template <typename T>
+QuadraticInfo wiener(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
+                     DeconvBoundary boundary, const WienerOptions<T>& options, T* out,
+                     const IterationCallback& callback = {}, int threads = 0);
+
+/// Tikhonov-regularised least squares (constrained least squares, Hunt 1973).
+template <typename T>
+QuadraticInfo tikhonov(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
+                       DeconvBoundary boundary, const TikhonovOptions& options, T* out,
+                       const IterationCallback& callback = {}, int threads = 0);
+
+/// The grid that a deconvolution model of `shape` with a PSF of `psf_shape` uses:
+/// the image's shape for Periodic, fast_fft_shape(shape + psf_shape - 1) otherwise.
+Shape quadratic_grid_shape(const Shape& shape, const Shape& psf_shape, DeconvBoundary boundary);
+
+}  // namespace unblur

@@ -1,0 +1,307 @@
+"""Reference Wiener and Tikhonov deconvolution (array API; see csrc/core/wiener.hpp).
+
+Same maths as the C++ core: closed forms on the periodic / reflect model, GCV or the
+discrepancy principle for lam, the power-law spectrum fit for Wiener's automatic NSR,
+and preconditioned conjugate gradients (in real space here) for the extended model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import namespace
+from .blur_operator import BlurOperator, estimate_noise
+from .fft import fast_fft_shape
+
+
+def grid_shape(shape, psf_shape, boundary):
+    if boundary == "periodic":
+        return tuple(int(s) for s in shape)
+    return fast_fft_shape(tuple(n + k - 1 for n, k in zip(shape, psf_shape)))
+
+
+def _freq_axes(grid):
+    """Per-axis integer frequencies of the half spectrum, broadcastable."""
+    d = len(grid)
+    out = []
+    for i, n in enumerate(grid):
+        k = np.arange(n // 2 + 1) if i == d - 1 else np.arange(n)
+        shape = [1] * d
+        shape[i] = -1
+        out.append((k.reshape(shape), n))
+    return out
+
+
+def radial_frequency(grid):
+    """|f| in cycles per pixel on the half spectrum of `grid` (NumPy)."""
+    f2 = 0.0
+    for k, n in _freq_axes(grid):
+        kk = np.where(2 * k < n, k, k - n)
+        f2 = f2 + (kk / n) ** 2
+    return np.sqrt(f2)
+
+
+def regularizer_spectrum(grid, regularizer):
+    """|R(f)|^2 (NumPy, float64); None for the identity."""
+    if regularizer == "identity":
+        return None
+    s = 0.0
+    for k, n in _freq_axes(grid):
+        s = s + (2.0 - 2.0 * np.cos(2 * np.pi * k / n))
+    return s * s if regularizer == "laplacian" else s + 0.0
+
+
+def _weights(grid):
+    n = grid[-1]
+    w = np.full(n // 2 + 1, 2.0)
+    w[0] = 1.0
+    if n % 2 == 0:
+        w[-1] = 1.0
+    return w
+
+
+def _reflect_data(image, psf_shape, grid):
+    xp = namespace(image)
+    offset = [k // 2 for k in psf_shape]
+    idx = []
+    for o, n, g in zip(offset, image.shape, grid):
+        i = np.arange(g) - o
+        r = np.mod(i, 2 * n)
+        idx.append(np.where(r < n, r, 2 * n - 1 - r))
+    return xp.ascontiguousarray(image[xp.ix_(*[xp.asarray(i) for i in idx])])
+
+
+def _tapered(data, psf_shape):
+    xp = namespace(data)
+    mean = float(data.astype(xp.float64).mean())
+    w = 1.0
+    d = data.ndim
+    for axis, (n, k) in enumerate(zip(data.shape, psf_shape)):
+        band = min(n // 4, 2 * k)
+        t = np.ones(n)
+        i = np.arange(band)
+        t[:band] = 0.5 - 0.5 * np.cos(np.pi * (i + 0.5) / band)
+        t[n - band:] = t[:band][::-1]
+        shape = [1] * d
+        shape[axis] = -1
+        w = w * t.reshape(shape)
+    return (mean + (data.astype(xp.float64) - mean) * xp.asarray(w)).astype(data.dtype)
+
+
+def _residual_and_trace(h2, r2, g2w, w, lam):
+    xp = namespace(h2)
+    p = lam * (r2 if r2 is not None else 1.0)
+    d = h2 + p
+    om = xp.where(d > 0, p / xp.where(d > 0, d, 1.0), 1.0)
+    return float((om * om * g2w).sum()), float((om * w).sum())
+
+
+def choose_lam_gcv(h2, r2, g2w, w, size):
+    def gcv(e):
+        num, den = _residual_and_trace(h2, r2, g2w, w, 10.0**e)
+        return size * num / (den * den) if den > 0 else math.inf
+
+    lo, hi, step = -12.0, 4.0, 0.5
+    grid = [lo + step * i for i in range(int(round((hi - lo) / step)) + 1)]
+    vals = [gcv(e) for e in grid]
+    best = grid[int(np.argmin(vals))]
+    best_v = min(vals)
+    a, b = max(lo, best - step), min(hi, best + step)
+    ratio = 0.6180339887498949
+    x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
+    f1, f2 = gcv(x1), gcv(x2)
+    while b - a > 1e-4:
+        if f1 <= f2:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - ratio * (b - a)
+            f1 = gcv(x1)
+        else:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + ratio * (b - a)
+            f2 = gcv(x2)
+    e = 0.5 * (a + b)
+    return 10.0**e if gcv(e) <= best_v else 10.0**best
+
+
+def choose_lam_discrepancy(h2, r2, g2w, w, size, sigma):
+    target = size * size * sigma * sigma
+    a, b = -14.0, 6.0
+    if _residual_and_trace(h2, r2, g2w, w, 10.0**a)[0] >= target:
+        return 10.0**a
+    if _residual_and_trace(h2, r2, g2w, w, 10.0**b)[0] <= target:
+        return 10.0**b
+    for _ in range(60):
+        if b - a <= 1e-6:
+            break
+        m = 0.5 * (a + b)
+        if _residual_and_trace(h2, r2, g2w, w, 10.0**m)[0] < target:
+            a = m
+        else:
+            b = m
+    return 10.0 ** (0.5 * (a + b))
+
+
+def fit_power_spectrum(h2, g2, w, grid, sigma):
+    """NSR(f) = sigma^2 / S(f) with S fitted on rings where |H|^2 >= 0.5 (see wiener.hpp)."""
+    size = float(np.prod(grid))
+    m = max(grid)
+    f = radial_frequency(grid)
+    wf = np.broadcast_to(w, f.shape)
+    p = g2 / size
+    first = np.zeros(f.shape, bool)
+    first[(0,) * f.ndim] = True
+    total = float((wf * p)[~first].sum())
+    k = np.rint(f * m).astype(int)
+    use = (~first) & (k > 0) & (k <= m // 2)
+    rings = m // 2 + 1
+    cnt = np.bincount(k[use], wf[use], rings)
+    ps = np.bincount(k[use], (wf * p)[use], rings)
+    hs = np.bincount(k[use], (wf * h2)[use], rings)
+    fs = np.bincount(k[use], (wf * f)[use], rings)
+    variance = total / size
+    sigma = max(sigma, 1e-4 * math.sqrt(variance))
+    s2 = sigma * sigma
+    f0 = 1.0 / m
+    for threshold in (0.5, 0.1, 0.01, 0.0):
+        xs, ys = [], []
+        for j in range(1, rings):
+            if cnt[j] <= 0:
+                continue
+            pj, hj, fj = ps[j] / cnt[j], hs[j] / cnt[j], fs[j] / cnt[j]
+            if hj < threshold or hj <= 0 or pj <= 2 * s2:
+                continue
+            xs.append(math.log(fj * fj + f0 * f0))
+            ys.append(math.log((pj - s2) / hj))
+        if len(xs) >= 3:
+            break
+    alpha, log_a = 2.0, math.log(max(variance, 1e-30)) + math.log(f0 * f0)
+    if len(xs) >= 2:
+        xs, ys = np.array(xs), np.array(ys)
+        mx, my = xs.mean(), ys.mean()
+        sxx = float(((xs - mx) ** 2).sum())
+        alpha = -2.0 * float(((xs - mx) * (ys - my)).sum()) / sxx if sxx > 0 else 2.0
+        alpha = min(4.0, max(0.5, alpha))
+        log_a = float(my) + 0.5 * alpha * float(mx)
+    elif len(xs) == 1:
+        log_a = ys[0] + alpha * 0.5 * xs[0]
+    amp = math.exp(log_a)
+    nsr = s2 / amp * (f * f + f0 * f0) ** (0.5 * alpha)
+    return nsr, dict(noise_sigma=sigma, psd_amplitude=amp, psd_alpha=alpha, psd_f0=f0)
+
+
+def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, callback=None):
+    """choose(h2, G, w, grid, size, sigma-callable) -> (penalty spectrum (xp), info)."""
+    xp = namespace(image)
+    dtype = image.dtype
+    grid = grid_shape(image.shape, psf.shape, boundary)
+    op = BlurOperator(psf, grid, extended=False)  # the periodic model on the grid
+    data = image if boundary == "periodic" else _reflect_data(image, psf.shape, grid)
+    size = float(np.prod(grid))
+    h2 = xp.abs(op.otf.astype(xp.complex128)) ** 2
+    w = xp.asarray(_weights(grid))
+    pdata = data if boundary == "periodic" else _tapered(data, psf.shape)
+    gp = xp.fft.rfftn(pdata.astype(xp.float64))
+    pen, info = choose(h2, gp, w, grid, size)
+    info["grid_shape"] = tuple(grid)
+    info["iterations"] = 0
+    info["relative_residual"] = 0.0
+    den = h2 + pen
+    dinv = xp.where(den > 0, 1.0 / xp.where(den > 0, den, 1.0), 0.0)
+    G = xp.fft.rfftn(data.astype(xp.float64))
+    x = xp.fft.irfftn(xp.conj(op.otf) * G * dinv, s=grid, axes=tuple(range(len(grid))))
+    start = tuple(k // 2 for k in psf.shape) if boundary != "periodic" else (0,) * len(grid)
+    window = tuple(slice(o, o + n) for o, n in zip(start, image.shape))
+    if boundary != "auto":
+        return xp.ascontiguousarray(x[window]).astype(dtype), info
+    ext = BlurOperator(psf.astype(xp.float64), image.shape, extended=True)
+    pinv = xp.where(den > 0, 1.0 / xp.where(den > 0, den, 1.0), 1.0)
+    axes = tuple(range(len(grid)))
+
+    def normal(v):
+        cv = xp.fft.irfftn(pen * xp.fft.rfftn(v), s=grid, axes=axes)
+        return ext.adjoint(ext.forward(v)) + cv
+
+    def precond(r):
+        return xp.fft.irfftn(pinv * xp.fft.rfftn(r), s=grid, axes=axes)
+
+    b = ext.adjoint(image.astype(xp.float64))
+    r = b - normal(x)
+    z = precond(r)
+    p = z
+    rz = float((r * z).sum())
+    bb = float((b * b).sum())
+    tol = tolerance if tolerance > 0 else (1e-3 if dtype == np.float32 else 1e-4)
+    rel = math.sqrt(float((r * r).sum()) / bb) if bb > 0 else 0.0
+    it = 0
+    if bb > 0 and rel > tol:
+        while it < max_iterations:
+            q = normal(p)
+            pq = float((p * q).sum())
+            if not pq > 0:
+                break
+            alpha = rz / pq
+            x = x + alpha * p
+            r = r - alpha * q
+            it += 1
+            rel = math.sqrt(float((r * r).sum()) / bb)
+            if callback is not None:
+                change = abs(alpha) * math.sqrt(float((p * p).sum()) / max(float((x * x).sum()), 1e-300))
+                state = dict(iteration=it, max_iterations=max_iterations, relative_change=change, objective=rel)
+                if callback(state) is False:
+                    break
+            if rel <= tol:
+                break
+            z = precond(r)
+            rz_new = float((r * z).sum())
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+    info["iterations"] = it
+    info["relative_residual"] = rel
+    return xp.ascontiguousarray(x[window]).astype(dtype), info
+
+
+def wiener(image, psf, boundary, nsr, **kwargs):
+    """nsr: a float, a spectrum on the grid's half spectrum, or None (automatic)."""
+    xp = namespace(image)
+
+    def choose(h2, G, w, grid, size):
+        info = dict(noise_sigma=None, lam=0.0)
+        if nsr is None:
+            sigma = estimate_noise(image)
+            pen, fit = fit_power_spectrum(np.asarray(_to_numpy(h2)), np.abs(_to_numpy(G)) ** 2,
+                                          _weights(grid), grid, sigma)
+            info.update(fit)
+            return xp.asarray(pen), info
+        if isinstance(nsr, float):
+            info["lam"] = nsr
+            return nsr, info
+        return nsr.astype(xp.float64), info
+
+    return _solve(image, psf, boundary, choose, **kwargs)
+
+
+def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
+    xp = namespace(image)
+
+    def choose(h2, G, w, grid, size):
+        r2 = regularizer_spectrum(grid, regularizer)
+        r2 = None if r2 is None else xp.asarray(r2)
+        info = dict(noise_sigma=None)
+        value = lam
+        g2w = xp.abs(G) ** 2 * w
+        if lam_method == "gcv":
+            value = choose_lam_gcv(h2, r2, g2w, w, size)
+        elif lam_method == "discrepancy":
+            sigma = estimate_noise(image)
+            info["noise_sigma"] = sigma
+            value = choose_lam_discrepancy(h2, r2, g2w, w, size, sigma)
+        info["lam"] = value
+        return value * (r2 if r2 is not None else 1.0), info
+
+    return _solve(image, psf, boundary, choose, **kwargs)
+
+
+def _to_numpy(a):
+    return a.get() if hasattr(a, "get") else a
