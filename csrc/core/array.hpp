@@ -1,6 +1,7 @@
 // Shapes, aligned buffers and the thread setting shared by the whole core.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -13,6 +14,14 @@ using Shape = std::vector<std::ptrdiff_t>;
 
 /// Number of elements of a shape (1 for an empty shape vector).
 std::ptrdiff_t shape_size(const Shape& shape);
+
+/// A shape padded with leading `lead`s (1 for extents, 0 for offsets) to 3 axes, so
+/// loops over 1-D, 2-D and 3-D arrays are written once.
+inline std::array<std::ptrdiff_t, 3> pad_to_3d(const Shape& s, std::ptrdiff_t lead = 1) {
+  std::array<std::ptrdiff_t, 3> d{lead, lead, lead};
+  for (std::size_t i = 0; i < s.size(); ++i) d[3 - s.size() + i] = s[i];
+  return d;
+}
 
 /// Throws ValueError unless 1 <= shape.size() <= 3 and every extent is >= 1.
 void require_shape(const Shape& shape, const char* name);

@@ -12,13 +12,6 @@
 namespace unblur {
 namespace {
 
-// Pads a shape (leading 1s) or an offset (leading 0s) to 3 axes so loops are written once.
-std::array<std::ptrdiff_t, 3> dims3(const Shape& s, std::ptrdiff_t lead = 1) {
-  std::array<std::ptrdiff_t, 3> d{lead, lead, lead};
-  for (std::size_t i = 0; i < s.size(); ++i) d[3 - s.size() + i] = s[i];
-  return d;
-}
-
 void require_psf(const Shape& psf_shape, const Shape& shape) {
   require_shape(psf_shape, "psf");
   require_shape(shape, "image");
@@ -110,7 +103,7 @@ void BlurOperator<T>::adjoint(const T* y, T* x) {
 
 template <typename T>
 void BlurOperator<T>::crop(const T* grid, T* out) const {
-  const auto g = dims3(grid_), n = dims3(observed_), o = dims3(offset_, 0);
+  const auto g = pad_to_3d(grid_), n = pad_to_3d(observed_), o = pad_to_3d(offset_, 0);
   const std::ptrdiff_t rows = n[0] * n[1];
 #pragma omp parallel for num_threads(threads_) schedule(static)
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
@@ -122,7 +115,7 @@ void BlurOperator<T>::crop(const T* grid, T* out) const {
 
 template <typename T>
 void BlurOperator<T>::embed(const T* observed, T* grid, T fill) const {
-  const auto g = dims3(grid_), n = dims3(observed_), o = dims3(offset_, 0);
+  const auto g = pad_to_3d(grid_), n = pad_to_3d(observed_), o = pad_to_3d(offset_, 0);
   const std::ptrdiff_t rows = g[0] * g[1];
 #pragma omp parallel for num_threads(threads_) schedule(static)
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
@@ -141,7 +134,7 @@ void BlurOperator<T>::embed(const T* observed, T* grid, T fill) const {
 template <typename T>
 double estimate_noise(const T* image, const Shape& shape, int threads) {
   require_shape(shape, "image");
-  const auto d = dims3(shape);
+  const auto d = pad_to_3d(shape);
   // Pairs along the two leading image axes (for 1-D, consecutive samples).
   std::vector<double> detail;
   if (shape.size() == 1) {
@@ -184,7 +177,7 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
 
 template <typename T>
 void DeconvModel<T>::extract(const T* estimate, T* out) const {
-  const auto g = dims3(op.grid_shape()), n = dims3(result_shape), o = dims3(result_offset, 0);
+  const auto g = pad_to_3d(op.grid_shape()), n = pad_to_3d(result_shape), o = pad_to_3d(result_offset, 0);
   const std::ptrdiff_t rows = n[0] * n[1];
 #pragma omp parallel for num_threads(op.threads()) schedule(static)
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
@@ -207,7 +200,7 @@ DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* ps
     }
     const Shape grid = fast_fft_shape(need);
     AlignedBuffer<T> padded(static_cast<std::size_t>(shape_size(grid)));
-    const auto gd = dims3(grid), nd = dims3(shape), od = dims3(offset, 0);
+    const auto gd = pad_to_3d(grid), nd = pad_to_3d(shape), od = pad_to_3d(offset, 0);
     const std::ptrdiff_t rows = gd[0] * gd[1];
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::ptrdiff_t r = 0; r < rows; ++r) {

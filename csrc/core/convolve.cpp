@@ -130,78 +130,6 @@ std::ptrdiff_t aligned_stride(std::ptrdiff_t n) {
   return (n + per - 1) / per * per;
 }
 
-// spectrum *= scale * FFT(kernel placed at the origin of `grid`).
-//
-// The kernel grid is zero outside its first K0 slices along axis 0, so its transform
-// is taken in two passes: the trailing axes of those K0 slices only, then axis 0 for
-// every column, eight columns at a time (one cache line of the spectrum per row), each
-// multiplied straight into `spectrum`. That skips most of the first pass and never
-// stores the kernel spectrum.
-template <typename T>
-void multiply_kernel_spectrum(const T* kernel, const Shape& kshape, const Shape& grid,
-                              std::complex<T>* spectrum, T scale, int threads) {
-  using C = std::complex<T>;
-  const std::size_t nd = grid.size();
-  if (nd == 1) {
-    auto fft = RealFFT<T>::get(grid, threads);
-    AlignedBuffer<T> g(static_cast<std::size_t>(fft->real_size()));
-    std::fill(g.data(), g.data() + g.size(), T(0));
-    std::copy(kernel, kernel + kshape[0], g.data());
-    AlignedBuffer<C> G(static_cast<std::size_t>(fft->spectrum_size()));
-    fft->forward(g.data(), G.data());
-    const std::ptrdiff_t ns = fft->spectrum_size();
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::ptrdiff_t i = 0; i < ns; ++i) spectrum[i] *= G[i] * scale;
-    return;
-  }
-  const Shape tgrid(grid.begin() + 1, grid.end()), tk(kshape.begin() + 1, kshape.end());
-  const std::ptrdiff_t k0 = kshape[0], g0 = grid[0];
-  // Pass 1: trailing transforms of the K0 nonzero slices. 2-D: K0 row transforms spread
-  // over the threads; 3-D: K0 plane transforms, each threaded by FFTW.
-  const bool rows_in_parallel = nd == 2;
-  auto tfft = RealFFT<T>::get(tgrid, rows_in_parallel ? 1 : threads);
-  const std::ptrdiff_t ts = tfft->spectrum_size(), tr = tfft->real_size();
-  const std::ptrdiff_t ts_stride = aligned_stride<C>(ts);
-  AlignedBuffer<C> slices(static_cast<std::size_t>(k0 * ts_stride));
-  const Dims tkd = dims3(tk), tgd = dims3(tgrid);
-  const std::ptrdiff_t kslice = shape_size(tk);
-#pragma omp parallel num_threads(rows_in_parallel ? threads : 1)
-  {
-    AlignedBuffer<T> plane(static_cast<std::size_t>(tr));
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t i0 = 0; i0 < k0; ++i0) {
-      std::fill(plane.data(), plane.data() + tr, T(0));
-      const T* ks = kernel + i0 * kslice;
-      for (std::ptrdiff_t j = 0; j < tkd[1]; ++j)
-        std::copy(ks + j * tkd[2], ks + (j + 1) * tkd[2], plane.data() + j * tgd[2]);
-      tfft->forward(plane.data(), slices.data() + i0 * ts_stride);
-    }
-  }
-  // Pass 2: axis 0, blocks of columns gathered into contiguous vectors.
-  constexpr std::ptrdiff_t kBlock = 8;
-  auto cfft = ComplexFFT<T>::get(Shape{g0}, 1);
-  const std::ptrdiff_t col_stride = aligned_stride<C>(g0);
-  const std::ptrdiff_t blocks = (ts + kBlock - 1) / kBlock;
-#pragma omp parallel num_threads(threads)
-  {
-    AlignedBuffer<C> cols(static_cast<std::size_t>(kBlock * col_stride));
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t b = 0; b < blocks; ++b) {
-      const std::ptrdiff_t c0 = b * kBlock, nc = std::min(kBlock, ts - c0);
-      for (std::ptrdiff_t c = 0; c < nc; ++c) {
-        C* col = cols.data() + c * col_stride;
-        for (std::ptrdiff_t i = 0; i < k0; ++i) col[i] = slices[i * ts_stride + c0 + c];
-        std::fill(col + k0, col + g0, C(0));
-        cfft->forward(col, col);
-      }
-      for (std::ptrdiff_t i = 0; i < g0; ++i) {
-        C* s = spectrum + i * ts + c0;
-        for (std::ptrdiff_t c = 0; c < nc; ++c) s[c] *= cols[c * col_stride + i] * scale;
-      }
-    }
-  }
-}
-
 template <typename T>
 void convolve_fft(const T* image, const Shape& shape, const T* kernel, const Shape& kshape, T* out,
                   const Shape& out_shape, const Layout& l, Boundary boundary, T cval, int threads) {
@@ -213,7 +141,7 @@ void convolve_fft(const T* image, const Shape& shape, const T* kernel, const Sha
   AlignedBuffer<std::complex<T>> spectrum(static_cast<std::size_t>(fft->spectrum_size()));
   fft->forward(buf.data(), spectrum.data());
   const T scale = T(1) / static_cast<T>(fft->real_size());
-  multiply_kernel_spectrum(kernel, kshape, grid, spectrum.data(), scale, threads);
+  kernel_spectrum(kernel, kshape, grid, spectrum.data(), scale, true, threads);
   fft->inverse(spectrum.data(), buf.data());
   const Dims m = dims3(out_shape);
   const std::ptrdiff_t rows = m[0] * m[1];
@@ -332,7 +260,7 @@ void convolve_fft_tiled(const T* image, const Shape& shape, const T* kernel, con
   // grids are small: one thread, and no second (multi-threaded) plan to make.
   AlignedBuffer<C> kspec(static_cast<std::size_t>(ns));
   std::fill(kspec.data(), kspec.data() + ns, C(1));
-  multiply_kernel_spectrum(kernel, kshape, grid, kspec.data(), T(1) / static_cast<T>(nr), 1);
+  kernel_spectrum(kernel, kshape, grid, kspec.data(), T(1) / static_cast<T>(nr), true, 1);
   const Dims n = dims3(shape), k = dims3(kshape), m = dims3(out_shape), cnt = tiling.count;
   Dims off{0, 0, 0};
   for (std::size_t a = 0; a < 3; ++a) off[a] = mode_offset(mode, k[a]);

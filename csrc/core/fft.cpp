@@ -3,6 +3,7 @@
 #include <fftw3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -356,12 +357,101 @@ void require_psf_fits(const Shape& psf_shape, const Shape& shape) {
   for (std::size_t i = 0; i < shape.size(); ++i)
     UNBLUR_REQUIRE(psf_shape[i] <= shape[i], "psf is larger than shape along axis " << i);
 }
+constexpr double kPi = 3.14159265358979323846;
+
+// Rounds a count of elements up so consecutive sub-buffers stay 64-byte aligned.
+template <typename E>
+std::ptrdiff_t aligned_stride(std::ptrdiff_t n) {
+  const auto per = static_cast<std::ptrdiff_t>(kAlignment / sizeof(E));
+  return (n + per - 1) / per * per;
+}
 }  // namespace
+
+// The pruned transform behind kernel_spectrum (see fft.hpp).
+//
+// The kernel grid is zero outside its first K0 slices along axis 0, so its transform
+// is taken in two passes: the trailing axes of those K0 slices only, then axis 0 for
+// every column, eight columns at a time (one cache line of the spectrum per row), each
+// multiplied straight into `spectrum`. That skips most of the first pass and never
+// stores the kernel spectrum.
+template <typename T>
+void kernel_spectrum(const T* kernel, const Shape& kshape, const Shape& grid, std::complex<T>* spectrum, T scale,
+                     bool multiply, int threads) {
+  require_psf_fits(kshape, grid);
+  threads = resolve_threads(threads);
+  using C = std::complex<T>;
+  const std::size_t nd = grid.size();
+  if (nd == 1) {
+    auto fft = RealFFT<T>::get(grid, threads);
+    AlignedBuffer<T> g(static_cast<std::size_t>(fft->real_size()));
+    std::fill(g.data(), g.data() + g.size(), T(0));
+    std::copy(kernel, kernel + kshape[0], g.data());
+    AlignedBuffer<C> G(static_cast<std::size_t>(fft->spectrum_size()));
+    fft->forward(g.data(), G.data());
+    const std::ptrdiff_t ns = fft->spectrum_size();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::ptrdiff_t i = 0; i < ns; ++i) spectrum[i] = multiply ? spectrum[i] * G[i] * scale : G[i] * scale;
+    return;
+  }
+  const Shape tgrid(grid.begin() + 1, grid.end()), tk(kshape.begin() + 1, kshape.end());
+  const std::ptrdiff_t k0 = kshape[0], g0 = grid[0];
+  // Pass 1: trailing transforms of the K0 nonzero slices. 2-D: K0 row transforms spread
+  // over the threads; 3-D: K0 plane transforms, each threaded by FFTW.
+  const bool rows_in_parallel = nd == 2;
+  auto tfft = RealFFT<T>::get(tgrid, rows_in_parallel ? 1 : threads);
+  const std::ptrdiff_t ts = tfft->spectrum_size(), tr = tfft->real_size();
+  const std::ptrdiff_t ts_stride = aligned_stride<C>(ts);
+  AlignedBuffer<C> slices(static_cast<std::size_t>(k0 * ts_stride));
+  const auto tkd = pad_to_3d(tk), tgd = pad_to_3d(tgrid);
+  const std::ptrdiff_t kslice = shape_size(tk);
+#pragma omp parallel num_threads(rows_in_parallel ? threads : 1)
+  {
+    AlignedBuffer<T> plane(static_cast<std::size_t>(tr));
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t i0 = 0; i0 < k0; ++i0) {
+      std::fill(plane.data(), plane.data() + tr, T(0));
+      const T* ks = kernel + i0 * kslice;
+      for (std::ptrdiff_t j = 0; j < tkd[1]; ++j)
+        std::copy(ks + j * tkd[2], ks + (j + 1) * tkd[2], plane.data() + j * tgd[2]);
+      tfft->forward(plane.data(), slices.data() + i0 * ts_stride);
+    }
+  }
+  // Pass 2: axis 0, blocks of columns gathered into contiguous vectors.
+  constexpr std::ptrdiff_t kBlock = 8;
+  auto cfft = ComplexFFT<T>::get(Shape{g0}, 1);
+  const std::ptrdiff_t col_stride = aligned_stride<C>(g0);
+  const std::ptrdiff_t blocks = (ts + kBlock - 1) / kBlock;
+#pragma omp parallel num_threads(threads)
+  {
+    AlignedBuffer<C> cols(static_cast<std::size_t>(kBlock * col_stride));
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t b = 0; b < blocks; ++b) {
+      const std::ptrdiff_t c0 = b * kBlock, nc = std::min(kBlock, ts - c0);
+      for (std::ptrdiff_t c = 0; c < nc; ++c) {
+        C* col = cols.data() + c * col_stride;
+        for (std::ptrdiff_t i = 0; i < k0; ++i) col[i] = slices[i * ts_stride + c0 + c];
+        std::fill(col + k0, col + g0, C(0));
+        cfft->forward(col, col);
+      }
+      for (std::ptrdiff_t i = 0; i < g0; ++i) {
+        C* s = spectrum + i * ts + c0;
+        if (multiply) {
+          for (std::ptrdiff_t c = 0; c < nc; ++c) s[c] *= cols[c * col_stride + i] * scale;
+        } else {
+          for (std::ptrdiff_t c = 0; c < nc; ++c) s[c] = cols[c * col_stride + i] * scale;
+        }
+      }
+    }
+  }
+}
 
 template <typename T>
 void psf2otf(const T* psf, const Shape& psf_shape, const Shape& shape, std::complex<T>* otf,
              int threads) {
   require_psf_fits(psf_shape, shape);
+  // A full transform of the zero-padded, shifted PSF. (kernel_spectrum's pruned
+  // transform plus a phase ramp measured no faster on 2048^2 grids: its column pass
+  // gathers strided columns, which FFTW's own 2-D plan does better.)
   auto fft = RealFFT<T>::get(shape, threads);
   AlignedBuffer<T> grid(static_cast<std::size_t>(fft->real_size()));
   std::fill(grid.data(), grid.data() + grid.size(), T(0));
@@ -386,6 +476,10 @@ template class RealFFT<float>;
 template class RealFFT<double>;
 template class ComplexFFT<float>;
 template class ComplexFFT<double>;
+template void kernel_spectrum<float>(const float*, const Shape&, const Shape&, std::complex<float>*, float, bool,
+                                     int);
+template void kernel_spectrum<double>(const double*, const Shape&, const Shape&, std::complex<double>*, double,
+                                      bool, int);
 template void psf2otf<float>(const float*, const Shape&, const Shape&, std::complex<float>*, int);
 template void psf2otf<double>(const double*, const Shape&, const Shape&, std::complex<double>*, int);
 template void otf2psf<float>(const std::complex<float>*, const Shape&, const Shape&, float*, int);

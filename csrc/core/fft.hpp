@@ -94,6 +94,15 @@ class ComplexFFT {
   void* backward_inplace_ = nullptr;
 };
 
+/// spectrum = scale * FFT(kernel placed at the origin of the grid `shape`), or, with
+/// `multiply`, spectrum *= that. A pruned transform: the trailing axes of the kernel's
+/// nonzero leading slices only, then the leading axis column by column, so a small
+/// kernel on a large grid costs about half a full transform. `spectrum` holds
+/// spectrum_shape(shape) values.
+template <typename T>
+void kernel_spectrum(const T* kernel, const Shape& kernel_shape, const Shape& shape, std::complex<T>* spectrum,
+                     T scale, bool multiply, int threads = 0);
+
 /// Optical transfer function of a PSF: the PSF zero-padded to `shape`, circularly
 /// shifted so its centre pixel (index psf_shape[i] / 2 on each axis) sits at the
 /// origin, then transformed. `otf` holds spectrum_shape(shape) elements.
