@@ -145,7 +145,10 @@ def main():
     ap.add_argument("--psnr-size", type=int, default=512)
     ap.add_argument("--max-iter", type=int, default=150)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="unblur's CPU threads (default: all)")
     args = ap.parse_args()
+    if args.threads:
+        unblur.set_threads(args.threads)
     rng = np.random.default_rng(0)
     rel = plain_rl(args.size, args.repeat, rng)
     accelerated_vs_skimage(args.psnr_size, args.repeat, rng, args.max_iter)
