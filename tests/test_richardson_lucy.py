@@ -1,0 +1,324 @@
+"""Richardson–Lucy: the C++ core against the array-API reference and scikit-image, and
+properties that a wrong implementation fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import scipy.signal
+import unblur
+from conftest import tol
+from unblur._xp import richardson_lucy as ref
+
+# A few iterations amplify the FFT round-off of each step; these factors on the
+# conftest tolerances cover it for the sizes used here.
+ITER_FACTOR = {np.float32: 20, np.float64: 100}
+
+
+def _itol(dtype):
+    t = tol(dtype)
+    f = ITER_FACTOR[np.dtype(dtype).type]
+    return {"rtol": t["rtol"] * f, "atol": t["atol"] * f}
+
+
+def _scene(rng, shape):
+    """A smooth non-negative scene with a few sharp features."""
+    x = scipy.ndimage.gaussian_filter(rng.random(shape), 2.0) + 0.2
+    sl = tuple(slice(n // 3, n // 3 + max(2, n // 6)) for n in shape)
+    x[sl] += 1.0
+    return x
+
+
+def _psf(shape, sigma=1.3):
+    grids = np.meshgrid(*[np.arange(k) - k // 2 for k in shape], indexing="ij")
+    p = np.exp(-sum(g.astype(float) ** 2 for g in grids) / (2 * sigma**2))
+    p[tuple(k // 2 + 1 for k in shape)] += 0.3  # asymmetric: catches a missing flip
+    return p / p.sum()
+
+
+def _blurred(rng, shape, psf_shape, dtype, noise=0.0):
+    psf = _psf(psf_shape)
+    x = _scene(rng, shape)
+    g = unblur.convolve(x, psf, boundary="periodic")
+    g = g + noise * rng.standard_normal(shape)
+    return np.maximum(g, 0).astype(dtype), psf.astype(dtype), x
+
+
+@pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect", "zero"])
+@pytest.mark.parametrize("accelerate", [False, True])
+def test_core_matches_reference(rng, dtype, boundary, accelerate):
+    g, psf, _ = _blurred(rng, (40, 45), (7, 5), dtype, noise=0.01)
+    kw = dict(iterations=6, boundary=boundary, accelerate=accelerate)
+    out, info = unblur.richardson_lucy(g, psf, return_info=True, **kw)
+    want, rinfo = ref.richardson_lucy(g, psf / psf.sum(dtype=np.float64).astype(dtype), **kw)
+    assert out.dtype == dtype and out.shape == g.shape
+    np.testing.assert_allclose(out, want, **_itol(dtype))
+    np.testing.assert_allclose(info["state"]["estimate"], rinfo["state"]["estimate"], **_itol(dtype))
+    assert info["iterations"] == 6 and info["stopped_by"] == "iterations" and info["method"] == "richardson_lucy"
+
+
+@pytest.mark.parametrize("options", [
+    dict(damping=0.02), dict(tv_weight=0.01), dict(background=0.1), dict(weights=True),
+    dict(damping=0.01, tv_weight=0.005, weights=True, background=0.05),
+])
+@pytest.mark.parametrize("boundary", ["auto", "reflect", "zero"])
+def test_options_match_reference(rng, dtype, options, boundary):
+    g, psf, _ = _blurred(rng, (36, 33), (5, 7), dtype, noise=0.01)
+    options = dict(options)
+    if options.get("weights"):
+        options["weights"] = (rng.random(g.shape) > 0.2).astype(dtype) * rng.random(g.shape).astype(dtype)
+    psf = psf / psf.sum(dtype=np.float64).astype(dtype)
+    out = unblur.richardson_lucy(g, psf, iterations=5, boundary=boundary, **options)
+    want, _ = ref.richardson_lucy(g, psf, iterations=5, boundary=boundary, **options)
+    t = _itol(dtype)
+    if options.get("tv_weight") and dtype == np.float32:
+        # grad / |grad| amplifies float32 rounding where the gradient is near epsilon.
+        t = {"rtol": 1e-3, "atol": 1e-4}
+    np.testing.assert_allclose(out, want, **t)
+
+
+def test_3d_matches_reference_and_direct_flip(rng, dtype):
+    g, psf, _ = _blurred(rng, (12, 14, 16), (3, 5, 3), dtype)
+    out = unblur.richardson_lucy(g, psf, iterations=4, boundary="periodic", accelerate=True)
+    want, _ = ref.richardson_lucy(g, psf, iterations=4, boundary="periodic", accelerate=True)
+    np.testing.assert_allclose(out, want, **_itol(dtype))
+    # One plain step, written with scipy.ndimage: x1 = x0 * (psf flipped on all axes) (*) (g / psf (*) x0).
+    x0 = _scene(rng, g.shape).astype(np.float64)
+    one = unblur.richardson_lucy(g, psf, iterations=1, boundary="periodic", accelerate=False,
+                                 initial=x0.astype(dtype))
+    p = psf.astype(np.float64)
+    ratio = g / scipy.ndimage.convolve(x0, p, mode="wrap")
+    direct = x0 * scipy.ndimage.convolve(ratio, p[::-1, ::-1, ::-1], mode="wrap")
+    np.testing.assert_allclose(one, direct, rtol=1e-4 if dtype == np.float32 else 1e-9)
+    wrong = x0 * scipy.ndimage.convolve(ratio, p, mode="wrap")  # no flip: must differ
+    assert np.abs(wrong - direct).max() > 100 * np.abs(one - direct).max()
+
+
+def test_zero_boundary_matches_skimage(rng):
+    skimage_restoration = pytest.importorskip("skimage.restoration")
+    psf = _psf((9, 7))
+    img = np.maximum(scipy.signal.fftconvolve(_scene(rng, (50, 61)), psf, mode="same"), 0)
+    for n in (1, 10):
+        want = skimage_restoration.richardson_lucy(img, psf, num_iter=n, clip=False)
+        out = unblur.richardson_lucy(img, psf, iterations=n, boundary="zero", accelerate=False)
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_flux_is_conserved(rng):
+    g, psf, _ = _blurred(rng, (40, 42), (7, 7), np.float64, noise=0.02)
+    for n in (1, 7):
+        out = unblur.richardson_lucy(g, psf, iterations=n, boundary="periodic", accelerate=False)
+        assert out.sum() == pytest.approx(g.sum(), rel=1e-10)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(damping=0.05), dict(tv_weight=0.02), dict(accelerate=False)])
+def test_positivity(rng, options):
+    g, psf, _ = _blurred(rng, (48, 40), (9, 9), np.float32, noise=0.05)
+    out = unblur.richardson_lucy(g, psf, iterations=30, **options)
+    assert np.isfinite(out).all() and (out >= 0).all()
+
+
+def test_periodic_converges_to_truth(rng):
+    g, psf, x = _blurred(rng, (64, 64), (9, 9), np.float64)
+    err = []
+    for n in (5, 50, 300):
+        out = unblur.richardson_lucy(g, psf, iterations=n, boundary="periodic")
+        err.append(np.abs(out - x).mean())
+    assert err[0] > err[1] > err[2]
+    assert err[2] < 0.25 * np.abs(g - x).mean()
+
+
+def test_auto_beats_periodic_at_the_border(rng):
+    psf = _psf((11, 11), sigma=2.0)
+    scene = _scene(rng, (90, 90))
+    scene[:, 70:] += 1.5  # a bright region crossing the edge: periodic wrap-around hurts
+    g = scipy.signal.fftconvolve(scene, psf, mode="valid")
+    truth = scene[5:-5, 5:-5]
+    border = np.ones(g.shape, bool)
+    border[11:-11, 11:-11] = False
+    errs = {}
+    for b in ("auto", "periodic"):
+        out = unblur.richardson_lucy(g, psf, iterations=40, boundary=b)
+        errs[b] = np.abs(out - truth)[border].mean()
+    assert errs["auto"] < 0.5 * errs["periodic"]
+
+
+@pytest.mark.parametrize("accelerate", [False, True])
+@pytest.mark.parametrize("boundary", ["auto", "zero"])
+def test_resume_equals_one_run(rng, accelerate, boundary):
+    g, psf, _ = _blurred(rng, (40, 36), (7, 5), np.float64, noise=0.01)
+    kw = dict(boundary=boundary, accelerate=accelerate, return_info=True)
+    full, info_full = unblur.richardson_lucy(g, psf, iterations=9, **kw)
+    _, info4 = unblur.richardson_lucy(g, psf, iterations=4, **kw)
+    rest, info5 = unblur.richardson_lucy(g, psf, iterations=5, initial=info4["state"], **kw)
+    np.testing.assert_allclose(rest, full, rtol=1e-12, atol=1e-14)
+    assert info5["state"]["iterations"] == 9 and info5["iterations"] == 5
+    # The state passed in is not modified: resuming from it again gives the same.
+    again = unblur.richardson_lucy(g, psf, iterations=5, initial=info4["state"], boundary=boundary,
+                                   accelerate=accelerate)
+    np.testing.assert_array_equal(again, rest)
+    # The reference continues the same way.
+    want, _ = ref.richardson_lucy(g, psf / psf.sum(), iterations=5, boundary=boundary, accelerate=accelerate,
+                                  state=info4["state"])
+    np.testing.assert_allclose(rest, want, **_itol(np.float64))
+
+
+def test_zero_weight_pixels_are_ignored(rng):
+    g, psf, _ = _blurred(rng, (40, 40), (7, 7), np.float64, noise=0.01)
+    w = np.ones_like(g)
+    w[10:14, 20:30] = 0
+    w[0, :] = 0
+    a, b = g.copy(), g.copy()
+    a[w == 0] = 100.0
+    b[w == 0] = 0.0
+    ra = unblur.richardson_lucy(a, psf, iterations=10, weights=w)
+    rb = unblur.richardson_lucy(b, psf, iterations=10, weights=w)
+    np.testing.assert_allclose(ra, rb, rtol=1e-10, atol=1e-12)
+    plain = unblur.richardson_lucy(a, psf, iterations=10)
+    assert np.abs(plain - rb).max() > 1.0
+
+
+def test_background(rng):
+    g, psf, x = _blurred(rng, (48, 48), (7, 7), np.float64)
+    b = 0.5
+    with_b = unblur.richardson_lucy(g + b, psf, iterations=200, boundary="periodic", background=b)
+    without = unblur.richardson_lucy(g + b, psf, iterations=200, boundary="periodic")
+    assert with_b.mean() == pytest.approx(x.mean(), rel=0.01)
+    assert without.mean() == pytest.approx(x.mean() + b, rel=0.01)
+    assert np.abs(with_b - x).mean() < 0.5 * np.abs(without - x).mean()
+
+
+def test_damping_and_tv_reduce_noise_amplification(rng):
+    psf = _psf((9, 9), sigma=1.5)
+    flat = np.full((64, 64), 0.5)
+    sigma = 0.03
+    g = np.maximum(flat + sigma * rng.standard_normal(flat.shape), 0)
+    kw = dict(iterations=40, boundary="periodic")
+    plain = unblur.richardson_lucy(g, psf, **kw).std()
+    damped = unblur.richardson_lucy(g, psf, damping=3 * sigma, **kw).std()
+    tv = unblur.richardson_lucy(g, psf, tv_weight=0.02, **kw).std()
+    assert damped < 0.5 * plain and tv < 0.8 * plain
+
+
+def test_automatic_stopping(rng):
+    sigma = 0.02
+    g, psf, _ = _blurred(rng, (64, 64), (9, 9), np.float64, noise=sigma)
+    out, info = unblur.richardson_lucy(g, psf, return_info=True)
+    assert info["stopped_by"] == "discrepancy"
+    assert info["noise_sigma"] == pytest.approx(sigma, rel=0.3)
+    assert info["residual"] <= info["noise_sigma"] ** 2
+    assert 1 <= info["iterations"] < 200 and info["boundary"] == "auto"
+    # Noise-free: no discrepancy to reach; the tolerance ends it.
+    g0, psf0, _ = _blurred(rng, (48, 48), (7, 7), np.float64)
+    _, info0 = unblur.richardson_lucy(g0, psf0, tolerance=1e-2, return_info=True, boundary="periodic")
+    assert info0["stopped_by"] in ("tolerance", "discrepancy")
+    _, info1 = unblur.richardson_lucy(g0, psf0, tolerance=0.0, return_info=True, boundary="periodic",
+                                      accelerate=False)
+    assert info1["stopped_by"] in ("max_iterations", "discrepancy")
+
+
+def test_callback_reports_and_stops(rng):
+    g, psf, _ = _blurred(rng, (32, 32), (5, 5), np.float32)
+    seen = []
+
+    def cb(state):
+        seen.append(state)
+        return state["iteration"] < 3
+
+    _, info = unblur.richardson_lucy(g, psf, iterations=10, callback=cb, return_info=True)
+    assert info["stopped_by"] == "callback" and info["iterations"] == 3
+    assert [s["iteration"] for s in seen] == [1, 2, 3]
+    assert all(s["max_iterations"] == 10 and s["objective"] >= 0 for s in seen)
+    assert unblur.richardson_lucy(g, psf, iterations=2, callback=lambda s: None).shape == g.shape
+
+
+def test_channel_axis_and_dtype_policy(rng):
+    g, psf, _ = _blurred(rng, (30, 34), (5, 5), np.float32)
+    rgb = np.stack([g, 0.5 * g, g**2], axis=-1)
+    out, info = unblur.richardson_lucy(rgb, psf, iterations=3, channel_axis=-1, return_info=True)
+    assert out.shape == rgb.shape and len(info["state"]) == 3
+    for c in range(3):
+        np.testing.assert_allclose(out[..., c], unblur.richardson_lucy(rgb[..., c], psf, iterations=3),
+                                   **tol(np.float32))
+    more = unblur.richardson_lucy(rgb, psf, iterations=2, channel_axis=-1, initial=info["state"])
+    assert more.shape == rgb.shape
+    as_int = unblur.richardson_lucy((g / g.max() * 255).astype(np.uint8), psf, iterations=2)
+    assert as_int.dtype == np.float32
+
+
+def test_negative_values_are_clipped_with_a_warning(rng):
+    g, psf, _ = _blurred(rng, (32, 32), (5, 5), np.float64)
+    h = g.copy()
+    h[3, 4] = -0.5
+    with pytest.warns(UserWarning, match="negative values.*clipped"):
+        out = unblur.richardson_lucy(h, psf, iterations=3)
+    h[3, 4] = 0
+    np.testing.assert_array_equal(out, unblur.richardson_lucy(h, psf, iterations=3))
+
+
+def test_initial_image(rng):
+    g, psf, x = _blurred(rng, (40, 40), (7, 7), np.float64)
+    out = unblur.richardson_lucy(g, psf, iterations=3, initial=x, boundary="periodic")
+    want, _ = ref.richardson_lucy(g, psf / psf.sum(), iterations=3, initial=x, boundary="periodic")
+    np.testing.assert_allclose(out, want, **_itol(np.float64))
+    far = unblur.richardson_lucy(g, psf, iterations=3, boundary="periodic")
+    assert np.abs(out - x).mean() < np.abs(far - x).mean()
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(iterations=0), ValueError, "iterations"),
+    (dict(iterations=-2), ValueError, "iterations"),
+    (dict(iterations=2.5), TypeError, "iterations"),
+    (dict(damping=-1.0), ValueError, "damping"),
+    (dict(tv_weight=-0.1), ValueError, "tv_weight"),
+    (dict(background=-0.1), ValueError, "background"),
+    (dict(tolerance=-1.0), ValueError, "tolerance"),
+    (dict(boundary="mirror"), ValueError, "boundary"),
+    (dict(weights=np.ones((5, 5))), ValueError, "weights"),
+    (dict(weights=-np.ones((32, 32))), ValueError, "weights"),
+    (dict(weights=np.zeros((32, 32))), ValueError, "weights"),
+    (dict(initial=np.ones((31, 32))), ValueError, "initial"),
+    (dict(initial=-np.ones((32, 32))), ValueError, "initial"),
+    (dict(initial={"foo": 1}), ValueError, "initial"),
+    (dict(callback=3), TypeError, "callback"),
+    (dict(accelerate="yes"), TypeError, "accelerate"),
+    (dict(threads=0), ValueError, "threads"),
+])
+def test_bad_arguments(kwargs, exc, match):
+    g = np.ones((32, 32))
+    with pytest.raises(exc, match=match):
+        unblur.richardson_lucy(g, np.ones((3, 3)), **kwargs)
+
+
+def test_bad_image_and_psf():
+    g = np.ones((32, 32))
+    with pytest.raises(ValueError, match="image"):
+        bad = g.copy()
+        bad[0, 0] = np.nan
+        unblur.richardson_lucy(bad, np.ones((3, 3)))
+    with pytest.raises(ValueError, match="psf"):
+        unblur.richardson_lucy(g, np.ones((33, 3)))
+    with pytest.raises(ValueError, match="psf"):
+        unblur.richardson_lucy(g, np.ones((4, 3)))
+    with pytest.raises(ValueError, match="image"):
+        unblur.richardson_lucy(np.ones(32), np.ones(3))
+    with pytest.raises(TypeError, match="image"):
+        unblur.richardson_lucy(g.astype(complex), np.ones((3, 3)))
+
+
+def test_state_of_another_boundary_is_rejected(rng):
+    g, psf, _ = _blurred(rng, (32, 32), (5, 5), np.float64)
+    _, info = unblur.richardson_lucy(g, psf, iterations=2, return_info=True)
+    with pytest.raises(ValueError, match="initial"):
+        unblur.richardson_lucy(g, psf, iterations=2, boundary="periodic", initial=info["state"])
+
+
+@pytest.mark.gpu
+def test_cupy_matches_numpy(rng):
+    import cupy
+
+    g, psf, _ = _blurred(rng, (40, 44), (7, 5), np.float32, noise=0.01)
+    out = unblur.richardson_lucy(cupy.asarray(g), cupy.asarray(psf), iterations=5)
+    assert isinstance(out, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(out), unblur.richardson_lucy(g, psf, iterations=5), **_itol(np.float32))
