@@ -14,7 +14,7 @@ VENV=${UNBLUR_VENV:-.venv}
 
 have_fftw() {
   local lib found dir
-  for lib in fftw3 fftw3f fftw3_threads fftw3f_threads; do
+  for lib in fftw3 fftw3f fftw3_omp fftw3f_omp; do
     found=no
     for dir in /usr/lib/*-linux-gnu /usr/lib /usr/local/lib; do
       if [ -e "$dir/lib${lib}.so" ]; then found=yes; break; fi

@@ -1,12 +1,14 @@
-# Locate FFTW3 (double and single precision, with the threaded libraries).
+# Locate FFTW3 (double and single precision, with the OpenMP-threaded libraries).
 #
-# Defines the imported targets FFTW3::fftw3, FFTW3::fftw3f, FFTW3::fftw3_threads and
-# FFTW3::fftw3f_threads, and FFTW3_FOUND. A missing piece stops configuration with one
+# Defines the imported targets FFTW3::fftw3, FFTW3::fftw3f, FFTW3::fftw3_omp and
+# FFTW3::fftw3f_omp, and FFTW3_FOUND. The OpenMP flavour (rather than FFTW's pthreads
+# one) makes FFTW's threads the same pool as unblur's own OpenMP loops: two pools on a
+# small machine spin against each other. A missing piece stops configuration with one
 # message that names the package to install on the common platforms.
 
 find_path(FFTW3_INCLUDE_DIR fftw3.h HINTS ENV FFTW_ROOT PATH_SUFFIXES include)
 
-set(_fftw3_components fftw3 fftw3f fftw3_threads fftw3f_threads)
+set(_fftw3_components fftw3 fftw3f fftw3_omp fftw3f_omp)
 set(_fftw3_missing "")
 foreach(_lib IN LISTS _fftw3_components)
   find_library(FFTW3_${_lib}_LIBRARY NAMES ${_lib} HINTS ENV FFTW_ROOT PATH_SUFFIXES lib lib64)
@@ -22,7 +24,7 @@ if(_fftw3_missing)
   set(FFTW3_FOUND FALSE)
   string(REPLACE ";" ", " _fftw3_missing_text "${_fftw3_missing}")
   message(FATAL_ERROR
-    "unblur needs FFTW3 (double and single precision, with threads); not found: "
+    "unblur needs FFTW3 (double and single precision, with OpenMP threads); not found: "
     "${_fftw3_missing_text}. Install it with: Debian/Ubuntu `apt-get install libfftw3-dev`, "
     "Homebrew `brew install fftw`, conda `conda install -c conda-forge fftw`; "
     "or point FFTW_ROOT at an FFTW installation.")

@@ -6,8 +6,15 @@ for what this installation provides.
 
 from __future__ import annotations
 
+import os as _os
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
+
+# The C++ engine's OpenMP threads (its own loops and FFTW's) sleep when idle instead
+# of spinning: on a loaded machine spinning threads steal the cores the working ones
+# need (FFTW's plan measurements ran 30x slower here). libgomp reads this once, when
+# it loads with unblur._core just below; a value the user set wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import _backend, _core, data, fft, metrics, psf
 from ._convolve import *  # noqa: F401,F403  (convolve)
