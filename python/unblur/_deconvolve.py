@@ -10,14 +10,17 @@ _METHODS = ("auto", "wiener", "tikhonov", "rl", "tv")
 
 
 def _method_function(method):
-    from . import _richardson_lucy, _tv, _wiener
+    if method == "rl":
+        from ._richardson_lucy import richardson_lucy
 
-    return {
-        "wiener": _wiener.wiener,
-        "tikhonov": _wiener.tikhonov,
-        "rl": _richardson_lucy.richardson_lucy,
-        "tv": _tv.tv_deconvolve,
-    }[method]
+        return richardson_lucy
+    if method == "tv":
+        from ._tv import tv_deconvolve
+
+        return tv_deconvolve
+    from . import _wiener
+
+    return _wiener.wiener if method == "wiener" else _wiener.tikhonov
 
 
 def _choose(image, channel_axis):

@@ -1,0 +1,79 @@
+"""unblur.deconvolve: method choice, pass-through of parameters, info, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import unblur
+
+
+def _scene(rng, n=72):
+    truth = 0.2 + 0.6 * np.kron(rng.random((n // 8, n // 8)), np.ones((8, 8)))
+    psf = unblur.psf.gaussian(1.5)
+    k = psf.shape[0]
+    big = np.pad(truth, k // 2, mode="reflect")
+    blurred = unblur.convolve(big, psf, mode="valid") + rng.normal(0, 0.01, truth.shape)
+    return truth, psf, blurred
+
+
+@pytest.mark.parametrize("method", ["auto", "wiener", "tikhonov", "rl", "tv"])
+def test_every_method_improves_a_valid_mode_blur(rng, method):
+    truth, psf, blurred = _scene(rng)
+    restored, info = unblur.deconvolve(blurred, psf, method, return_info=True)
+    assert restored.shape == blurred.shape and restored.dtype == blurred.dtype
+    assert info["method"] == (unblur._deconvolve.AUTO_METHOD if method == "auto" else method)
+    assert info["boundary"] == "auto"
+    before = unblur.metrics.psnr(truth, blurred, data_range=1)
+    after = unblur.metrics.psnr(truth, np.clip(restored, 0, 1), data_range=1)
+    assert after > before + 1.0
+
+
+def test_parameters_pass_through(rng):
+    truth, psf, blurred = _scene(rng)
+    _, info = unblur.deconvolve(blurred, psf, "rl", iterations=3, accelerate=False, return_info=True)
+    assert info["iterations"] == 3
+    _, info = unblur.deconvolve(blurred, psf, "wiener", nsr=0.01, boundary="periodic", return_info=True)
+    assert info["nsr"] == 0.01 and info["boundary"] == "periodic"
+
+
+def test_callback_reaches_iterative_methods(rng):
+    truth, psf, blurred = _scene(rng)
+    seen = []
+    unblur.deconvolve(blurred, psf, "rl", iterations=4, callback=lambda s: seen.append(s["iteration"]))
+    assert seen == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="callback is for iterative methods"):
+        unblur.deconvolve(blurred, psf, "wiener", callback=print)
+
+
+def test_colour(rng):
+    truth, psf, blurred = _scene(rng)
+    rgb = np.stack([blurred, blurred[::-1], blurred.T], axis=-1)
+    out = unblur.deconvolve(rgb, psf, channel_axis=-1)
+    assert out.shape == rgb.shape
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        ({"method": "magic"}, ValueError, "method must be one of"),
+        ({"boundary": "zero"}, ValueError, "boundary must be one of"),
+        ({"method": "wiener", "iterations": 3}, TypeError, "method 'wiener'"),
+        ({"callback": 3}, TypeError, "callback must be callable"),
+    ],
+)
+def test_bad_input(rng, kwargs, exc, match):
+    _, psf, blurred = _scene(rng, 32)
+    with pytest.raises(exc, match=match):
+        unblur.deconvolve(blurred, psf, **kwargs)
+
+
+def test_bad_images_and_psfs():
+    with pytest.raises(ValueError, match="image contains NaN"):
+        unblur.deconvolve(np.full((16, 16), np.nan), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="psf must have odd sizes"):
+        unblur.deconvolve(np.ones((16, 16)), np.ones((4, 3)))
+    with pytest.raises(ValueError, match="larger than the image"):
+        unblur.deconvolve(np.ones((8, 8)), np.ones((9, 9)))
+    with pytest.raises(ValueError, match="psf must have a positive sum"):
+        unblur.deconvolve(np.ones((16, 16)), np.zeros((3, 3)))
