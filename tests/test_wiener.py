@@ -39,8 +39,20 @@ def test_tikhonov_matches_reference(rng, dtype, boundary, regularizer):
     out = unblur.tikhonov(g, psf, lam=0.01, regularizer=regularizer, boundary=boundary)
     want, _ = ref.tikhonov(g, psf, boundary, regularizer, "fixed", 0.01)
     assert out.dtype == dtype and out.shape == g.shape
-    # 'auto' stops both solvers at the CG tolerance; they take the same steps up to rounding.
-    _compare(out, want, dtype, 1.0 if boundary != "auto" else 50.0)
+    if boundary != "auto":
+        _compare(out, want, dtype)
+        return
+    # 'auto' is iterative (CG to relative residual 1e-5 of the normal equations): both
+    # solvers stop near the exact solution, and their distance is bounded by the
+    # residual times the conditioning, not by per-element rounding. Compare both with
+    # the exact solution of the float64 problem instead.
+    exact, _ = ref.tikhonov(g.astype(np.float64), psf.astype(np.float64), boundary, regularizer, "fixed", 0.01,
+                            tolerance=1e-12, max_iterations=5000)
+    # Error <= condition number x residual: 1e-3 allows a conditioning of 100 for these
+    # small random PSFs (measured errors: 2e-4 .. 1e-3).
+    for got in (out, want):
+        err = np.linalg.norm(got - exact) / np.linalg.norm(exact)
+        assert err < 2e-3, err
 
 
 @pytest.mark.parametrize("boundary", ["periodic", "reflect", "auto"])

@@ -47,7 +47,7 @@ enum class NsrMode {
 
 /// Options of the iterative ('auto' boundary) solver.
 struct SolverOptions {
-  double tolerance = 0;      ///< relative residual ||b - N x|| / ||b||; 0: 1e-4 (float64), 1e-3 (float32)
+  double tolerance = 0;      ///< relative residual ||b - N x|| / ||b||; 0: 1e-5
   int max_iterations = 500;  ///< cap on conjugate-gradient iterations
 };
 

@@ -162,7 +162,7 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
     :math:`(A^T A + C) x = A^T g`, :math:`A = M(h*\\cdot)` with :math:`M` the crop to the
     observed window, are solved on the extended grid by conjugate gradients in Fourier
     space, preconditioned by :math:`(|H|^2 + c)^{-1}` and started from the 'reflect'
-    solution; they stop at relative residual 1e-4 (float32: 1e-3) or 500 iterations
+    solution; they stop at relative residual 1e-5 or 500 iterations
     ([4]_, [5]_).
     """ + _REFERENCES + """
     Examples

@@ -232,7 +232,7 @@ def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, c
     p = z
     rz = float((r * z).sum())
     bb = float((b * b).sum())
-    tol = tolerance if tolerance > 0 else (1e-3 if dtype == np.float32 else 1e-4)
+    tol = tolerance if tolerance > 0 else 1e-5
     rel = math.sqrt(float((r * r).sum()) / bb) if bb > 0 else 0.0
     it = 0
     if bb > 0 and rel > tol:
