@@ -29,7 +29,7 @@ def _choose(image, channel_axis):
     return AUTO_METHOD
 
 
-AUTO_METHOD = "tv"
+AUTO_METHOD = "tikhonov"
 
 
 def deconvolve(image, psf, method="auto", *, boundary="auto", channel_axis=None, return_info=False,
