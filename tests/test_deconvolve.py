@@ -7,13 +7,16 @@ import pytest
 import unblur
 
 
-def _scene(rng, n=72):
-    truth = 0.2 + 0.6 * np.kron(rng.random((n // 8, n // 8)), np.ones((8, 8)))
+def _scene(rng, n=96):
+    """A crop of the sample photograph at a random place, blurred in 'valid' mode."""
+    photo = unblur.data.astronaut()[..., 1].astype(np.float64) / 255
     psf = unblur.psf.gaussian(1.5)
     k = psf.shape[0]
-    big = np.pad(truth, k // 2, mode="reflect")
-    blurred = unblur.convolve(big, psf, mode="valid") + rng.normal(0, 0.01, truth.shape)
-    return truth, psf, blurred
+    top, left = rng.integers(0, photo.shape[0] - n - k, size=2)
+    scene = photo[top : top + n + k - 1, left : left + n + k - 1]
+    truth = scene[k // 2 : k // 2 + n, k // 2 : k // 2 + n]
+    blurred = unblur.convolve(scene, psf, mode="valid") + rng.normal(0, 0.01, truth.shape)
+    return truth, psf, np.clip(blurred, 0.0, 1.0)
 
 
 @pytest.mark.parametrize("method", ["auto", "wiener", "tikhonov", "rl", "tv"])
