@@ -141,12 +141,20 @@ class TVSolver {
     for (std::ptrdiff_t c = 0; c < channels_; ++c) {
       fft.forward(hx_.data() + c * n_, sa);
       fft.forward(rhs_.data() + c * n_, sr);
-#pragma omp parallel for num_threads(threads_) schedule(static)
+      // Complex products written out on the interleaved (re, im) pairs: std::complex's
+      // operator* guards against NaN/inf with a library call that blocks vectorisation.
+      const T* hp = reinterpret_cast<const T*>(otf);
+      T* ap = reinterpret_cast<T*>(sa);
+      T* rp = reinterpret_cast<T*>(sr);
+#pragma omp parallel for simd num_threads(threads_) schedule(static)
       for (std::ptrdiff_t s = 0; s < ns; ++s) {
-        const std::complex<T> h = otf[s];
-        const std::complex<T> xs = (ru_n * std::conj(h) * sa[s] + sr[s]) * inv[s];
-        sr[s] = xs;
-        sa[s] = n * h * xs;
+        const T hr = hp[2 * s], hi = hp[2 * s + 1], ar = ap[2 * s], ai = ap[2 * s + 1];
+        const T xr = (ru_n * (hr * ar + hi * ai) + rp[2 * s]) * inv[s];
+        const T xi = (ru_n * (hr * ai - hi * ar) + rp[2 * s + 1]) * inv[s];
+        rp[2 * s] = xr;
+        rp[2 * s + 1] = xi;
+        ap[2 * s] = n * (hr * xr - hi * xi);
+        ap[2 * s + 1] = n * (hr * xi + hi * xr);
       }
       fft.inverse(sr, x_new_.data() + c * n_);
       fft.inverse(sa, hx_.data() + c * n_);
