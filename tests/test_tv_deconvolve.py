@@ -97,6 +97,7 @@ def test_auto_boundary_keeps_the_border_like_the_interior(rng):
 @pytest.mark.parametrize("positivity,bounds", [(True, None), (False, (0.2, 0.7))])
 def test_constraints_hold_exactly(rng, dtype, positivity, bounds):
     scene = _blocks(rng, (70, 70), background=0.0)
+    scene[20:40, 25:45] = 1.0  # both bounds of the box are active
     psf = unblur.psf.disk(3)
     g = (_valid_blur(scene, psf) + rng.normal(0, 0.05, (64, 64))).astype(dtype)
     out = unblur.tv_deconvolve(g, psf, positivity=positivity, bounds=bounds, iterations=30)
