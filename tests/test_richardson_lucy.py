@@ -257,6 +257,17 @@ def test_negative_values_are_clipped_with_a_warning(rng):
     np.testing.assert_array_equal(out, unblur.richardson_lucy(h, psf, iterations=3))
 
 
+def test_negatives_from_noise_and_rounding_are_clipped_silently(rng):
+    g, psf, _ = _blurred(rng, (48, 48), (5, 5), np.float64)
+    dark = g * 0.02 + rng.normal(0, 0.01, g.shape)  # a dark image: noise dips below 0
+    assert dark.min() < 0
+    out = unblur.richardson_lucy(dark, psf, iterations=3)  # filterwarnings=error: no warning
+    np.testing.assert_array_equal(out, unblur.richardson_lucy(np.maximum(dark, 0), psf, iterations=3))
+    rounding = g.copy()
+    rounding[0, 0] = -1e-9
+    unblur.richardson_lucy(rounding, psf, iterations=2)
+
+
 def test_initial_image(rng):
     g, psf, x = _blurred(rng, (40, 40), (7, 7), np.float64)
     out = unblur.richardson_lucy(g, psf, iterations=3, initial=x, boundary="periodic")

@@ -209,9 +209,17 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         if bool((initial < 0).any()):
             raise ValueError("initial must be >= 0")
 
-    if bool((image < 0).any()):
-        warnings.warn("richardson_lucy: image has negative values; they are clipped to 0 "
-                      "(Richardson-Lucy needs non-negative data)", UserWarning, stacklevel=2)
+    lowest = float(image.min())
+    if lowest < 0:
+        # Negatives that noise or FFT rounding explain (a few noise sigmas, or 1e-6 of
+        # the range) are clipped silently; larger ones mean the data is not intensities
+        # (e.g. background-subtracted), which the user should hear about.
+        allowed = max(5.0 * _deconv_common.estimate_noise(image, channel_axis=channel_axis),
+                      1e-6 * float(xp.abs(image).max()))
+        if lowest < -allowed:
+            warnings.warn(f"richardson_lucy: image has negative values down to {lowest:.3g}, beyond what noise "
+                          "explains; they are clipped to 0 (Richardson-Lucy needs non-negative data)",
+                          UserWarning, stacklevel=2)
         image = xp.maximum(image, image.dtype.type(0))
 
     def channels(a):
