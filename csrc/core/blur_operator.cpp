@@ -188,6 +188,21 @@ void DeconvModel<T>::extract(const T* estimate, T* out) const {
 }
 
 template <typename T>
+void reflect_pad(const T* image, const Shape& shape, T* grid, const Shape& grid_shape, const Shape& offset,
+                 int threads) {
+  const auto gd = pad_to_3d(grid_shape), nd = pad_to_3d(shape), od = pad_to_3d(offset, 0);
+  const std::ptrdiff_t rows = gd[0] * gd[1];
+#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static)
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const std::ptrdiff_t a = boundary_index(r / gd[1] - od[0], nd[0], Boundary::Reflect);
+    const std::ptrdiff_t b = boundary_index(r % gd[1] - od[1], nd[1], Boundary::Reflect);
+    const T* src = image + (a * nd[1] + b) * nd[2];
+    T* dst = grid + r * gd[2];
+    for (std::ptrdiff_t c = 0; c < gd[2]; ++c) dst[c] = src[boundary_index(c - od[2], nd[2], Boundary::Reflect)];
+  }
+}
+
+template <typename T>
 DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
                                  DeconvBoundary boundary, int threads) {
   require_psf(psf_shape, shape);
@@ -200,16 +215,7 @@ DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* ps
     }
     const Shape grid = fast_fft_shape(need);
     AlignedBuffer<T> padded(static_cast<std::size_t>(shape_size(grid)));
-    const auto gd = pad_to_3d(grid), nd = pad_to_3d(shape), od = pad_to_3d(offset, 0);
-    const std::ptrdiff_t rows = gd[0] * gd[1];
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::ptrdiff_t r = 0; r < rows; ++r) {
-      const std::ptrdiff_t a = boundary_index(r / gd[1] - od[0], nd[0], Boundary::Reflect);
-      const std::ptrdiff_t b = boundary_index(r % gd[1] - od[1], nd[1], Boundary::Reflect);
-      const T* src = image + (a * nd[1] + b) * nd[2];
-      T* dst = padded.data() + r * gd[2];
-      for (std::ptrdiff_t c = 0; c < gd[2]; ++c) dst[c] = src[boundary_index(c - od[2], nd[2], Boundary::Reflect)];
-    }
+    reflect_pad(image, shape, padded.data(), grid, offset, threads);
     return DeconvModel<T>{BlurOperator<T>::periodic(psf, psf_shape, grid, threads), std::move(padded), offset, shape};
   }
   AlignedBuffer<T> data(static_cast<std::size_t>(shape_size(shape)));
@@ -224,6 +230,8 @@ DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* ps
 
 template class BlurOperator<float>;
 template class BlurOperator<double>;
+template void reflect_pad<float>(const float*, const Shape&, float*, const Shape&, const Shape&, int);
+template void reflect_pad<double>(const double*, const Shape&, double*, const Shape&, const Shape&, int);
 template struct DeconvModel<float>;
 template struct DeconvModel<double>;
 template DeconvModel<float> make_deconv_model<float>(const float*, const Shape&, const float*, const Shape&,

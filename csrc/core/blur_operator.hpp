@@ -123,6 +123,12 @@ struct DeconvModel {
   void extract(const T* estimate, T* out) const;
 };
 
+/// Writes `image` (shape) into `grid` (grid_shape) extended half-sample symmetrically,
+/// with the image's first pixel at `offset`: the padding of DeconvBoundary::Reflect.
+template <typename T>
+void reflect_pad(const T* image, const Shape& shape, T* grid, const Shape& grid_shape, const Shape& offset,
+                 int threads = 0);
+
 /// Builds the model for observation `image` (shape) and a normalised, odd-sized PSF.
 template <typename T>
 DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,

@@ -26,29 +26,6 @@
 namespace unblur {
 namespace {
 
-std::array<std::ptrdiff_t, 3> dims3(const Shape& s, std::ptrdiff_t lead = 1) {
-  std::array<std::ptrdiff_t, 3> d{lead, lead, lead};
-  for (std::size_t i = 0; i < s.size(); ++i) d[3 - s.size() + i] = s[i];
-  return d;
-}
-
-// Writes `image` (shape) into `grid` (grid shape) extended half-sample symmetrically,
-// with the image's first pixel at `offset`: the padding of DeconvBoundary::Reflect.
-template <typename T>
-void reflect_pad(const T* image, const Shape& shape, T* grid, const Shape& grid_shape, const Shape& offset,
-                 int threads) {
-  const auto gd = dims3(grid_shape), nd = dims3(shape), od = dims3(offset, 0);
-  const std::ptrdiff_t rows = gd[0] * gd[1];
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::ptrdiff_t r = 0; r < rows; ++r) {
-    const std::ptrdiff_t a = boundary_index(r / gd[1] - od[0], nd[0], Boundary::Reflect);
-    const std::ptrdiff_t b = boundary_index(r % gd[1] - od[1], nd[1], Boundary::Reflect);
-    const T* src = image + (a * nd[1] + b) * nd[2];
-    T* dst = grid + r * gd[2];
-    for (std::ptrdiff_t c = 0; c < gd[2]; ++c) dst[c] = src[boundary_index(c - od[2], nd[2], Boundary::Reflect)];
-  }
-}
-
 constexpr double kAlphaMax = 0.999;      // Biggs–Andrews' alpha is clamped to [0, 1)
 constexpr double kHeldFraction = 1e-4;   // A^T w below this x max: pixel held at zero
 constexpr double kTvFloor = 0.1;         // smallest TV denominator
@@ -194,7 +171,7 @@ void RichardsonLucy<T>::initialise(RichardsonLucyState<T>& state, RichardsonLucy
 template <typename T>
 double RichardsonLucy<T>::ratio(T* z) const {
   const BlurOperator<T>& op = model_.op;
-  const auto gd = dims3(op.grid_shape()), nd = dims3(op.observed_shape()), od = dims3(op.offset(), 0);
+  const auto gd = pad_to_3d(op.grid_shape()), nd = pad_to_3d(op.observed_shape()), od = pad_to_3d(op.offset(), 0);
   const T* data = model_.data.data();
   const T* w = weights_.size() ? weights_.data() : nullptr;
   const T b = static_cast<T>(options_.background);
@@ -251,7 +228,7 @@ double RichardsonLucy<T>::ratio(T* z) const {
 
 template <typename T>
 T RichardsonLucy<T>::tv_denominator(const T* y, std::ptrdiff_t a, std::ptrdiff_t b, std::ptrdiff_t c) const {
-  const auto gd = dims3(grid_shape());
+  const auto gd = pad_to_3d(grid_shape());
   const T eps2 = static_cast<T>(tv_epsilon_ * tv_epsilon_);
   const std::array<std::ptrdiff_t, 3> stride{gd[1] * gd[2], gd[2], 1};
   const int first = 3 - static_cast<int>(grid_shape().size());
@@ -290,7 +267,7 @@ RichardsonLucyResult RichardsonLucy<T>::run(RichardsonLucyState<T>& state, Richa
   BlurOperator<T>& op = model_.op;
   const int nt = op.threads();
   const std::ptrdiff_t n = op.grid_size();
-  const auto gd = dims3(grid_shape());
+  const auto gd = pad_to_3d(grid_shape());
   const std::ptrdiff_t rows = gd[0] * gd[1], cols = gd[2];
   const int cap = options_.iterations > 0 ? options_.iterations
                   : options_.max_iterations > 0 ? options_.max_iterations

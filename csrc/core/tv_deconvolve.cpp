@@ -16,13 +16,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// A shape padded with leading 1s to three axes, so the loops are written once.
-std::array<std::ptrdiff_t, 3> dims3(const Shape& s) {
-  std::array<std::ptrdiff_t, 3> d{1, 1, 1};
-  for (std::size_t i = 0; i < s.size(); ++i) d[3 - s.size() + i] = s[i];
-  return d;
-}
-
 // Everything one solve holds: the grid geometry, the ADMM variables of all channels
 // (channel-major planes of the grid) and the two spectra the x-step works in.
 template <typename T>
@@ -32,8 +25,8 @@ class TVSolver {
       : op_(op), channels_(channels), n_(op.grid_size()), s_(op.spectrum_size()), threads_(op.threads()) {
     const Shape& grid = op.grid_shape();
     axes_ = static_cast<int>(grid.size());
-    dims_ = dims3(grid);
-    const auto obs = dims3(op.observed_shape());
+    dims_ = pad_to_3d(grid);
+    const auto obs = pad_to_3d(op.observed_shape());
     Shape off = op.offset();
     while (off.size() < 3) off.insert(off.begin(), 0);
     for (int a = 0; a < 3; ++a) {
@@ -101,7 +94,7 @@ class TVSolver {
   // |D_a|^2 = 4 sin^2(pi m / n) for forward differences along axis a.
   void make_inverse_denominator() {
     inv_den_ = AlignedBuffer<T>(static_cast<std::size_t>(s_));
-    const auto sd = dims3(op_.fft().spectrum_shape());
+    const auto sd = pad_to_3d(op_.fft().spectrum_shape());
     const double n = static_cast<double>(n_);
     std::array<std::vector<double>, 3> d2;
     for (int a = 0; a < 3; ++a) {

@@ -13,12 +13,6 @@ namespace {
 
 constexpr double kTwoPi = 6.283185307179586476925;
 
-std::array<std::ptrdiff_t, 3> dims3(const Shape& s) {
-  std::array<std::ptrdiff_t, 3> d{1, 1, 1};
-  for (std::size_t i = 0; i < s.size(); ++i) d[3 - s.size() + i] = s[i];
-  return d;
-}
-
 // The half spectrum of a real transform on a grid, seen as rows (a, b) of n2 columns,
 // with per-axis tables so that no loop divides indices.
 struct Spectrum {
@@ -30,7 +24,7 @@ struct Spectrum {
   std::vector<double> weight;                 // Hermitian weight of a column: 1 or 2
 
   explicit Spectrum(const Shape& shape) {
-    grid = dims3(shape);
+    grid = pad_to_3d(shape);
     n2 = grid[2] / 2 + 1;
     d1 = grid[1];
     rows = grid[0] * grid[1];
@@ -435,8 +429,8 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
 // with a vanishing lam).
 template <typename T>
 AlignedBuffer<T> tapered(const T* data, const Shape& grid, const Shape& psf_shape, int threads) {
-  const auto g = dims3(grid);
-  const auto k = dims3(psf_shape);
+  const auto g = pad_to_3d(grid);
+  const auto k = pad_to_3d(psf_shape);
   std::array<std::vector<double>, 3> win;
   for (std::size_t axis = 0; axis < 3; ++axis) {
     const std::ptrdiff_t n = g[axis], band = std::min(n / 4, 2 * k[axis]);
@@ -493,7 +487,7 @@ void periodic_fixed(const T* image, const Shape& shape, const T* psf, const Shap
   using C = std::complex<T>;
   auto fft = RealFFT<T>::get(shape, threads);
   const std::ptrdiff_t n = fft->spectrum_size(), total = fft->real_size();
-  const auto g = dims3(shape), k = dims3(psf_shape);
+  const auto g = pad_to_3d(shape), k = pad_to_3d(psf_shape);
   std::fill(out, out + total, T(0));
   for (std::ptrdiff_t a = 0; a < k[0]; ++a)
     for (std::ptrdiff_t b = 0; b < k[1]; ++b)
