@@ -22,22 +22,12 @@ machine.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import scipy.signal
 import skimage.restoration
 import unblur
-
-
-def best_time(fn, repeat):
-    fn()
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from _timing import best_time
 
 
 def gaussian_psf(size, sigma, dtype):

@@ -16,19 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
-
-
-def best_time(fn, repeat):
-    fn()  # warm-up: plans, caches, page faults
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from _timing import best_time
 
 
 def main(argv=None):

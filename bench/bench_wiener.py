@@ -11,21 +11,11 @@ results; then the time and CG iteration count of boundary='auto'.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import scipy.signal
 import unblur
-
-
-def best_time(fn, repeat):
-    fn()  # warm-up: FFTW plans, caches, page faults
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from _timing import best_time
 
 
 def main():
