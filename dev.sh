@@ -43,13 +43,15 @@ ensure_venv() {
   local py="$VENV/bin/python"
   "$py" -m pip install -q --disable-pip-version-check \
     "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.21" ninja
-  local cuda=${UNBLUR_CUDA:-AUTO} werror=OFF
+  # Portable by default, like `pip install .`; UNBLUR_NATIVE=ON builds for this CPU
+  # (-march=native: AVX2/FMA loops where it has them).
+  local cuda=${UNBLUR_CUDA:-AUTO} werror=OFF native=${UNBLUR_NATIVE:-OFF}
   if [ "${CI:-}" = "true" ]; then
     werror=ON
     # CI compiles and links the CUDA module wherever nvcc exists, so it never rots.
     if command -v nvcc >/dev/null 2>&1; then cuda=ON; fi
   fi
-  UNBLUR_CUDA=$cuda UNBLUR_WERROR=$werror "$py" -m pip install -q --disable-pip-version-check \
+  UNBLUR_CUDA=$cuda UNBLUR_WERROR=$werror UNBLUR_NATIVE=$native "$py" -m pip install -q --disable-pip-version-check \
     --no-build-isolation ".[test]"
 }
 
