@@ -16,6 +16,16 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
+// The w-step of the box constraint with its dual update: w = clamp(x + dw), dw += x - w;
+// returns w's part of the x-step's right-hand side, rho_w (w - dw).
+template <typename T>
+inline T box_step(T x, T& dw, T lower, T upper, T rho_w) {
+  const T t = x + dw;
+  const T w = std::min(std::max(t, lower), upper);
+  dw = t - w;
+  return rho_w * (w - dw);
+}
+
 // Everything one solve holds: the grid geometry, the ADMM variables of all channels
 // (channel-major planes of the grid) and the two spectra the x-step works in.
 template <typename T>
@@ -225,15 +235,7 @@ class TVSolver {
           const T dunew = q - u;
           du[e] = dunew;
           hx[e] = u - dunew;
-          if (constrained) {
-            const T t = xv + dw[e];
-            const T w = std::min(std::max(t, lower), upper);
-            const T dwnew = t - w;
-            dw[e] = dwnew;
-            rhs[e] = rw * (w - dwnew);
-          } else {
-            rhs[e] = T(0);
-          }
+          rhs[e] = constrained ? box_step(xv, dw[e], lower, upper, rw) : T(0);
           const T d = xv - x_old[e];
           change += static_cast<double>(d * d);
           norm += static_cast<double>(x_old[e]) * static_cast<double>(x_old[e]);
@@ -290,11 +292,7 @@ class TVSolver {
         du[e] = dunew;
         hx[e] = u - dunew;
         if constexpr (Constrained) {
-          const T t = xv + dw[e];
-          const T w = std::min(std::max(t, lower), upper);
-          const T dwnew = t - w;
-          dw[e] = dwnew;
-          rhs[e] = rw * (w - dwnew);
+          rhs[e] = box_step(xv, dw[e], lower, upper, rw);
         } else {
           rhs[e] = T(0);
         }

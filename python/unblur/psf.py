@@ -76,13 +76,8 @@ def _angle(v, name):
 
 
 def _seed_arg(seed, name="seed"):
-    if isinstance(seed, bool):
-        raise TypeError(f"{name} must be an int, got bool")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(seed).__name__}") from None
-    if not 0 <= seed < 2**64:
+    seed = _validate.positive_int(seed, name, minimum=0)
+    if seed >= 2**64:
         raise ValueError(f"{name} must be in [0, 2**64), got {seed}")
     return seed
 
