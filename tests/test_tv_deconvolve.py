@@ -120,12 +120,14 @@ def test_vectorial_tv_couples_the_channels(rng):
                       for c in range(3)], axis=-1)
     assert joint.shape == g.shape
     assert np.abs(joint - split).max() > 1e-2
-    # Edges aligned: the channels' gradient magnitudes agree better when coupled.
-    def edge_disagreement(x):
-        mags = [np.hypot(*np.gradient(x[..., c])) for c in range(3)]
-        masks = [m > 0.5 * m.max() for m in mags]
-        return np.mean(masks[0] ^ masks[1]) + np.mean(masks[0] ^ masks[2])
-    assert edge_disagreement(joint) < edge_disagreement(split)
+    # Edges aligned: the channels' gradient magnitudes agree better when coupled. (An
+    # earlier proxy, masks of gradients above half of each channel's maximum, failed
+    # for seed 3971216090 and tied for others: one pixel's maximum moves the mask. The
+    # correlation of the magnitudes is the coupled quantity itself.)
+    def edge_agreement(x):
+        mags = [np.hypot(*np.gradient(x[..., c])).ravel() for c in range(3)]
+        return np.mean([np.corrcoef(mags[0], mags[k])[0, 1] for k in (1, 2)])
+    assert edge_agreement(joint) > edge_agreement(split)
     truth = colour[4:-4, 4:-4]
     assert _psnr(truth, joint) > _psnr(truth, split)
     # Channel axis first gives the same result.
