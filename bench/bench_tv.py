@@ -27,12 +27,15 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--simd", choices=["auto", "baseline"], default="auto",
+                        help="per-pixel kernel variants (baseline = the portable SSE2 ones)")
     parser.add_argument("--skimage", action="store_true", help="also time skimage's TV denoising")
     args = parser.parse_args(argv)
 
     import scipy.signal
     import unblur
 
+    unblur._core.set_simd(args.simd)
     n, iters = args.size, args.iterations
     threads = args.threads or unblur.get_threads()
     rng = np.random.default_rng(0)
@@ -45,9 +48,9 @@ def main(argv=None):
 
     _, grid, _, _ = unblur._core.deconv_model(g, psf32, "auto")
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; threads {threads}; "
-          f"Python {platform.python_version()}")
+          f"Python {platform.python_version()}; kernels {unblur._core.simd_level()}")
     print(f"# command: python bench/bench_tv.py --size {n} --iterations {iters} --repeat {args.repeat}"
-          + (f" --threads {args.threads}" if args.threads else ""))
+          + (f" --threads {args.threads}" if args.threads else "") + (" --simd baseline" if args.simd == "baseline" else ""))
     print(f"# image {n}x{n} float32, psf 13x13, boundary 'auto' -> FFT grid {grid[0]}x{grid[1]}")
 
     def run():

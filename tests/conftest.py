@@ -30,6 +30,15 @@ def dtype(request):
     return request.param
 
 
+@pytest.fixture(params=["auto", "baseline"])
+def simd(request):
+    """Runs a test with each variant of the per-pixel kernels (AVX2 where the CPU has it,
+    and the portable baseline), restoring the automatic choice afterwards."""
+    unblur._core.set_simd(request.param)
+    yield unblur._core.simd_level()
+    unblur._core.set_simd("auto")
+
+
 def _gpu_available():
     if not unblur._backend.cupy_available():
         return False

@@ -2,6 +2,7 @@
 // from its own register_*.cpp; this file only declares the module and the exceptions.
 #include "bindings/common.hpp"
 #include "core/error.hpp"
+#include "core/simd.hpp"
 
 namespace py = pybind11;
 
@@ -13,6 +14,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_threads", &unblur::get_threads, "Default number of threads of the CPU engine.");
   m.def("set_threads", &unblur::set_threads, py::arg("threads"),
         "Sets the default number of threads of the CPU engine.");
+  m.def("simd_level", &unblur::simd_level,
+        "Which variant of the per-pixel kernels runs: 'avx2', 'baseline' or 'native'.");
+  m.def(
+      "set_simd", [](const std::string& level) { unblur::set_simd(level.c_str()); }, py::arg("level"),
+      "Picks the per-pixel kernel variants: 'auto' (the best the CPU runs) or 'baseline'.");
 
   unblur::bindings::register_fft(m);
   unblur::bindings::register_convolve(m);

@@ -9,7 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include <omp.h>
+
 #include "core/error.hpp"
+#include "core/simd.hpp"
 
 namespace unblur {
 namespace {
@@ -24,6 +27,179 @@ inline T box_step(T x, T& dw, T lower, T upper, T rho_w) {
   const T w = std::min(std::max(t, lower), upper);
   dw = t - w;
   return rho_w * (w - dw);
+}
+
+// Row i of the one-channel 2-D splitting steps: pointers to row i of each plane.
+template <typename T>
+struct TVRow {
+  const T* x;
+  const T* x_down;  // row i + 1 (periodic)
+  const T* x_old;
+  const T* g;
+  T* dv0;
+  T* dv1;
+  T* du;
+  T* hx;
+  T* dw;  // nullptr without a box constraint
+  T* rhs;
+  const T* b0_up;  // b0 of row i - 1, or nullptr: then added later by the caller
+  T* b0;           // row scratch for this row's b0 = v0 - dv0 ...
+  T* b1;           // ... and b1 = v1 - dv1
+  std::ptrdiff_t width, in_begin, in_end;  // columns [in_begin, in_end) are observed
+};
+
+template <typename T>
+struct TVCoefficients {
+  T ru, inv_in, inv_out, rw, rv, kappa, lower, upper;
+};
+
+// Per-row sums (single precision is plenty for one row of a stopping criterion).
+template <typename T>
+struct TVRowSums {
+  T change = 0, norm = 0, fit = 0, tv = 0;
+};
+
+// The u, v, w and dual steps of one row, then rhs = rho_w (w - dw) + rho_v D^T b for
+// it, with (D^T b)_j = b0_up_j - b0_j + b1_{j-1} - b1_j: the divergence needs b of the
+// row above only, so b never leaves the cache. The data is zero outside the window,
+// so u = (g + rho_u q) / (M + rho_u) needs only a per-pixel choice of the divisor.
+template <typename T, bool Constrained, bool Objective>
+UNBLUR_INLINE void tv_row_kernel(const TVRow<T>& r, const TVCoefficients<T>& k, TVRowSums<T>& sums) {
+  const std::ptrdiff_t W = r.width;
+  const T tiny = std::numeric_limits<T>::min();
+  const T* x = r.x;
+  const T* xd = r.x_down;
+  const T* x_old = r.x_old;
+  const T* g = r.g;
+  T* dv0 = r.dv0;
+  T* dv1 = r.dv1;
+  T* du = r.du;
+  T* hx = r.hx;
+  T* dw = r.dw;
+  T* rhs = r.rhs;
+  T* b0 = r.b0;
+  T* b1 = r.b1;
+  auto pixel = [&](std::ptrdiff_t j, std::ptrdiff_t right, bool inside, T& ch, T& nr, T& fit,
+                   T& tv) __attribute__((always_inline)) {
+    const T xv = x[j];
+    const T dx0 = xd[j] - xv, dx1 = x[j + right] - xv;
+    const T t0 = dx0 + dv0[j], t1 = dx1 + dv1[j];
+    const T mag = std::sqrt(t0 * t0 + t1 * t1);
+    const T shrink = std::max(T(1) - k.kappa / std::max(mag, tiny), T(0));
+    const T v0 = shrink * t0, v1 = shrink * t1;
+    const T d0 = t0 - v0, d1 = t1 - v1;
+    dv0[j] = d0;
+    dv1[j] = d1;
+    b0[j] = v0 - d0;
+    b1[j] = v1 - d1;
+    const T h = hx[j];
+    const T q = h + du[j];
+    const T u = (g[j] + k.ru * q) * (inside ? k.inv_in : k.inv_out);
+    const T dunew = q - u;
+    du[j] = dunew;
+    hx[j] = u - dunew;
+    if constexpr (Constrained) rhs[j] = box_step(xv, dw[j], k.lower, k.upper, k.rw);
+    if constexpr (Objective) {
+      tv += std::sqrt(dx0 * dx0 + dx1 * dx1);
+      fit += inside ? T(0.5) * (h - g[j]) * (h - g[j]) : T(0);
+    }
+    const T d = xv - x_old[j];
+    ch += d * d;
+    nr += x_old[j] * x_old[j];
+  };
+  T ch = 0, nr = 0, fit = 0, tv = 0;
+  const std::ptrdiff_t last = W - 1;
+  const std::ptrdiff_t a = std::min(r.in_begin, last), bnd = std::min(r.in_end, last);
+  // [0, a) outside, [a, bnd) inside, [bnd, W - 1) outside, then the wrapping column.
+#pragma omp simd reduction(+ : ch, nr, fit, tv)
+  for (std::ptrdiff_t j = 0; j < a; ++j) pixel(j, 1, false, ch, nr, fit, tv);
+#pragma omp simd reduction(+ : ch, nr, fit, tv)
+  for (std::ptrdiff_t j = a; j < bnd; ++j) pixel(j, 1, true, ch, nr, fit, tv);
+#pragma omp simd reduction(+ : ch, nr, fit, tv)
+  for (std::ptrdiff_t j = bnd; j < last; ++j) pixel(j, 1, false, ch, nr, fit, tv);
+  pixel(last, -last, last >= r.in_begin && last < r.in_end, ch, nr, fit, tv);
+  sums.change += ch;
+  sums.norm += nr;
+  sums.fit += fit;
+  sums.tv += tv;
+
+  const T rv = k.rv;
+  const T* up = r.b0_up;
+  const T start = Constrained ? rhs[0] : T(0);
+  rhs[0] = start + rv * ((up ? up[0] : T(0)) - b0[0] + b1[last] - b1[0]);
+  if (up) {
+#pragma omp simd
+    for (std::ptrdiff_t j = 1; j < W; ++j)
+      rhs[j] = (Constrained ? rhs[j] : T(0)) + rv * (up[j] - b0[j] + b1[j - 1] - b1[j]);
+  } else {
+#pragma omp simd
+    for (std::ptrdiff_t j = 1; j < W; ++j) rhs[j] = (Constrained ? rhs[j] : T(0)) + rv * (b1[j - 1] - b1[j] - b0[j]);
+  }
+}
+
+template <typename T>
+using TVRowFn = void (*)(const TVRow<T>&, const TVCoefficients<T>&, TVRowSums<T>&);
+
+template <typename T, bool C, bool O>
+void tv_row_baseline(const TVRow<T>& r, const TVCoefficients<T>& k, TVRowSums<T>& s) {
+  tv_row_kernel<T, C, O>(r, k, s);
+}
+
+#if UNBLUR_DISPATCH_AVX2
+template <typename T, bool C, bool O>
+UNBLUR_TARGET_AVX2 void tv_row_avx2(const TVRow<T>& r, const TVCoefficients<T>& k, TVRowSums<T>& s) {
+  tv_row_kernel<T, C, O>(r, k, s);
+}
+#endif
+
+template <typename T, bool C, bool O>
+TVRowFn<T> tv_row_fn() {
+#if UNBLUR_DISPATCH_AVX2
+  if (use_avx2()) return &tv_row_avx2<T, C, O>;
+#endif
+  return &tv_row_baseline<T, C, O>;
+}
+
+// The x-step's spectral update on [begin, end) of the half spectrum, on interleaved
+// (re, im) pairs: r^ <- x^ = (ru_n H^* a^ + r^) inv, a^ <- n H x^. (std::complex's
+// operator* guards against NaN/inf with a library call that blocks vectorisation.)
+template <typename T>
+UNBLUR_INLINE void x_spectrum_kernel(const T* hp, T* ap, T* rp, const T* inv, T ru_n, T n, std::ptrdiff_t begin,
+                                     std::ptrdiff_t end) {
+#pragma omp simd
+  for (std::ptrdiff_t s = begin; s < end; ++s) {
+    const T hr = hp[2 * s], hi = hp[2 * s + 1], ar = ap[2 * s], ai = ap[2 * s + 1];
+    const T xr = (ru_n * (hr * ar + hi * ai) + rp[2 * s]) * inv[s];
+    const T xi = (ru_n * (hr * ai - hi * ar) + rp[2 * s + 1]) * inv[s];
+    rp[2 * s] = xr;
+    rp[2 * s + 1] = xi;
+    ap[2 * s] = n * (hr * xr - hi * xi);
+    ap[2 * s + 1] = n * (hr * xi + hi * xr);
+  }
+}
+
+template <typename T>
+using XSpectrumFn = void (*)(const T*, T*, T*, const T*, T, T, std::ptrdiff_t, std::ptrdiff_t);
+
+template <typename T>
+void x_spectrum_baseline(const T* hp, T* ap, T* rp, const T* inv, T ru_n, T n, std::ptrdiff_t b, std::ptrdiff_t e) {
+  x_spectrum_kernel(hp, ap, rp, inv, ru_n, n, b, e);
+}
+
+#if UNBLUR_DISPATCH_AVX2
+template <typename T>
+UNBLUR_TARGET_AVX2 void x_spectrum_avx2(const T* hp, T* ap, T* rp, const T* inv, T ru_n, T n, std::ptrdiff_t b,
+                                        std::ptrdiff_t e) {
+  x_spectrum_kernel(hp, ap, rp, inv, ru_n, n, b, e);
+}
+#endif
+
+template <typename T>
+XSpectrumFn<T> x_spectrum_fn() {
+#if UNBLUR_DISPATCH_AVX2
+  if (use_avx2()) return &x_spectrum_avx2<T>;
+#endif
+  return &x_spectrum_baseline<T>;
 }
 
 // Everything one solve holds: the grid geometry, the ADMM variables of all channels
@@ -60,9 +236,16 @@ class TVSolver {
     rhs_ = AlignedBuffer<T>(total);
     data_ = AlignedBuffer<T>(total);
     if (constrained_) dw_ = AlignedBuffer<T>(total);
+    gray2d_ = channels_ == 1 && axes_ == 2;
     for (int k = 0; k < axes_; ++k) {
       dv_[k] = AlignedBuffer<T>(total);
-      b_[k] = AlignedBuffer<T>(total);
+      if (!gray2d_) b_[k] = AlignedBuffer<T>(total);
+    }
+    if (gray2d_) {
+      // Per thread: three rows of b (the row above, this row's b0 and b1) and the
+      // b0 of its last row, which the next thread's first row needs.
+      row_stride_ = (dims_[2] + 15) / 16 * 16;
+      row_scratch_ = AlignedBuffer<T>(static_cast<std::size_t>(4 * threads_ * row_stride_));
     }
     spec_a_ = AlignedBuffer<std::complex<T>>(static_cast<std::size_t>(s_));
     spec_r_ = AlignedBuffer<std::complex<T>>(static_cast<std::size_t>(s_));
@@ -144,20 +327,14 @@ class TVSolver {
     for (std::ptrdiff_t c = 0; c < channels_; ++c) {
       fft.forward(hx_.data() + c * n_, sa);
       fft.forward(rhs_.data() + c * n_, sr);
-      // Complex products written out on the interleaved (re, im) pairs: std::complex's
-      // operator* guards against NaN/inf with a library call that blocks vectorisation.
       const T* hp = reinterpret_cast<const T*>(otf);
       T* ap = reinterpret_cast<T*>(sa);
       T* rp = reinterpret_cast<T*>(sr);
-#pragma omp parallel for simd num_threads(threads_) schedule(static)
-      for (std::ptrdiff_t s = 0; s < ns; ++s) {
-        const T hr = hp[2 * s], hi = hp[2 * s + 1], ar = ap[2 * s], ai = ap[2 * s + 1];
-        const T xr = (ru_n * (hr * ar + hi * ai) + rp[2 * s]) * inv[s];
-        const T xi = (ru_n * (hr * ai - hi * ar) + rp[2 * s + 1]) * inv[s];
-        rp[2 * s] = xr;
-        rp[2 * s + 1] = xi;
-        ap[2 * s] = n * (hr * xr - hi * xi);
-        ap[2 * s + 1] = n * (hr * xi + hi * xr);
+      const XSpectrumFn<T> kernel = x_spectrum_fn<T>();
+#pragma omp parallel num_threads(threads_)
+      {
+        const std::ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        kernel(hp, ap, rp, inv, ru_n, n, ns * t / nt, ns * (t + 1) / nt);
       }
       fft.inverse(sr, x_new_.data() + c * n_);
       fft.inverse(sa, hx_.data() + c * n_);
@@ -168,8 +345,11 @@ class TVSolver {
   // a = u - du into hx_ and rhs = rho_v D^T (v - dv) + rho_w (w - dw) into rhs_.
   // Returns ||x - x_old|| / ||x_old||.
   double splitting_steps(const T* x, const T* x_old, bool objective) {
-    if (channels_ == 1 && axes_ == 2 && !objective)
-      return constrained_ ? splitting_steps_gray2d<true>(x, x_old) : splitting_steps_gray2d<false>(x, x_old);
+    if (gray2d_) {
+      if (objective)
+        return constrained_ ? splitting_steps_gray2d<true, true>(x, x_old) : splitting_steps_gray2d<false, true>(x, x_old);
+      return constrained_ ? splitting_steps_gray2d<true, false>(x, x_old) : splitting_steps_gray2d<false, false>(x, x_old);
+    }
     const std::ptrdiff_t P = dims_[0], H = dims_[1], W = dims_[2], C = channels_, N = n_;
     const int first_axis = 3 - axes_;
     const T ru = rho_u_, inv_ru1 = T(1) / (T(1) + rho_u_), rw = rho_w_, kappa = kappa_;
@@ -248,16 +428,23 @@ class TVSolver {
     return change > 0 ? 1.0 : 0.0;
   }
 
-  // splitting_steps for one channel of a 2-D grid without the objective (the common
-  // case): the same arithmetic, written as branch-free SIMD loops over each row. The
-  // data is zero outside the window, so u = (g + rho_u q) / (M + rho_u) needs only a
-  // per-pixel choice of the divisor.
-  template <bool Constrained>
+  // splitting_steps for one channel of a 2-D grid (the common case), row by row with
+  // the divergence term fused in (tv_row_kernel). Each thread takes a block of rows;
+  // the first row of a block gets the b0 of the row above, which another thread
+  // computes, after a barrier.
+  template <bool Constrained, bool Objective>
   double splitting_steps_gray2d(const T* x, const T* x_old) {
-    const std::ptrdiff_t H = dims_[1], W = dims_[2];
-    const T ru = rho_u_, inv_in = T(1) / (T(1) + rho_u_), inv_out = T(1) / rho_u_, rw = rho_w_, kappa = kappa_;
-    const T lower = lower_, upper = upper_;
-    const T tiny = std::numeric_limits<T>::min();
+    const std::ptrdiff_t H = dims_[1], W = dims_[2], stride = row_stride_;
+    TVCoefficients<T> k;
+    k.ru = rho_u_;
+    k.inv_in = T(1) / (T(1) + rho_u_);
+    k.inv_out = T(1) / rho_u_;
+    k.rw = rho_w_;
+    k.rv = rho_v_;
+    k.kappa = kappa_;
+    k.lower = lower_;
+    k.upper = upper_;
+    const TVRowFn<T> kernel = tv_row_fn<T, Constrained, Objective>();
     T* hx = hx_.data();
     T* du = du_.data();
     T* dw = Constrained ? dw_.data() : nullptr;
@@ -265,56 +452,62 @@ class TVSolver {
     const T* g = data_.data();
     T* dv0 = dv_[0].data();
     T* dv1 = dv_[1].data();
-    T* b0 = b_[0].data();
-    T* b1 = b_[1].data();
-    const std::ptrdiff_t lo_c = lo_[2], hi_c = hi_[2];
-    double change = 0, norm = 0;
-#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : change, norm)
-    for (std::ptrdiff_t i = 0; i < H; ++i) {
-      const bool row_in = i >= lo_[1] && i < hi_[1];
-      const std::ptrdiff_t base = i * W, down = ((i + 1) % H) * W - base;
-      auto pixel = [&](std::ptrdiff_t e, std::ptrdiff_t right, bool inside, double& ch, double& nr) {
-        const T xv = x[e];
-        const T t0 = x[e + down] - xv + dv0[e];
-        const T t1 = x[e + right] - xv + dv1[e];
-        const T mag = std::sqrt(t0 * t0 + t1 * t1);
-        const T shrink = std::max(T(1) - kappa / std::max(mag, tiny), T(0));
-        const T v0 = shrink * t0, v1 = shrink * t1;
-        const T d0 = t0 - v0, d1 = t1 - v1;
-        dv0[e] = d0;
-        dv1[e] = d1;
-        b0[e] = v0 - d0;
-        b1[e] = v1 - d1;
-        const T h = hx[e];
-        const T q = h + du[e];
-        const T u = (g[e] + ru * q) * (inside ? inv_in : inv_out);
-        const T dunew = q - u;
-        du[e] = dunew;
-        hx[e] = u - dunew;
-        if constexpr (Constrained) {
-          rhs[e] = box_step(xv, dw[e], lower, upper, rw);
-        } else {
-          rhs[e] = T(0);
+    T* scratch = row_scratch_.data();
+    const std::ptrdiff_t lo_r = lo_[1], hi_r = hi_[1], lo_c = lo_[2], hi_c = hi_[2];
+    double change = 0, norm = 0, fit = 0, tv = 0;
+#pragma omp parallel num_threads(threads_) reduction(+ : change, norm, fit, tv)
+    {
+      const std::ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      auto first_row = [&](std::ptrdiff_t tt) { return H * tt / nt; };
+      const std::ptrdiff_t r0 = first_row(t), r1 = first_row(t + 1);
+      T* up = scratch + 4 * t * stride;
+      T* b0 = up + stride;
+      T* b1 = b0 + stride;
+      T* edge = b1 + stride;
+      TVRow<T> row{};
+      row.width = W;
+      row.b1 = b1;
+      for (std::ptrdiff_t i = r0; i < r1; ++i) {
+        const std::ptrdiff_t base = i * W;
+        row.x = x + base;
+        row.x_down = x + ((i + 1) % H) * W;
+        row.x_old = x_old + base;
+        row.g = g + base;
+        row.dv0 = dv0 + base;
+        row.dv1 = dv1 + base;
+        row.du = du + base;
+        row.hx = hx + base;
+        row.dw = Constrained ? dw + base : nullptr;
+        row.rhs = rhs + base;
+        row.b0_up = i > r0 ? up : nullptr;
+        row.b0 = b0;
+        const bool row_in = i >= lo_r && i < hi_r;
+        row.in_begin = row_in ? lo_c : W;
+        row.in_end = row_in ? hi_c : W;
+        TVRowSums<T> sums;
+        kernel(row, k, sums);
+        change += static_cast<double>(sums.change);
+        norm += static_cast<double>(sums.norm);
+        if constexpr (Objective) {
+          fit += static_cast<double>(sums.fit);
+          tv += static_cast<double>(sums.tv);
         }
-        const T d = xv - x_old[e];
-        ch += static_cast<double>(d * d);
-        nr += static_cast<double>(x_old[e] * x_old[e]);
-      };
-      double ch = 0, nr = 0;
-      const std::ptrdiff_t a = row_in ? lo_c : W, bnd = row_in ? hi_c : W;
-      const std::ptrdiff_t last = W - 1;
-      // [0, a) outside, [a, bnd) inside, [bnd, W - 1) outside, then the wrapping column.
-#pragma omp simd reduction(+ : ch, nr)
-      for (std::ptrdiff_t j = 0; j < std::min(a, last); ++j) pixel(base + j, 1, false, ch, nr);
-#pragma omp simd reduction(+ : ch, nr)
-      for (std::ptrdiff_t j = std::min(a, last); j < std::min(bnd, last); ++j) pixel(base + j, 1, true, ch, nr);
-#pragma omp simd reduction(+ : ch, nr)
-      for (std::ptrdiff_t j = std::min(bnd, last); j < last; ++j) pixel(base + j, 1, false, ch, nr);
-      pixel(base + last, 1 - W, row_in && last >= lo_c && last < hi_c, ch, nr);
-      change += ch;
-      norm += nr;
+        std::swap(up, b0);  // this row's b0 is the next row's "up"
+      }
+      if (r1 > r0) std::memcpy(edge, up, static_cast<std::size_t>(W) * sizeof(T));
+#pragma omp barrier
+      if (r1 > r0) {
+        const std::ptrdiff_t above = (r0 + H - 1) % H;
+        std::ptrdiff_t owner = 0;
+        while (!(first_row(owner) <= above && above < first_row(owner + 1))) ++owner;
+        const T* b0_above = scratch + (4 * owner + 3) * stride;
+        T* out = rhs + r0 * W;
+        const T rv = rho_v_;
+#pragma omp simd
+        for (std::ptrdiff_t j = 0; j < W; ++j) out[j] += rv * b0_above[j];
+      }
     }
-    add_divergence_term();
+    if constexpr (Objective) objective_ = fit + weight_ * tv;
     if (norm > 0) return std::sqrt(change / norm);
     return change > 0 ? 1.0 : 0.0;
   }
@@ -356,10 +549,11 @@ class TVSolver {
   std::ptrdiff_t channels_, n_, s_;
   int threads_, axes_ = 2;
   std::array<std::ptrdiff_t, 3> dims_{}, lo_{}, hi_{};
-  bool constrained_ = false;
+  bool constrained_ = false, gray2d_ = false;
+  std::ptrdiff_t row_stride_ = 0;
   T lower_ = 0, upper_ = 0, rho_u_ = 0, rho_v_ = 0, rho_w_ = 0, kappa_ = 0;
   double weight_ = 0, objective_ = 0;
-  AlignedBuffer<T> x_new_, x_old_, hx_, du_, dw_, rhs_, data_, inv_den_;
+  AlignedBuffer<T> x_new_, x_old_, hx_, du_, dw_, rhs_, data_, inv_den_, row_scratch_;
   std::array<AlignedBuffer<T>, 3> dv_, b_;
   AlignedBuffer<std::complex<T>> spec_a_, spec_r_;
 };
