@@ -33,4 +33,30 @@ void set_simd(const char* level);
 /// True where the AVX2 + FMA variants run.
 bool use_avx2();
 
+/// The two variants of a kernel, `void Kernel(Args...)`, which must be UNBLUR_INLINE so
+/// each wrapper compiles its own copy for its target. kernel<&k>() returns the variant
+/// to call now; look it up once per loop, not per element.
+template <auto Kernel>
+struct Dispatch;
+
+template <typename... Args, void (*Kernel)(Args...)>
+struct Dispatch<Kernel> {
+  using Fn = void (*)(Args...);
+  static void baseline(Args... args) { Kernel(args...); }
+#if UNBLUR_DISPATCH_AVX2
+  UNBLUR_TARGET_AVX2 static void avx2(Args... args) { Kernel(args...); }
+#endif
+  static Fn pick() {
+#if UNBLUR_DISPATCH_AVX2
+    if (use_avx2()) return &avx2;
+#endif
+    return &baseline;
+  }
+};
+
+template <auto Kernel>
+auto kernel() {
+  return Dispatch<Kernel>::pick();
+}
+
 }  // namespace unblur

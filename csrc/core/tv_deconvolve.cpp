@@ -137,29 +137,6 @@ UNBLUR_INLINE void tv_row_kernel(const TVRow<T>& r, const TVCoefficients<T>& k, 
   }
 }
 
-template <typename T>
-using TVRowFn = void (*)(const TVRow<T>&, const TVCoefficients<T>&, TVRowSums<T>&);
-
-template <typename T, bool C, bool O>
-void tv_row_baseline(const TVRow<T>& r, const TVCoefficients<T>& k, TVRowSums<T>& s) {
-  tv_row_kernel<T, C, O>(r, k, s);
-}
-
-#if UNBLUR_DISPATCH_AVX2
-template <typename T, bool C, bool O>
-UNBLUR_TARGET_AVX2 void tv_row_avx2(const TVRow<T>& r, const TVCoefficients<T>& k, TVRowSums<T>& s) {
-  tv_row_kernel<T, C, O>(r, k, s);
-}
-#endif
-
-template <typename T, bool C, bool O>
-TVRowFn<T> tv_row_fn() {
-#if UNBLUR_DISPATCH_AVX2
-  if (use_avx2()) return &tv_row_avx2<T, C, O>;
-#endif
-  return &tv_row_baseline<T, C, O>;
-}
-
 // The x-step's spectral update on [begin, end) of the half spectrum, on interleaved
 // (re, im) pairs: r^ <- x^ = (ru_n H^* a^ + r^) inv, a^ <- n H x^. (std::complex's
 // operator* guards against NaN/inf with a library call that blocks vectorisation.)
@@ -176,30 +153,6 @@ UNBLUR_INLINE void x_spectrum_kernel(const T* hp, T* ap, T* rp, const T* inv, T 
     ap[2 * s] = n * (hr * xr - hi * xi);
     ap[2 * s + 1] = n * (hr * xi + hi * xr);
   }
-}
-
-template <typename T>
-using XSpectrumFn = void (*)(const T*, T*, T*, const T*, T, T, std::ptrdiff_t, std::ptrdiff_t);
-
-template <typename T>
-void x_spectrum_baseline(const T* hp, T* ap, T* rp, const T* inv, T ru_n, T n, std::ptrdiff_t b, std::ptrdiff_t e) {
-  x_spectrum_kernel(hp, ap, rp, inv, ru_n, n, b, e);
-}
-
-#if UNBLUR_DISPATCH_AVX2
-template <typename T>
-UNBLUR_TARGET_AVX2 void x_spectrum_avx2(const T* hp, T* ap, T* rp, const T* inv, T ru_n, T n, std::ptrdiff_t b,
-                                        std::ptrdiff_t e) {
-  x_spectrum_kernel(hp, ap, rp, inv, ru_n, n, b, e);
-}
-#endif
-
-template <typename T>
-XSpectrumFn<T> x_spectrum_fn() {
-#if UNBLUR_DISPATCH_AVX2
-  if (use_avx2()) return &x_spectrum_avx2<T>;
-#endif
-  return &x_spectrum_baseline<T>;
 }
 
 // Everything one solve holds: the grid geometry, the ADMM variables of all channels
@@ -330,7 +283,7 @@ class TVSolver {
       const T* hp = reinterpret_cast<const T*>(otf);
       T* ap = reinterpret_cast<T*>(sa);
       T* rp = reinterpret_cast<T*>(sr);
-      const XSpectrumFn<T> kernel = x_spectrum_fn<T>();
+      const auto kernel = unblur::kernel<&x_spectrum_kernel<T>>();
 #pragma omp parallel num_threads(threads_)
       {
         const std::ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -444,7 +397,7 @@ class TVSolver {
     k.kappa = kappa_;
     k.lower = lower_;
     k.upper = upper_;
-    const TVRowFn<T> kernel = tv_row_fn<T, Constrained, Objective>();
+    const auto kernel = unblur::kernel<&tv_row_kernel<T, Constrained, Objective>>();
     T* hx = hx_.data();
     T* du = du_.data();
     T* dw = Constrained ? dw_.data() : nullptr;
