@@ -15,7 +15,7 @@ def _op(psf, shape, extended):
 
 
 @pytest.mark.parametrize("shape,psf_shape", [((40, 37), (7, 5)), ((12, 14, 11), (3, 5, 3)), ((50,), (9,))])
-def test_extended_forward_is_valid_convolution(rng, dtype, shape, psf_shape):
+def test_extended_forward_is_valid_convolution(rng, dtype, simd, shape, psf_shape):
     psf = rng.random(psf_shape).astype(dtype)
     op = _op(psf, shape, True)
     assert op.offset == [k // 2 for k in psf_shape]
@@ -31,7 +31,7 @@ def test_extended_forward_is_valid_convolution(rng, dtype, shape, psf_shape):
 
 
 @pytest.mark.parametrize("extended", [False, True])
-def test_adjoint_is_the_transpose(rng, dtype, extended):
+def test_adjoint_is_the_transpose(rng, dtype, simd, extended):
     psf = rng.random((5, 7)).astype(dtype)
     shape = (31, 26)
     op = _op(psf, shape, extended)

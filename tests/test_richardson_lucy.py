@@ -47,7 +47,7 @@ def _blurred(rng, shape, psf_shape, dtype, noise=0.0):
 
 @pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect", "zero"])
 @pytest.mark.parametrize("accelerate", [False, True])
-def test_core_matches_reference(rng, dtype, boundary, accelerate):
+def test_core_matches_reference(rng, dtype, simd, boundary, accelerate):
     g, psf, _ = _blurred(rng, (40, 45), (7, 5), dtype, noise=0.01)
     kw = dict(iterations=6, boundary=boundary, accelerate=accelerate)
     out, info = unblur.richardson_lucy(g, psf, return_info=True, **kw)
@@ -63,7 +63,7 @@ def test_core_matches_reference(rng, dtype, boundary, accelerate):
     dict(damping=0.01, tv_weight=0.005, weights=True, background=0.05),
 ])
 @pytest.mark.parametrize("boundary", ["auto", "reflect", "zero"])
-def test_options_match_reference(rng, dtype, options, boundary):
+def test_options_match_reference(rng, dtype, simd, options, boundary):
     g, psf, _ = _blurred(rng, (36, 33), (5, 7), dtype, noise=0.01)
     options = dict(options)
     if options.get("weights"):
@@ -95,7 +95,7 @@ def test_3d_matches_reference_and_direct_flip(rng, dtype):
     assert np.abs(wrong - direct).max() > 100 * np.abs(one - direct).max()
 
 
-def test_zero_boundary_matches_skimage(rng):
+def test_zero_boundary_matches_skimage(rng, simd):
     import skimage.restoration as skimage_restoration
     psf = _psf((9, 7))
     img = np.maximum(scipy.signal.fftconvolve(_scene(rng, (50, 61)), psf, mode="same"), 0)

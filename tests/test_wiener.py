@@ -57,7 +57,7 @@ def test_tikhonov_matches_reference(rng, dtype, boundary, regularizer):
 
 @pytest.mark.parametrize("boundary", ["periodic", "reflect", "auto"])
 @pytest.mark.parametrize("nsr", [0.003, "auto", "array", "callable"])
-def test_wiener_matches_reference(rng, dtype, boundary, nsr):
+def test_wiener_matches_reference(rng, dtype, simd, boundary, nsr):
     x = _photo((48, 52))
     psf = _gaussian_psf(3, 1.2)
     g = (unblur.convolve(x, psf, boundary="periodic") + rng.normal(0, 0.01, x.shape)).astype(dtype)

@@ -6,8 +6,11 @@
 #include <cstring>
 #include <vector>
 
+#include <omp.h>
+
 #include "core/boundary.hpp"
 #include "core/error.hpp"
+#include "core/simd.hpp"
 
 namespace unblur {
 namespace {
@@ -18,6 +21,19 @@ void require_psf(const Shape& psf_shape, const Shape& shape) {
   UNBLUR_REQUIRE(psf_shape.size() == shape.size(), "psf has " << psf_shape.size()
                                                               << " dimensions but the image has " << shape.size());
   for (auto k : psf_shape) UNBLUR_REQUIRE(k % 2 == 1, "psf must have odd sizes, got " << k);
+}
+
+// s <- s * h (or s * conj(h)) on [begin, end) of interleaved (re, im) pairs, written
+// out: std::complex's operator* checks for infinities/NaNs and does not vectorise.
+template <typename T>
+UNBLUR_INLINE void multiply_spectrum(T* s, const T* h, bool conjugate, std::ptrdiff_t begin, std::ptrdiff_t end) {
+  const T sign = conjugate ? T(-1) : T(1);
+#pragma omp simd
+  for (std::ptrdiff_t i = begin; i < end; ++i) {
+    const T sr = s[2 * i], si = s[2 * i + 1], hr = h[2 * i], hi = sign * h[2 * i + 1];
+    s[2 * i] = sr * hr - si * hi;
+    s[2 * i + 1] = sr * hi + si * hr;
+  }
 }
 
 }  // namespace
@@ -58,17 +74,14 @@ BlurOperator<T> BlurOperator<T>::extended(const T* psf, const Shape& psf_shape, 
 template <typename T>
 void BlurOperator<T>::apply(const T* in, T* out, bool conjugate) {
   fft_->forward(in, spectrum_.data());
-  // The products written out on interleaved (re, im) pairs: std::complex's operator*
-  // checks for infinities/NaNs (a libgcc call per element) and does not vectorise.
   T* s = reinterpret_cast<T*>(spectrum_.data());
   const T* h = reinterpret_cast<const T*>(otf_.data());
   const std::ptrdiff_t n = fft_->spectrum_size();
-  const T sign = conjugate ? T(-1) : T(1);
-#pragma omp parallel for num_threads(threads_) schedule(static)
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    const T sr = s[2 * i], si = s[2 * i + 1], hr = h[2 * i], hi = sign * h[2 * i + 1];
-    s[2 * i] = sr * hr - si * hi;
-    s[2 * i + 1] = sr * hi + si * hr;
+  const auto multiply = kernel<&multiply_spectrum<T>>();
+#pragma omp parallel num_threads(threads_)
+  {
+    const std::ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    multiply(s, h, conjugate, n * t / nt, n * (t + 1) / nt);
   }
   fft_->inverse(spectrum_.data(), out);
 }

@@ -12,6 +12,7 @@
 #include "core/boundary.hpp"
 #include "core/error.hpp"
 #include "core/fft.hpp"
+#include "core/simd.hpp"
 
 // Memory. Image-sized buffers (grid or observation) one call allocates:
 //   model: data (1), the operator's OTF (1), its spectrum (1) and its work buffer (1;
@@ -30,6 +31,37 @@ constexpr double kAlphaMax = 0.999;      // Biggs–Andrews' alpha is clamped to
 constexpr double kHeldFraction = 1e-4;   // A^T w below this x max: pixel held at zero
 constexpr double kTvFloor = 0.1;         // smallest TV denominator
 constexpr double kRatioEpsilon = 1e-12;  // added to the model before dividing (scikit-image's)
+
+// The common case of the ratio step on one row: z <- g / (max(z + b, 0) + eps), and the
+// row's squared residual added to *sse.
+template <typename T>
+UNBLUR_INLINE void ratio_row(const T* g, T* z, T b, T eps, std::ptrdiff_t n, T* sse) {
+  T acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (std::ptrdiff_t c = 0; c < n; ++c) {
+    const T m = z[c] + b;
+    const T res = g[c] - m;
+    acc += res * res;
+    z[c] = g[c] / (std::max(m, T(0)) + eps);
+  }
+  *sse += acc;
+}
+
+// The plain multiplicative update of one row, x <- x z (times the normaliser inv where
+// there is one); sums[0] += |x_new - x|^2, sums[1] += |x_new|^2.
+template <typename T, bool Normalised>
+UNBLUR_INLINE void update_row(T* x, const T* z, const T* inv, std::ptrdiff_t n, T* sums) {
+  T rc = 0, rn = 0;
+#pragma omp simd reduction(+ : rc, rn)
+  for (std::ptrdiff_t c = 0; c < n; ++c) {
+    const T xn = Normalised ? x[c] * z[c] * inv[c] : x[c] * z[c];
+    rc += (xn - x[c]) * (xn - x[c]);
+    rn += xn * xn;
+    x[c] = xn;
+  }
+  sums[0] += rc;
+  sums[1] += rn;
+}
 
 }  // namespace
 
@@ -180,6 +212,7 @@ double RichardsonLucy<T>::ratio(T* z) const {
   const bool damped = options_.damping > 0;
   const T inv_d2 = damped ? static_cast<T>(1.0 / (options_.damping * options_.damping)) : T(0);
   const std::ptrdiff_t rows = gd[0] * gd[1];
+  const auto ratio_common = kernel<&ratio_row<T>>();
   double sse = 0;
 #pragma omp parallel for num_threads(op.threads()) schedule(static) reduction(+ : sse)
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
@@ -196,15 +229,8 @@ double RichardsonLucy<T>::ratio(T* z) const {
     const T* gr = data + o;
     const T* wr = w ? w + o : nullptr;
     T row_sse = 0;  // one row in T; rows add up in double
-    if (!damped && !zero && !wr) {
-      // The common case, kept branch-free so it vectorises.
-#pragma omp simd reduction(+ : row_sse)
-      for (std::ptrdiff_t c = 0; c < nd[2]; ++c) {
-        const T m = zr[c] + b;
-        const T res = gr[c] - m;
-        row_sse += res * res;
-        zr[c] = gr[c] / (std::max(m, T(0)) + eps);
-      }
+    if (!damped && !wr) {  // (without weights, zero-boundary 1 + (q - 1) is q)
+      ratio_common(gr, zr, b, eps, nd[2], &row_sse);  // branch-free, vectorised
     } else {
       for (std::ptrdiff_t c = 0; c < nd[2]; ++c) {
         const T m = zr[c] + b;
@@ -350,31 +376,13 @@ RichardsonLucyResult RichardsonLucy<T>::run(RichardsonLucyState<T>& state, Richa
       }
       std::memcpy(x, xn_buf, sizeof(T) * static_cast<std::size_t>(n));
     } else {
+      const auto update = inv ? kernel<&update_row<T, true>>() : kernel<&update_row<T, false>>();
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : change, norm)
       for (std::ptrdiff_t r = 0; r < rows; ++r) {
-        T* xr = x + r * cols;
-        const T* zr = z + r * cols;
-        T rc = 0, rn = 0;
-        if (inv) {
-          const T* ir = inv + r * cols;
-#pragma omp simd reduction(+ : rc, rn)
-          for (std::ptrdiff_t c = 0; c < cols; ++c) {
-            const T xn = xr[c] * zr[c] * ir[c];
-            rc += (xn - xr[c]) * (xn - xr[c]);
-            rn += xn * xn;
-            xr[c] = xn;
-          }
-        } else {
-#pragma omp simd reduction(+ : rc, rn)
-          for (std::ptrdiff_t c = 0; c < cols; ++c) {
-            const T xn = xr[c] * zr[c];
-            rc += (xn - xr[c]) * (xn - xr[c]);
-            rn += xn * xn;
-            xr[c] = xn;
-          }
-        }
-        change += double(rc);
-        norm += double(rn);
+        T sums[2] = {0, 0};
+        update(x + r * cols, z + r * cols, inv ? inv + r * cols : nullptr, cols, sums);
+        change += double(sums[0]);
+        norm += double(sums[1]);
       }
     }
     ++state.iterations;
