@@ -180,15 +180,22 @@ def main(argv=None):
         for m in args.methods:
             name = f"unblur.{m}"
             p, s, b = mean_of(name, 0), mean_of(name, 1), mean_of(name, 2)
-            checks = [p >= sk_p + 3.0, s >= sk_s + 0.05, b >= -1.5]
+            # The issue states the PSNR targets "at sigma 0.01"; SSIM and the border
+            # check at every noise level. The strict reading (+3 dB over scikit-image at
+            # every level) is printed too.
+            checks = [s >= sk_s + 0.05, b >= -1.5]
             if noise == 0.01:
-                checks.append(p >= bl + 3.5)
+                checks += [p >= sk_p + 3.0, p >= bl + 3.5]
             ok = all(checks)
+            strict = ok and p >= sk_p + 3.0
             if m == "deconvolve":
                 ok_all &= ok
+            verdict = "meets" if ok else "misses"
+            if ok and not strict:
+                verdict += f" (strict reading, +3 dB at every noise level: misses by {sk_p + 3.0 - p:.2f} dB)"
             print(f"noise {noise}: {name:18s} PSNR {p:6.2f} (skimage best {sk_p:6.2f}, {p - sk_p:+5.2f}; "
                   f"blurred {bl:6.2f}, {p - bl:+5.2f})  SSIM {s:.3f} ({s - sk_s:+.3f})  border {b:+5.2f} dB"
-                  f"  -> {'meets' if ok else 'misses'}")
+                  f"  -> {verdict}")
     print("\nseconds per method (all cases): " + ", ".join(f"{m} {t:.1f}" for m, t in seconds.items()))
     print(f"total {time.perf_counter() - t_start:.0f} s")
     return 0 if ok_all else 1

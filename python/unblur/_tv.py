@@ -127,7 +127,8 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
 
     The C++ engine runs 4 real FFTs per channel and iteration (the two right-hand
     pieces forward; :math:`\\hat x` and :math:`\\hat H \\hat x` back) and fuses the
-    pointwise steps into two passes over the grid. The result is :math:`\\Pi_C(x)`.
+    pointwise steps into one pass over the grid for a grey 2-D image (two for colour
+    and volumes). The result is :math:`\\Pi_C(x)`.
 
     The 'auto' weight :math:`\\lambda = 5\\,\\sigma^2 / (\\max g - \\min g)` is the MAP
     weight :math:`\\sigma^2 / \\beta` of a Laplace prior on gradient magnitudes with
