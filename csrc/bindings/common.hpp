@@ -149,4 +149,5 @@ void register_deconv(pybind11::module_& m);
 void register_richardson_lucy(pybind11::module_& m);
 void register_wiener(pybind11::module_& m);
 void register_tv(pybind11::module_& m);
+void register_blind(pybind11::module_& m);
 }  // namespace unblur::bindings

@@ -29,4 +29,5 @@ PYBIND11_MODULE(_core, m) {
   unblur::bindings::register_richardson_lucy(m);
   unblur::bindings::register_wiener(m);
   unblur::bindings::register_tv(m);
+  unblur::bindings::register_blind(m);
 }

@@ -1,0 +1,249 @@
+"""Blind deblurring: ``unblur.estimate_psf`` finds the blur, ``unblur.restore`` removes it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _backend, _deconv_common, _validate
+
+__all__ = ["estimate_psf", "restore"]
+
+_MODELS = ("auto", "gaussian", "defocus", "motion")
+_PARAMETER_NAMES = {"gaussian": ("sigma",), "defocus": ("radius",), "motion": ("length", "angle")}
+# Below these the family's PSF is (nearly) a delta: no blur worth removing.
+_NO_BLUR = {"gaussian": 0.5, "defocus": 0.75, "motion": 2.0}
+# Likelihood gain over "no blur", in nats per periodogram bin, at which the
+# confidence is one half (see estimate_psf's Notes).
+_GAIN_HALF = 0.01
+# A blur is reported only if its BIC-penalised log-likelihood beats "no blur" by this
+# many nats: the search tries thousands of candidates, so chance gains on pure noise
+# reach about 10 nats (measured on 48x48 to 256x256 white noise); real blur on the
+# benchmark photographs gains hundreds.
+_MIN_EVIDENCE = 25.0
+DEFAULT_MAX_SIZE = 31
+
+
+def _luminance(image, channel_axis):
+    xp = _backend.namespace_of(image)
+    if channel_axis is None:
+        return image
+    moved = xp.moveaxis(image, channel_axis, -1)
+    if moved.shape[-1] == 3:
+        w = xp.asarray([0.2126, 0.7152, 0.0722], dtype=moved.dtype)
+        return xp.ascontiguousarray(moved @ w)
+    return xp.ascontiguousarray(moved.mean(axis=-1))
+
+
+def _max_size(size, shape):
+    if min(shape) < 16:
+        raise ValueError(f"image of shape {tuple(shape)} is too small to estimate a blur (needs >= 16 pixels "
+                         "on each side)")
+    limit = min(shape) // 2
+    if size is None:
+        s = min(DEFAULT_MAX_SIZE, min(shape) // 3)
+        return s - (1 - s % 2)
+    s = _validate.positive_int(size, "size", minimum=3)
+    if s % 2 == 0:
+        raise ValueError(f"size must be odd, got {s}")
+    if s > limit:
+        raise ValueError(f"size={s} is too large for an image of shape {tuple(shape)} (at most {limit})")
+    return s
+
+
+def _fit_families(gray, families, max_size, threads):
+    """({family: (params, nll)}, nll of no blur, bins, sigma): C++ for NumPy, else _xp."""
+    grid = 128
+    while grid < 2 * max_size + 2:
+        grid *= 2
+    if _backend.is_numpy(gray):
+        fits, none, bins, sigma = _backend.core().fit_blur_families(
+            np.ascontiguousarray(gray, dtype=np.float64), list(families), max_size, grid, None, threads)
+        return {f: (tuple(v[0]), v[1]) for f, v in fits.items()}, none, bins, sigma
+    from ._xp import blind
+
+    model = blind.SpectralModel(gray, grid)
+    fits = {f: blind.fit_family(model, f, max_size) for f in families}
+    none = model.fit(_backend.namespace_of(gray).ones_like(model.power))[0]
+    return fits, none, model.bins, math.sqrt(model.sigma2)
+
+
+def _psf_of(family, params):
+    from . import psf
+
+    if family == "gaussian":
+        return psf.gaussian(params[0])
+    if family == "defocus":
+        return psf.disk(params[0])
+    return psf.motion(params[0], params[1])
+
+
+def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_info=False, threads=None):
+    """Estimate the blur of an image from the image alone (blind PSF estimation).
+
+    Parameters
+    ----------
+    image : array, 2-D (plus a channel axis)
+        The blurred photograph. Colour images are estimated on their luminance.
+    model : {'auto', 'gaussian', 'defocus', 'motion'}
+        The blur family. 'auto' fits every family and keeps the most likely one, or
+        none when no blur explains the image better than no blur at all.
+    size : odd int >= 3, optional
+        The largest kernel to consider, in pixels (default: 31, or a third of the
+        image's smaller side if that is less).
+    channel_axis : int, optional
+        Colour axis.
+    return_info : bool
+        Also return a dict: model ('none' when no blur was found), params (a dict:
+        sigma; radius; length and angle in degrees, counter-clockwise from the x axis),
+        blur_found, confidence, margin, noise_sigma and, per fitted family, its
+        parameters and likelihood gain.
+    threads : int, optional
+        CPU threads.
+
+    Returns
+    -------
+    psf : ndarray (float64), odd-sized, sum 1; ``[[1.0]]`` when no blur was found
+    info : dict, only with ``return_info=True``
+
+    Notes
+    -----
+    The expected periodogram of the observation is modelled as
+    :math:`a |H_\\theta(\\omega)|^2 / |D(\\omega)|^\\beta + \\sigma^2`: a power-law
+    image spectrum, the candidate blur and white noise at the level
+    :func:`unblur.estimate_noise` finds. The periodogram of the image's periodic
+    component [2]_ (so the frame's edges leave no cross in the spectrum), averaged on
+    a 128 x 128 frequency grid, is scored by the Whittle likelihood; for each
+    candidate the image spectrum's scale and slope are fitted by Fisher scoring, and
+    the blur parameters are searched on a grid and refined by golden sections
+    (maximum-likelihood blur identification, [1]_). Spectral zeros make defocus and
+    motion blur sharply identifiable; a Gaussian's width trades off against the image
+    spectrum's slope, so its estimate is the least accurate (bench/RESULTS.md).
+
+    'auto' compares the families by the Bayesian information criterion (likelihood
+    plus :math:`\\tfrac12 k \\log n` for k free parameters and n bins), and reports a
+    blur only when it beats "no blur" by more than 25 nats on that scale (chance gains
+    of the search on pure noise stay near 10) and is not negligible (sigma >= 0.5,
+    radius >= 0.75, length >= 2 pixels). ``confidence``
+    is :math:`G / (G + 0.01)` with G the likelihood gain of the chosen blur over no
+    blur in nats per frequency bin (0: the blur explains nothing; 0.5 at 0.01 nats per
+    bin); when no blur is found it is the confidence in that answer, one minus the
+    same quantity for the strongest family whose blur is not negligible. ``margin`` is
+    the gain of the chosen family over the runner-up, per bin
+    (small: the families are hard to tell apart, as for small blurs).
+
+    References
+    ----------
+    .. [1] R. L. Lagendijk, J. Biemond and D. E. Boekee, "Identification and
+       restoration of noisy blurred images using the expectation-maximization
+       algorithm", IEEE Trans. ASSP 38 (1990) 1180-1191.
+    .. [2] L. Moisan, "Periodic plus smooth image decomposition", J. Math. Imaging
+       Vis. 39 (2011) 161-179.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.signal, unblur
+    >>> scene = unblur.data.astronaut()[..., 1].astype(float) / 255
+    >>> blurred = scipy.signal.fftconvolve(scene, unblur.psf.motion(15, 30), mode="valid")
+    >>> psf, info = unblur.estimate_psf(blurred, return_info=True)
+    >>> info["model"], round(info["params"]["length"]), round(info["params"]["angle"])
+    ('motion', 15, 30)
+    """
+    model = _validate.choice(model, "model", _MODELS)
+    image, channel_axis = _validate.as_image(image, "image", ndim=2, channel_axis=channel_axis)
+    threads = _validate.threads_arg(threads)
+    gray = _luminance(image, channel_axis)
+    max_size = _max_size(size, gray.shape)
+    xp = _backend.namespace_of(gray)
+    families = ("gaussian", "defocus", "motion") if model == "auto" else (model,)
+    info = {"model": "none", "params": {}, "blur_found": False, "confidence": 0.0, "margin": 0.0,
+            "noise_sigma": 0.0, "max_size": max_size, "families": {}}
+    if float(xp.max(gray) - xp.min(gray)) == 0.0:
+        info["reason"] = "flat image"
+        delta = np.ones((1, 1))
+        return (delta, info) if return_info else delta
+
+    fits, none, bins, sigma = _fit_families(gray, families, max_size, threads)
+    info["noise_sigma"] = float(sigma)
+    penalty = 0.5 * math.log(bins)
+    scores = {}
+    for family, (params, nll) in fits.items():
+        named = dict(zip(_PARAMETER_NAMES[family], (float(p) for p in params)))
+        gain = (none - nll) / bins
+        info["families"][family] = {"params": named, "gain": gain}
+        scores[family] = nll + penalty * len(params)
+    ranked = sorted(scores, key=scores.__getitem__)
+    best = ranked[0]
+    params = fits[best][0]
+    gain = (none - fits[best][1]) / bins
+    found = none - scores[best] > _MIN_EVIDENCE and params[0] >= _NO_BLUR[best]
+    if len(ranked) > 1:
+        info["margin"] = (scores[ranked[1]] - scores[best]) / bins
+    info["confidence"] = max(gain, 0.0) / (max(gain, 0.0) + _GAIN_HALF)
+    if not found:
+        # Confidence in "no blur": against the strongest family whose blur is not
+        # negligible (none: full confidence).
+        real = [(none - fits[f][1]) / bins for f in fits if fits[f][0][0] >= _NO_BLUR[f]]
+        strongest = max([0.0] + real)
+        info["confidence"] = 1.0 - strongest / (strongest + _GAIN_HALF)
+        info["reason"] = "no blur explains the image better than none"
+        delta = np.ones((1, 1))
+        return (delta, info) if return_info else delta
+    info.update(model=best, params=dict(zip(_PARAMETER_NAMES[best], (float(p) for p in params))), blur_found=True)
+    psf = _psf_of(best, params)
+    return (psf, info) if return_info else psf
+
+
+def restore(image, *, model="auto", size=None, method="auto", channel_axis=None, return_info=False,
+            callback=None, threads=None, **params):
+    """Deblur a photograph whose blur is unknown: estimate the PSF, then deconvolve.
+
+    Parameters
+    ----------
+    image : array, 2-D (plus a channel axis)
+        The blurred photograph (float32/float64 kept; integers become float32 in [0, 1]).
+    model, size : see :func:`unblur.estimate_psf`
+    method : str
+        The non-blind method, see :func:`unblur.deconvolve` ('auto': its default).
+    channel_axis : int, optional
+        Colour axis: the PSF is estimated on the luminance and every channel is
+        deconvolved with it.
+    return_info : bool
+        Also return a dict: 'psf' (the estimate), 'estimate' (estimate_psf's info) and
+        'deconvolve' (deconvolve's info, None when no blur was found).
+    callback : callable, optional
+        Progress of the deconvolution (see :func:`unblur.deconvolve`).
+    threads : int, optional
+        CPU threads.
+    **params
+        Passed to the deconvolution method.
+
+    Returns
+    -------
+    restored : array like `image`. When no blur is found the image comes back
+        unchanged (as a copy, converted by the dtype policy).
+    info : dict, only with ``return_info=True``
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.signal, unblur
+    >>> scene = unblur.data.astronaut()[..., 1].astype(np.float32) / 255
+    >>> blurred = scipy.signal.fftconvolve(scene, unblur.psf.disk(4), mode="valid").astype(np.float32)
+    >>> restored, info = unblur.restore(blurred, return_info=True)
+    >>> info["estimate"]["model"], round(info["estimate"]["params"]["radius"])
+    ('defocus', 4)
+    """
+    image, channel_axis = _validate.as_image(image, "image", ndim=2, channel_axis=channel_axis)
+    _deconv_common.check_callback(callback)
+    psf, est = estimate_psf(image, model, size=size, channel_axis=channel_axis, return_info=True, threads=threads)
+    info = {"psf": psf, "estimate": est, "deconvolve": None}
+    if not est["blur_found"]:
+        out = image.copy()
+        return (out, info) if return_info else out
+    from ._deconvolve import deconvolve
+
+    out, dinfo = deconvolve(image, psf, method, channel_axis=channel_axis, return_info=True, callback=callback,
+                            threads=threads, **params)
+    info["deconvolve"] = dinfo
+    return (out, info) if return_info else out
