@@ -37,7 +37,8 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-__all__ = ["data", "fft", "metrics", "psf", "estimate_noise", "deconvolve", "estimate_psf", "restore", "get_threads", "set_threads", "info", "__version__"]
+__all__ = ["data", "fft", "metrics", "psf", "estimate_noise", "deconvolve", "estimate_psf", "restore", "get_threads",
+           "set_threads", "info", "__version__"]
 __all__ += list(_convolve_all) + list(_filters_all) + list(_rl_all) + list(_tv_all) + list(_wiener_all)
 
 

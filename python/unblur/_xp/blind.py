@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import namespace
-from .blur_operator import estimate_noise
 from . import psf as _psf
+from .blur_operator import estimate_noise
 
 FAMILIES = ("gaussian", "defocus", "motion")
 BETA_RANGE = (0.0, 4.0)
