@@ -54,12 +54,12 @@ def spectral_grid(shape, size=None):
 class SpectralModel:
     """The binned periodogram of one image and the likelihood of candidate blurs."""
 
-    def __init__(self, image, grid):
+    def __init__(self, image, grid, sigma=None):
         xp = namespace(image)
         image = xp.asarray(image, dtype=xp.float64)
         m, n = image.shape
         self.grid = grid
-        self.sigma2 = float(estimate_noise(image)) ** 2
+        self.sigma2 = float(estimate_noise(image) if sigma is None else sigma) ** 2
         p = periodic_component(image)
         power = xp.abs(xp.fft.rfft2(p)) ** 2 / (m * n)
         # Each rfft bin stands for itself and its mirror, except the first and (even n)
