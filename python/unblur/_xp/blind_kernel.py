@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from . import namespace
+from .blind import periodic_component
 from .fft import psf2otf
 
 MIN_LEVEL_SIZE = 5          # kernel side at the coarsest level
@@ -65,26 +66,6 @@ def _resize(image, shape):
     rows = _resample_matrix(xp, image.shape[0], shape[0])
     cols = _resample_matrix(xp, image.shape[1], shape[1])
     return rows @ image @ cols.T
-
-
-def _periodic_component(image):
-    """Moisan's periodic + smooth decomposition: the periodic part, whose FFT is free of
-    the cross of spurious frequencies a periodic border jump makes (the smooth part
-    takes the mismatch)."""
-    xp = namespace(image)
-    h, w = image.shape
-    v = xp.zeros_like(image)
-    v[0, :] += image[-1, :] - image[0, :]
-    v[-1, :] += image[0, :] - image[-1, :]
-    v[:, 0] += image[:, -1] - image[:, 0]
-    v[:, -1] += image[:, 0] - image[:, -1]
-    q = xp.arange(h, dtype=xp.float64)[:, None]
-    r = xp.arange(w // 2 + 1, dtype=xp.float64)[None, :]
-    den = 2 * xp.cos(2 * math.pi * q / h) + 2 * xp.cos(2 * math.pi * r / w) - 4
-    den[0, 0] = 1.0
-    s_hat = xp.fft.rfft2(v) / den
-    s_hat[0, 0] = 0
-    return image - xp.fft.irfft2(s_hat, s=(h, w))
 
 
 def _gradients(x):
@@ -476,7 +457,7 @@ class _Level:
     def __init__(self, data, ksize):
         xp = self.xp = namespace(data)
         self.ksize = ksize
-        self.data = _periodic_component(data)
+        self.data = periodic_component(data)
         self.shape = data.shape
         self.data_hat = xp.fft.rfft2(self.data)
         self.mask = xp.zeros(self.shape, dtype=xp.float64)
