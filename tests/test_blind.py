@@ -118,6 +118,26 @@ def test_restore_colour_image(rng):
     assert after > before + 2
 
 
+def test_shake_model_through_the_public_api():
+    # The non-convex MAP estimator depends on the noise draw, so this case uses a fixed
+    # one (tests/test_blind_kernel.py checks the estimator itself over several draws).
+    rng = np.random.default_rng(7)
+    scene = unblur.data.astronaut()[40:300, 60:320, 1].astype(np.float64) / 255
+    truth_psf = unblur.psf.shake(15, seed=3)
+    g = scipy.signal.fftconvolve(scene, truth_psf, mode="valid")
+    g = g + rng.normal(0, 0.01, g.shape)
+    kh, kw = truth_psf.shape
+    truth = scene[kh // 2: kh // 2 + g.shape[0], kw // 2: kw // 2 + g.shape[1]]
+    restored, info = unblur.restore(g, model="shake", size=21, return_info=True)
+    est = info["estimate"]
+    assert est["model"] == "shake" and est["blur_found"] and info["psf"].shape == (21, 21)
+    assert info["psf"].min() >= 0 and info["psf"].sum() == pytest.approx(1.0)
+    assert est["confidence"] > 0.5
+    before = unblur.metrics.psnr(truth, g, data_range=1)
+    after = unblur.metrics.psnr(truth, np.clip(restored, 0, 1), data_range=1)
+    assert after > before + 2
+
+
 def test_reference_path_for_non_numpy_arrays_agrees(rng, monkeypatch):
     # CuPy input runs the _xp reference; emulate it on NumPy by forcing that path.
     g = _blurred(rng, unblur.psf.disk(3.0), size=80)

@@ -10,7 +10,7 @@ from . import _backend, _deconv_common, _validate
 
 __all__ = ["estimate_psf", "restore"]
 
-_MODELS = ("auto", "gaussian", "defocus", "motion")
+_MODELS = ("auto", "gaussian", "defocus", "motion", "shake")
 _PARAMETER_NAMES = {"gaussian": ("sigma",), "defocus": ("radius",), "motion": ("length", "angle")}
 # Below these the family's PSF is (nearly) a delta: no blur worth removing.
 _NO_BLUR = {"gaussian": 0.5, "defocus": 0.75, "motion": 2.0}
@@ -92,12 +92,15 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     ----------
     image : array, 2-D (plus a channel axis)
         The blurred photograph. Colour images are estimated on their luminance.
-    model : {'auto', 'gaussian', 'defocus', 'motion'}
-        The blur family. 'auto' fits every family and keeps the most likely one, or
-        none when no blur explains the image better than no blur at all.
+    model : {'auto', 'gaussian', 'defocus', 'motion', 'shake'}
+        The blur family. 'auto' fits the parametric families and keeps the most likely
+        one, or none when no blur explains the image better than no blur at all.
+        'shake' estimates a free-form (non-parametric) camera-shake kernel of `size`
+        pixels (see Notes; not part of 'auto' yet).
     size : odd int >= 3, optional
         The largest kernel to consider, in pixels (default: 31, or a third of the
-        image's smaller side if that is less).
+        image's smaller side if that is less). For 'shake' it is the kernel's side:
+        choose it a little larger than the blur (a much larger one is less accurate).
     channel_axis : int, optional
         Colour axis.
     return_info : bool
@@ -127,6 +130,13 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     (maximum-likelihood blur identification, [1]_). Spectral zeros make defocus and
     motion blur sharply identifiable; a Gaussian's width trades off against the image
     spectrum's slope, so its estimate is the least accurate (bench/RESULTS.md).
+
+    'shake' runs coarse-to-fine MAP estimation with an L0 gradient prior
+    (``unblur._xp.blind_kernel``, Xu et al. 2013, Pan et al. 2014: a sparse latent image
+    and a non-negative kernel fitted to its salient edges, alternately, on an image
+    pyramid); its confidence is the same likelihood gain, measured for the estimated
+    kernel. The alternation is non-convex and the result depends on the image, the
+    noise draw and `size` (bench/RESULTS.md).
 
     'auto' compares the families by the Bayesian information criterion (likelihood
     plus :math:`\\tfrac12 k \\log n` for k free parameters and n bins), and reports a
@@ -174,7 +184,10 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     span = float(xp.max(gray) - xp.min(gray))
     sigma = float(_deconv_common.estimate_noise(gray))
     info["noise_sigma"] = sigma
-    fits, none, bins = _fit_families(gray, families, max_size, max(sigma, _NOISE_FLOOR * span), threads)
+    floor_sigma = max(sigma, _NOISE_FLOOR * span)
+    if model == "shake":
+        return _estimate_shake(gray, max_size, floor_sigma, info, return_info, threads)
+    fits, none, bins = _fit_families(gray, families, max_size, floor_sigma, threads)
     penalty = 0.5 * math.log(bins)
     scores = {}
     for family, (params, nll) in fits.items():
@@ -201,6 +214,29 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
         return (delta, info) if return_info else delta
     info.update(model=best, params=dict(zip(_PARAMETER_NAMES[best], (float(p) for p in params))), blur_found=True)
     psf = _psf_of(best, params)
+    return (psf, info) if return_info else psf
+
+
+def _estimate_shake(gray, size, sigma, info, return_info, threads):
+    from ._xp import blind_kernel
+
+    host = np.asarray(gray if _backend.is_numpy(gray) else gray.get(), dtype=np.float64)
+    psf, kinfo = blind_kernel.estimate_kernel(host, size)
+    grid = 128
+    while grid < 2 * size + 2:
+        grid *= 2
+    core = _backend.core()
+    host = np.ascontiguousarray(host)
+    nll, _, _, bins = core.blur_likelihood(host, np.ascontiguousarray(psf), grid, sigma, threads)
+    none, _, _, _ = core.blur_likelihood(host, np.ones((1, 1)), grid, sigma, threads)
+    gain = (none - nll) / bins
+    info["families"]["shake"] = {"params": {"size": size}, "gain": gain, "residual": kinfo["residual"]}
+    info["confidence"] = max(gain, 0.0) / (max(gain, 0.0) + _GAIN_HALF)
+    if not kinfo["blur_found"] or psf.size == 1:
+        info["reason"] = "no structure to estimate a kernel from"
+        psf = np.ones((1, 1))
+        return (psf, info) if return_info else psf
+    info.update(model="shake", params={"size": size}, blur_found=True)
     return (psf, info) if return_info else psf
 
 

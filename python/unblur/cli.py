@@ -180,7 +180,7 @@ def main(argv=None):
     rest.add_argument("input", help="image file (PNG, JPEG, TIFF, ...)")
     rest.add_argument("-o", "--output", default=None,
                       help="PNG to write (default: INPUT-restored.png, or -1, -2... if it exists)")
-    rest.add_argument("--model", choices=("auto", "gaussian", "defocus", "motion"), default="auto",
+    rest.add_argument("--model", choices=("auto", "gaussian", "defocus", "motion", "shake"), default="auto",
                       help="blur family (default: auto)")
     rest.add_argument("--size", type=int, default=None, help="largest kernel size in pixels (odd)")
     rest.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
