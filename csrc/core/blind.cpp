@@ -17,6 +17,11 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kGolden = 0.38196601125010515;  // (3 - sqrt 5) / 2
 constexpr double kBetaLow = 0.0, kBetaHigh = 4.0;
+// Bins this close to a frequency axis are not scored: axis-aligned structure
+// (buildings, horizons, the frame's residual seam) concentrates there, and the
+// isotropic image model would explain it as blur (a rocket on its tower came out as
+// vertical motion blur before; bench/RESULTS.md).
+constexpr std::ptrdiff_t kAxisBand = 1;
 
 // Golden-section search of f on [lo, hi]: the better of the last two points.
 std::pair<double, double> golden(const std::function<double(double)>& f, double lo, double hi, int iterations) {
@@ -121,9 +126,10 @@ SpectralModel::SpectralModel(const double* image, std::ptrdiff_t rows, std::ptrd
       total[cell] += w * std::norm(spec[static_cast<std::size_t>(q * half_in + r)]) * inv_n;
     }
   }
-  for (std::ptrdiff_t cell = 1; cell < cells; ++cell) {
+  for (std::ptrdiff_t cell = 0; cell < cells; ++cell) {
     const auto c = static_cast<std::size_t>(cell);
-    if (!(count[c] > 0)) continue;
+    const std::ptrdiff_t cq = std::min(cell / half, grid - cell / half), cr = cell % half;
+    if (!(count[c] > 0) || cq <= kAxisBand || cr <= kAxisBand) continue;
     const double sq = std::sin(kPi * static_cast<double>(cell / half) / static_cast<double>(grid));
     const double sr = std::sin(kPi * static_cast<double>(cell % half) / static_cast<double>(grid));
     index_.push_back(cell);

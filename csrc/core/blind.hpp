@@ -7,7 +7,8 @@
 // forward-difference symbol), the candidate blur H_theta and white noise of the level
 // estimate_noise finds. The periodogram of the observation's periodic component
 // (Moisan's periodic-plus-smooth split: the frame's edges would otherwise add a bright
-// cross to the spectrum) is averaged onto an S x S frequency grid and scored with the
+// cross to the spectrum) is averaged onto an S x S frequency grid and, away from the
+// frequency axes (where axis-aligned scene structure gathers), scored with the
 // Whittle likelihood, sum_b c_b (log v_b + I_b / v_b). For each candidate blur, a and
 // beta are fitted by Fisher scoring; the blur parameters are searched on a grid and
 // refined by golden sections. The same maths runs in python/unblur/_xp/blind.py.

@@ -122,9 +122,11 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     :math:`a |H_\\theta(\\omega)|^2 / |D(\\omega)|^\\beta + \\sigma^2`: a power-law
     image spectrum, the candidate blur and white noise at the level
     :func:`unblur.estimate_noise` finds (at least 0.6% of the image's range: the
-    power-law model cannot describe the fine detail of a noise-free image). The periodogram of the image's periodic
-    component [2]_ (so the frame's edges leave no cross in the spectrum), averaged on
-    a 128 x 128 frequency grid, is scored by the Whittle likelihood; for each
+    power-law model cannot describe the fine detail of a noise-free image). The
+    periodogram of the image's periodic component [2]_ (so the frame's edges leave no
+    cross in the spectrum), averaged on a 128 x 128 frequency grid, is scored by the
+    Whittle likelihood away from the frequency axes (where axis-aligned scene
+    structure, such as buildings, gathers and would pass for blur); for each
     candidate the image spectrum's scale and slope are fitted by Fisher scoring, and
     the blur parameters are searched on a grid and refined by golden sections
     (maximum-likelihood blur identification, [1]_). Spectral zeros make defocus and

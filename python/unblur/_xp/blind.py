@@ -5,7 +5,8 @@ The blurred observation's spectrum is modelled as E|G(w)|^2 = a |H_theta(w)|^2 /
 the forward-difference symbol), the candidate blur and white noise of the level
 estimate_noise finds. The periodogram of the observation's periodic component (the
 periodic-plus-smooth split, so the frame's edges add no cross to the spectrum),
-averaged onto an S x S frequency grid, is scored by the Whittle likelihood; a and beta
+averaged onto an S x S frequency grid and away from the frequency axes, is scored by
+the Whittle likelihood; a and beta
 are fitted for each candidate by Fisher scoring and the blur parameters by a grid then
 golden-section search. Same maths and the same search as the C++ core.
 """
@@ -20,6 +21,7 @@ from .blur_operator import estimate_noise
 
 FAMILIES = ("gaussian", "defocus", "motion")
 BETA_RANGE = (0.0, 4.0)
+AXIS_BAND = 1  # S-grid bins this close to a frequency axis are not scored
 GOLDEN = 0.5 * (3.0 - math.sqrt(5.0))
 
 
@@ -78,8 +80,13 @@ class SpectralModel:
         index = (bq[:, None] * half + br[None, :]).ravel()
         count = xp.bincount(index, weights=w.ravel(), minlength=grid * half)
         total = xp.bincount(index, weights=(w * power).ravel(), minlength=grid * half)
-        keep = count > 0
-        keep[0] = False  # the S-grid's DC bin: |D| = 0
+        # Bins within AXIS_BAND of the frequency axes are left out: axis-aligned
+        # structure (buildings, horizons, a frame's residual seam) concentrates there,
+        # which the isotropic image model would explain as blur. This also drops DC.
+        cq = xp.arange(grid)
+        cq = xp.minimum(cq, grid - cq)
+        off_axis = (cq[:, None] > AXIS_BAND) & (xp.arange(half)[None, :] > AXIS_BAND)
+        keep = (count > 0) & off_axis.ravel()
         self.keep = keep
         self.count = count[keep]
         self.power = total[keep] / self.count
