@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from . import namespace
 from . import psf as _psf
 from .blur_operator import estimate_noise
@@ -114,8 +116,11 @@ class SpectralModel:
         hp = xp.maximum(otf_power, 1e-30)
 
         def nll(u, beta):
-            v = xp.exp(u - 0.5 * beta * lq) * hp + s2
-            return float(xp.sum(c * (xp.log(v) + i_ / v)))
+            # A trial step may overflow exp: the likelihood is then inf and the line
+            # search rejects the step (as in C++, where the overflow is silent).
+            with np.errstate(over="ignore", invalid="ignore"):
+                v = xp.exp(u - 0.5 * beta * lq) * hp + s2
+                return float(xp.sum(c * (xp.log(v) + i_ / v)))
 
         if start is None:
             beta = 2.0
