@@ -8,6 +8,7 @@ import pytest
 import scipy.signal
 import unblur
 from unblur._xp import blind as ref
+from unblur._xp import blind_richardson_lucy as ref_brl
 
 
 def _scene(rng, size=200):
@@ -165,3 +166,59 @@ def test_bad_input(kwargs, exc, match):
     image = kw.pop("image")
     with pytest.raises(exc, match=match):
         unblur.estimate_psf(image, **kw)
+
+
+def _valid_case(rng, psf, size=150):
+    scene = _scene(rng, size)
+    g = scipy.signal.fftconvolve(scene, psf, mode="valid")
+    kh, kw = psf.shape
+    return scene[kh // 2: kh // 2 + g.shape[0], kw // 2: kw // 2 + g.shape[1]], g + rng.normal(0, 0.01, g.shape)
+
+
+def test_blind_rl_steps_match_direct_convolutions(rng):
+    # One alternation against scipy's direct valid convolution and full correlations.
+    from unblur._xp.blind_richardson_lucy import EPSILON
+
+    g = rng.random((30, 34)) + 0.1
+    h0 = rng.random((5, 3))
+    h0 /= h0.sum()
+    restored, h1, _ = ref_brl.blind_richardson_lucy(g, h0, 1, 1, 1)
+    kh, kw = h0.shape
+    f0 = np.maximum(np.pad(g, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode="reflect"), EPSILON)
+    corr = scipy.signal.correlate
+    norm_f = corr(np.ones_like(g), h0, mode="full")
+    f1 = f0 * corr(g / (scipy.signal.convolve(f0, h0, mode="valid") + EPSILON), h0, mode="full") / norm_f
+    np.testing.assert_allclose(restored, f1[kh // 2: kh // 2 + 30, kw // 2: kw // 2 + 34], rtol=1e-9)
+    ratio = g / (scipy.signal.convolve(f1, h0, mode="valid") + EPSILON)
+    want = h0 * corr(f1, ratio, mode="valid")[::-1, ::-1] / corr(f1, np.ones_like(g), mode="valid")[::-1, ::-1]
+    np.testing.assert_allclose(h1, want / want.sum(), rtol=1e-9)
+
+
+def test_blind_rl_moves_a_wide_start_towards_the_truth(rng):
+    true = unblur.psf.gaussian(2.0, size=13)
+    truth, g = _valid_case(rng, true)
+    start = unblur.psf.gaussian(3.0, size=13)
+    restored, psf, info = unblur.blind_richardson_lucy(g, start, iterations=20, psf_iterations=3, return_info=True)
+    assert info["iterations"] == 20 and psf.shape == (13, 13)
+    assert psf.min() >= 0 and psf.sum() == pytest.approx(1.0)
+    assert np.linalg.norm(psf - true) < 0.95 * np.linalg.norm(start - true)
+    assert unblur.metrics.psnr(truth, np.clip(restored, 0, 1), data_range=1) > \
+        unblur.metrics.psnr(truth, g, data_range=1)
+
+
+def test_blind_rl_bad_input_and_stop(rng):
+    g = rng.random((40, 40))
+    with pytest.raises(ValueError, match="odd"):
+        unblur.blind_richardson_lucy(g, 4)
+    with pytest.raises(ValueError, match="non-negative"):
+        unblur.blind_richardson_lucy(g, np.array([[0.5, -0.1, 0.6]]))
+    with pytest.raises(ValueError, match="larger than the image"):
+        unblur.blind_richardson_lucy(g, 41)
+    with pytest.raises(ValueError, match="iterations must be >= 1"):
+        unblur.blind_richardson_lucy(g, 5, iterations=0)
+    with pytest.raises(TypeError, match="callback"):
+        unblur.blind_richardson_lucy(g, 5, callback=3)
+    seen = []
+    _, psf, info = unblur.blind_richardson_lucy(g, 5, iterations=9, callback=lambda s: seen.append(s) or len(seen) < 3,
+                                                return_info=True)
+    assert info["iterations"] == 3 and [s["iteration"] for s in seen] == [1, 2, 3]
