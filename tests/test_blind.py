@@ -132,6 +132,9 @@ def test_shake_model_through_the_public_api():
     restored, info = unblur.restore(g, model="shake", size=21, return_info=True)
     est = info["estimate"]
     assert est["model"] == "shake" and est["blur_found"] and info["psf"].shape == (21, 21)
+    # 'auto' finds the same kind of blur on its own (the parametric families fit it worse).
+    _, auto = unblur.estimate_psf(g, return_info=True)
+    assert auto["model"] == "shake" and auto["families"]["shake"]["gain_over_parametric"] > 0.005
     assert info["psf"].min() >= 0 and info["psf"].sum() == pytest.approx(1.0)
     assert est["confidence"] > 0.5
     before = unblur.metrics.psnr(truth, g, data_range=1)
