@@ -228,3 +228,17 @@ def test_blind_rl_bad_input_and_stop(rng):
     _, psf, info = unblur.blind_richardson_lucy(g, 5, iterations=9, callback=lambda s: seen.append(s) or len(seen) < 3,
                                                 return_info=True)
     assert info["iterations"] == 3 and [s["iteration"] for s in seen] == [1, 2, 3]
+
+
+@pytest.mark.gpu
+def test_cupy_input_runs_the_reference():
+    import cupy
+
+    rng = np.random.default_rng(0)
+    g = _blurred(rng, unblur.psf.disk(3.0), size=80)
+    want = unblur.estimate_psf(g, size=9, return_info=True)[1]
+    psf, got = unblur.estimate_psf(cupy.asarray(g), size=9, return_info=True)
+    assert got["model"] == want["model"]
+    assert got["params"]["radius"] == pytest.approx(want["params"]["radius"], rel=1e-6)
+    restored = unblur.restore(cupy.asarray(g), size=9)
+    assert isinstance(restored, cupy.ndarray) and restored.shape == g.shape

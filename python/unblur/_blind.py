@@ -374,8 +374,9 @@ def restore(image, *, model="auto", size=None, method="auto", channel_axis=None,
         return (out, info) if return_info else out
     from ._deconvolve import deconvolve
 
-    out, dinfo = deconvolve(image, psf, method, channel_axis=channel_axis, return_info=True, callback=callback,
-                            threads=threads, **params)
+    xp = _backend.namespace_of(image)
+    out, dinfo = deconvolve(image, xp.asarray(psf), method, channel_axis=channel_axis, return_info=True,
+                            callback=callback, threads=threads, **params)
     info["deconvolve"] = dinfo
     return (out, info) if return_info else out
 

@@ -100,7 +100,8 @@ class SpectralModel:
 
     def otf_power(self, psf):
         """|H|^2 of a centred PSF on the S x S grid, at the kept bins."""
-        xp = namespace(psf)
+        xp = namespace(self.power)
+        psf = xp.asarray(psf)
         s = self.grid
         kh, kw = psf.shape
         pad = xp.zeros((s, s))
