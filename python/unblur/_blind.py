@@ -71,21 +71,49 @@ def _max_size(size, shape):
     return s
 
 
-def _fit_families(gray, families, max_size, sigma, threads):
-    """({family: (params, nll)}, nll of no blur, bins): C++ for NumPy, else _xp."""
+def _fit_families(gray, families, max_size, sigma, threads, progress):
+    """({family: (params, nll)}, nll of no blur, bins): C++ for NumPy, else _xp. One
+    family at a time, reporting to `progress`; stops early when it says so."""
     grid = 128
     while grid < 2 * max_size + 2:
         grid *= 2
+    fits = {}
     if _backend.is_numpy(gray):
-        fits, none, bins, _ = _backend.core().fit_blur_families(
-            np.ascontiguousarray(gray, dtype=np.float64), list(families), max_size, grid, sigma, threads)
-        return {f: (tuple(v[0]), v[1]) for f, v in fits.items()}, none, bins
+        host = np.ascontiguousarray(gray, dtype=np.float64)
+        for family in families:
+            fit, none, bins, _ = _backend.core().fit_blur_families(host, [family], max_size, grid, sigma, threads)
+            fits[family] = (tuple(fit[family][0]), fit[family][1])
+            if not progress(family):
+                break
+        return fits, none, bins
     from ._xp import blind
 
     model = blind.SpectralModel(gray, grid, sigma)
-    fits = {f: blind.fit_family(model, f, max_size) for f in families}
+    for family in families:
+        fits[family] = blind.fit_family(model, family, max_size)
+        if not progress(family):
+            break
     none = model.fit(_backend.namespace_of(gray).ones_like(model.power))[0]
     return fits, none, model.bins
+
+
+class _Progress:
+    """Numbered stages for a progress callback; remembers a request to stop."""
+
+    def __init__(self, callback, steps):
+        self.callback, self.steps, self.step, self.stopped = callback, steps, 0, False
+
+    def __call__(self, stage):
+        self.step += 1
+        if self.callback is not None and not self.stopped:
+            if self.callback({"stage": stage, "step": self.step, "steps": self.steps}) is False:
+                self.stopped = True
+        return not self.stopped
+
+
+def _shake_sizes(shape, max_size):
+    crop = min(shape[0], _SHAKE_CROP), min(shape[1], _SHAKE_CROP)
+    return [n for n in _SHAKE_SIZES if n <= max_size and 3 * n <= min(crop)]
 
 
 def _psf_of(family, params):
@@ -98,7 +126,8 @@ def _psf_of(family, params):
     return psf.motion(params[0], params[1])
 
 
-def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_info=False, threads=None):
+def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_info=False, callback=None,
+                 threads=None):
     """Estimate the blur of an image from the image alone (blind PSF estimation).
 
     Parameters
@@ -122,6 +151,10 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
         sigma; radius; length and angle in degrees, counter-clockwise from the x axis),
         blur_found, confidence, margin, noise_sigma and, per fitted family, its
         parameters and likelihood gain.
+    callback : callable, optional
+        Progress: called after each stage (a family fitted, a shake size tried) with a
+        dict (stage, step, steps); returning False skips the remaining stages (the
+        best answer among those done is returned).
     threads : int, optional
         CPU threads.
 
@@ -193,6 +226,7 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     model = _validate.choice(model, "model", _MODELS)
     image, channel_axis = _validate.as_image(image, "image", ndim=2, channel_axis=channel_axis)
     threads = _validate.threads_arg(threads)
+    _deconv_common.check_callback(callback)
     gray = _luminance(image, channel_axis)
     max_size = _max_size(size, gray.shape)
     xp = _backend.namespace_of(gray)
@@ -209,8 +243,12 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     info["noise_sigma"] = sigma
     floor_sigma = max(sigma, _NOISE_FLOOR * span)
     if model == "shake":
-        return _estimate_shake(gray, max_size, floor_sigma, info, return_info, threads)
-    fits, none, bins = _fit_families(gray, families, max_size, floor_sigma, threads)
+        out = _estimate_shake(gray, max_size, floor_sigma, info, return_info, threads)
+        _Progress(callback, 1)("shake")
+        return out
+    shake_sizes = _shake_sizes(gray.shape, max_size) if model == "auto" else []
+    progress = _Progress(callback, len(families) + len(shake_sizes))
+    fits, none, bins = _fit_families(gray, families, max_size, floor_sigma, threads, progress)
     penalty = 0.5 * math.log(bins)
     scores = {}
     for family, (params, nll) in fits.items():
@@ -226,9 +264,9 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     if len(ranked) > 1:
         info["margin"] = (scores[ranked[1]] - scores[best]) / bins
     info["confidence"] = max(gain, 0.0) / (max(gain, 0.0) + _GAIN_HALF)
-    if model == "auto":
-        shake = _shake_search(gray, max_size, floor_sigma, _psf_of(best, params) if found else np.ones((1, 1)),
-                              threads)
+    if model == "auto" and shake_sizes and not progress.stopped:
+        shake = _shake_search(gray, shake_sizes, floor_sigma, _psf_of(best, params) if found else np.ones((1, 1)),
+                              threads, progress)
         if shake is not None:
             psf, details = shake
             info["families"]["shake"] = details
@@ -262,7 +300,7 @@ def _rms_radius(psf):
     return float(np.sqrt((w * ((r - cr) ** 2 + (c - cc) ** 2)).sum()))
 
 
-def _shake_search(gray, max_size, sigma, baseline, threads):
+def _shake_search(gray, sizes, sigma, baseline, threads, progress):
     """'auto''s non-parametric candidate: shake kernels of a few sizes, estimated on the
     central crop (at most _SHAKE_CROP pixels a side; the blur is the same everywhere)
     and scored by the same spectral likelihood as the parametric blurs. Returns
@@ -274,9 +312,6 @@ def _shake_search(gray, max_size, sigma, baseline, threads):
     h, w = host.shape
     ch, cw = min(h, _SHAKE_CROP), min(w, _SHAKE_CROP)
     crop = np.ascontiguousarray(host[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw])
-    sizes = [n for n in _SHAKE_SIZES if n <= max_size and 3 * n <= min(ch, cw)]
-    if not sizes:
-        return None
     core = _backend.core()
 
     def nll(psf):
@@ -288,10 +323,15 @@ def _shake_search(gray, max_size, sigma, baseline, threads):
     for n in sizes:
         psf, kinfo = blind_kernel.estimate_kernel(crop, n)
         if not kinfo["blur_found"] or _rms_radius(psf) < _SHAKE_MIN_RADIUS:
-            continue  # no kernel, or a compact blob the parametric families cover
+            # no kernel, or a compact blob the parametric families cover
+            if not progress(f"shake {n}"):
+                break
+            continue
         value = nll(psf)[0]
         if best is None or value < best[0]:
             best = (value, psf, n)
+        if not progress(f"shake {n}"):
+            break
     if best is None or none - best[0] <= _MIN_EVIDENCE:
         return None
     improvement, base_gain = (base - best[0]) / bins, (none - base) / bins
@@ -344,7 +384,10 @@ def restore(image, *, model="auto", size=None, method="auto", channel_axis=None,
         Also return a dict: 'psf' (the estimate), 'estimate' (estimate_psf's info) and
         'deconvolve' (deconvolve's info, None when no blur was found).
     callback : callable, optional
-        Progress of the deconvolution (see :func:`unblur.deconvolve`).
+        Progress: first the estimation's stages (dicts with stage, step, steps; see
+        :func:`estimate_psf`), then the deconvolution's iterations (the dicts of
+        :func:`unblur.deconvolve` with stage 'deconvolve'). Returning False skips the
+        remaining estimation stages, or stops the deconvolution.
     threads : int, optional
         CPU threads.
     **params
@@ -367,7 +410,8 @@ def restore(image, *, model="auto", size=None, method="auto", channel_axis=None,
     """
     image, channel_axis = _validate.as_image(image, "image", ndim=2, channel_axis=channel_axis)
     _deconv_common.check_callback(callback)
-    psf, est = estimate_psf(image, model, size=size, channel_axis=channel_axis, return_info=True, threads=threads)
+    psf, est = estimate_psf(image, model, size=size, channel_axis=channel_axis, return_info=True, callback=callback,
+                            threads=threads)
     info = {"psf": psf, "estimate": est, "deconvolve": None}
     if not est["blur_found"]:
         out = image.copy()
@@ -375,8 +419,9 @@ def restore(image, *, model="auto", size=None, method="auto", channel_axis=None,
     from ._deconvolve import deconvolve
 
     xp = _backend.namespace_of(image)
+    stage = None if callback is None else (lambda state: callback({**state, "stage": "deconvolve"}))
     out, dinfo = deconvolve(image, xp.asarray(psf), method, channel_axis=channel_axis, return_info=True,
-                            callback=callback, threads=threads, **params)
+                            callback=stage, threads=threads, **params)
     info["deconvolve"] = dinfo
     return (out, info) if return_info else out
 
