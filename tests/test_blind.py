@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.signal
 import unblur
+from conftest import tol
 from unblur._xp import blind as ref
 from unblur._xp import blind_richardson_lucy as ref_brl
 
@@ -207,6 +208,19 @@ def test_blind_rl_steps_match_direct_convolutions(rng):
     ratio = g / (scipy.signal.convolve(f1, h0, mode="valid") + EPSILON)
     want = h0 * corr(f1, ratio, mode="valid")[::-1, ::-1] / corr(f1, np.ones_like(g), mode="valid")[::-1, ::-1]
     np.testing.assert_allclose(h1, want / want.sum(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("psf_iterations", [0, 1, 3])
+def test_blind_rl_core_matches_reference(rng, dtype, psf_iterations):
+    g = (rng.random((37, 41)) + 0.05).astype(dtype)
+    h0 = rng.random((7, 5)).astype(dtype)
+    h0 /= h0.sum()
+    out, h, done = unblur._core.blind_richardson_lucy(g, h0, 4, psf_iterations)
+    want, want_h, want_done = ref_brl.blind_richardson_lucy(g.astype(np.float64), h0.astype(np.float64), 4, 1,
+                                                            psf_iterations)
+    assert done == want_done == 4 and out.dtype == h.dtype == dtype
+    np.testing.assert_allclose(out, want, **tol(dtype))
+    np.testing.assert_allclose(h, want_h, **tol(dtype))
 
 
 def test_blind_rl_moves_a_wide_start_towards_the_truth(rng):

@@ -2,6 +2,7 @@
 // float64 (the Python layer converts and reduces colour to luminance).
 #include "bindings/common.hpp"
 #include "core/blind.hpp"
+#include "core/blind_richardson_lucy.hpp"
 
 namespace unblur::bindings {
 
@@ -76,6 +77,34 @@ void register_blind(py::module_& m) {
   }, py::arg("image"), py::arg("families"), py::arg("max_size"), py::arg("grid"), py::arg("sigma") = py::none(),
      py::arg("threads") = 0,
      "Best parameters of each family: ({family: (params, nll, evaluated)}, nll of no blur, bins, sigma).");
+
+  m.def("blind_richardson_lucy", [](const py::array& image, const py::array& psf, int iterations, int psf_iterations,
+                                    const py::object& callback, int threads) {
+    return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
+      using T = decltype(tag);
+      const T* g = cptr<T>(image, "image");
+      const T* p = cptr<T>(psf, "psf");
+      const Shape shape = shape_of(image), pshape = shape_of(psf);
+      auto h = new_array<T>(pshape);
+      std::copy(p, p + psf.size(), h.mutable_data());
+      auto out = new_array<T>(shape);
+      BlindRLOptions options;
+      options.iterations = iterations;
+      options.psf_iterations = psf_iterations;
+      options.threads = threads;
+      const IterationCallback cb = wrap_callback(callback);
+      T* hp = h.mutable_data();
+      T* o = out.mutable_data();
+      int done = 0;
+      {
+        py::gil_scoped_release release;
+        done = blind_richardson_lucy<T>(g, shape, hp, pshape, o, options, cb);
+      }
+      return py::make_tuple(out, h, done);
+    });
+  }, py::arg("image"), py::arg("psf"), py::arg("iterations"), py::arg("psf_iterations"),
+     py::arg("callback") = py::none(), py::arg("threads") = 0,
+     "Blind Richardson-Lucy: (restored, psf, iterations run); psf must have the image's dtype.");
 }
 
 }  // namespace unblur::bindings

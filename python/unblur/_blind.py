@@ -426,7 +426,8 @@ def restore(image, *, model="auto", size=None, method="auto", channel_axis=None,
     return (out, info) if return_info else out
 
 
-def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return_info=False, callback=None):
+def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return_info=False, callback=None,
+                          threads=None):
     """Blind Richardson-Lucy: alternate multiplicative updates of the image and the PSF
     (MATLAB's ``deconvblind``), starting from an initial PSF.
 
@@ -446,11 +447,13 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     callback : callable, optional
         Called after each alternation with a dict (iteration, max_iterations);
         returning False stops.
+    threads : int, optional
+        CPU threads.
 
     Returns
     -------
-    restored : ndarray (float64), the image's shape
-    psf : ndarray (float64), the estimated PSF, sum 1
+    restored : array like `image` (float32 or float64 by the dtype policy)
+    psf : array of the same dtype, the estimated PSF, sum 1
     info : dict, only with ``return_info=True``
 
     Notes
@@ -466,8 +469,8 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     [1]_, [2]_. Blind RL is a weak estimator: it moves a PSF that starts too wide
     towards the truth only slowly and rarely widens one that starts too narrow, so
     start from a PSF of about the right size (for example :func:`estimate_psf`'s).
-    NumPy reference implementation (``unblur._xp.blind_richardson_lucy``); the C++
-    engine does not have it yet.
+    NumPy arrays run on the C++ engine (csrc/core/blind_richardson_lucy.hpp), CuPy
+    arrays on the array-API reference (``unblur._xp.blind_richardson_lucy``).
 
     References
     ----------
@@ -494,7 +497,7 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
         if size % 2 == 0:
             raise ValueError(f"psf size must be odd, got {size}")
         psf = np.ones((size, size))
-    psf = _validate.as_psf(psf, "psf", ndim=2, dtype=np.float64, require_odd=True)
+    psf = _validate.as_psf(psf, "psf", ndim=2, dtype=image.dtype, require_odd=True)
     if float(psf.min()) < 0:
         raise ValueError("psf must be non-negative for blind Richardson-Lucy")
     if psf.shape[0] > image.shape[0] or psf.shape[1] > image.shape[1]:
@@ -502,9 +505,15 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     iterations = _validate.positive_int(iterations, "iterations")
     psf_iterations = _validate.positive_int(psf_iterations, "psf_iterations", minimum=0)
     _deconv_common.check_callback(callback)
+    threads = _validate.threads_arg(threads)
     xp = _backend.namespace_of(image)
-    restored, est, done = _brl.blind_richardson_lucy(image, xp.asarray(psf), iterations, 1, psf_iterations,
-                                                     callback)
+    if _backend.is_numpy(image):
+        restored, est, done = _backend.core().blind_richardson_lucy(
+            image, np.ascontiguousarray(psf, dtype=image.dtype), iterations, psf_iterations, callback, threads)
+    else:
+        restored, est, done = _brl.blind_richardson_lucy(image, xp.asarray(psf), iterations, 1, psf_iterations,
+                                                         callback)
+        restored, est = restored.astype(image.dtype), est.astype(image.dtype)
     if return_info:
         return restored, est, {"iterations": done}
     return restored, est
