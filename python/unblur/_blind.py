@@ -12,8 +12,12 @@ __all__ = ["estimate_psf", "restore", "blind_richardson_lucy"]
 
 _MODELS = ("auto", "gaussian", "defocus", "motion", "shake")
 _PARAMETER_NAMES = {"gaussian": ("sigma",), "defocus": ("radius",), "motion": ("length", "angle")}
-# Below these the family's PSF is (nearly) a delta: no blur worth removing.
-_NO_BLUR = {"gaussian": 0.5, "defocus": 0.75, "motion": 2.0}
+# Blur this small is treated as none: its MTF falls to one half above 0.25 cycles per
+# pixel, as a well-focused camera's own does (lens, sensor and demosaicing: Gaussian
+# sigma 0.5-0.7 px). MTF50 = 0.25 c/px is sigma 0.75 for a Gaussian
+# (exp(-2 pi^2 sigma^2 f^2)), radius 1.41 for a disk (2 J1(x) / x = 1/2 at x = 2.215)
+# and length 2.41 for linear motion (sinc(L f) = 1/2 at L f = 0.603).
+_NO_BLUR = {"gaussian": 0.75, "defocus": 1.41, "motion": 2.41}
 # Likelihood gain over "no blur", in nats per periodogram bin, at which the
 # confidence is one half (see estimate_psf's Notes).
 _GAIN_HALF = 0.01
@@ -196,8 +200,9 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     'auto' compares the families by the Bayesian information criterion (likelihood
     plus :math:`\\tfrac12 k \\log n` for k free parameters and n bins), and reports a
     blur only when it beats "no blur" by more than 25 nats on that scale (chance gains
-    of the search on pure noise stay near 10) and is not negligible (sigma >= 0.5,
-    radius >= 0.75, length >= 2 pixels). ``confidence``
+    of the search on pure noise stay near 10) and is not negligible: blur whose MTF
+    stays above one half up to 0.25 cycles per pixel (sigma < 0.75, radius < 1.41,
+    length < 2.41 pixels) is what a well-focused camera does by itself. ``confidence``
     is :math:`G / (G + 0.01)` with G the likelihood gain of the chosen blur over no
     blur in nats per frequency bin (0: the blur explains nothing; 0.5 at 0.01 nats per
     bin); when no blur is found it is the confidence in that answer, one minus the
@@ -265,8 +270,10 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
         info["margin"] = (scores[ranked[1]] - scores[best]) / bins
     info["confidence"] = max(gain, 0.0) / (max(gain, 0.0) + _GAIN_HALF)
     if model == "auto" and shake_sizes and not progress.stopped:
-        shake = _shake_search(gray, shake_sizes, floor_sigma, _psf_of(best, params) if found else np.ones((1, 1)),
-                              threads, progress)
+        # Measured against the best parametric fit even when that is too small to
+        # report: on a sharp photo it is the camera's own softness, which a free-form
+        # kernel would otherwise pass off as shake.
+        shake = _shake_search(gray, shake_sizes, floor_sigma, _psf_of(best, params), threads, progress)
         if shake is not None:
             psf, details = shake
             info["families"]["shake"] = details
@@ -304,8 +311,8 @@ def _shake_search(gray, sizes, sigma, baseline, threads, progress):
     """'auto''s non-parametric candidate: shake kernels of a few sizes, estimated on the
     central crop (at most _SHAKE_CROP pixels a side; the blur is the same everywhere)
     and scored by the same spectral likelihood as the parametric blurs. Returns
-    (psf, details) when the best of them beats `baseline` (the parametric answer, or a
-    delta) by more than _SHAKE_MARGIN nats per bin, else None."""
+    (psf, details) when the best of them beats `baseline` (the best parametric fit) by
+    more than _SHAKE_MARGIN nats per bin and _SHAKE_RELATIVE of its gain, else None."""
     from ._xp import blind_kernel
 
     host = _to_host(gray)
