@@ -78,6 +78,18 @@ def scores(truth, est, band=16):
     return p, s, border
 
 
+def cases(images, classes, noises, size):
+    """Every benchmark case: (noise, class, image index, image name, psf, truth, blurred),
+    the same noise draw for a case in every track."""
+    for noise in noises:
+        for cname, make in classes.items():
+            for i, (iname, img) in enumerate(images):
+                psf = make(i)
+                rng = np.random.default_rng(1000 * i + int(noise * 1e4))
+                truth, blurred = valid_blur(img, psf, size, rng)
+                yield noise, cname, i, iname, psf, truth, blurred + rng.normal(0.0, noise, blurred.shape)
+
+
 def skimage_rl_best(blurred, psf, truth):
     from skimage import restoration
 
@@ -136,22 +148,16 @@ def main(argv=None):
     rows = {}  # (method, class, noise) -> list of (psnr, ssim, border)
     seconds = {}
     t_start = time.perf_counter()
-    for noise in args.noise:
-        for cname, make in classes.items():
-            for i, (iname, img) in enumerate(images):
-                psf = make(i)
-                rng = np.random.default_rng(1000 * i + int(noise * 1e4))
-                truth, blurred = valid_blur(img, psf, args.size, rng)
-                blurred = blurred + rng.normal(0.0, noise, blurred.shape)
-                rows.setdefault(("blurred", cname, noise), []).append(scores(truth, blurred))
-                for m in args.methods:
-                    t0 = time.perf_counter()
-                    est = unblur_method(m)(blurred, psf)
-                    seconds[m] = seconds.get(m, 0.0) + time.perf_counter() - t0
-                    rows.setdefault((f"unblur.{m}", cname, noise), []).append(scores(truth, est))
-                rows.setdefault(("skimage RL (tuned)", cname, noise), []).append(skimage_rl_best(blurred, psf, truth)[0])
-                rows.setdefault(("skimage wiener (tuned)", cname, noise), []).append(
-                    skimage_wiener_best(blurred, psf, truth)[0])
+    for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size):
+        rows.setdefault(("blurred", cname, noise), []).append(scores(truth, blurred))
+        for m in args.methods:
+            t0 = time.perf_counter()
+            est = unblur_method(m)(blurred, psf)
+            seconds[m] = seconds.get(m, 0.0) + time.perf_counter() - t0
+            rows.setdefault((f"unblur.{m}", cname, noise), []).append(scores(truth, est))
+        rows.setdefault(("skimage RL (tuned)", cname, noise), []).append(skimage_rl_best(blurred, psf, truth)[0])
+        rows.setdefault(("skimage wiener (tuned)", cname, noise), []).append(
+            skimage_wiener_best(blurred, psf, truth)[0])
 
     methods = ["blurred"] + [f"unblur.{m}" for m in args.methods] + ["skimage RL (tuned)", "skimage wiener (tuned)"]
     print(f"# unblur {unblur.__version__} quality benchmark, {datetime.date.today()}")
@@ -239,25 +245,19 @@ def blind_track(args):
     rows = {}
     params = []  # (noise, class, image, truth, estimate info, ok)
     t_start = time.perf_counter()
-    for noise in args.noise:
-        for cname, make in classes.items():
-            for i, (iname, img) in enumerate(images):
-                psf = make(i)
-                rng = np.random.default_rng(1000 * i + int(noise * 1e4))
-                truth, blurred = valid_blur(img, psf, args.size, rng)
-                blurred = blurred + rng.normal(0.0, noise, blurred.shape)
-                rows.setdefault(("blurred", cname, noise), []).append(scores(truth, blurred))
-                rows.setdefault(("non-blind, true PSF", cname, noise), []).append(
-                    scores(truth, unblur.deconvolve(blurred, psf)))
-                restored, info = unblur.restore(blurred, return_info=True)
-                rows.setdefault(("unblur.restore", cname, noise), []).append(scores(truth, restored))
-                if cname == "shake":  # the non-parametric estimator, told the kernel size
-                    shaken = unblur.restore(blurred, model="shake", size=21)
-                    rows.setdefault(("restore shake, size 21", cname, noise), []).append(scores(truth, shaken))
-                family, true_params = TRUE_PARAMETERS[cname](i)
-                est = info["estimate"]
-                ok = parameter_ok(family, true_params, est) if true_params else None
-                params.append((noise, cname, iname, true_params, est, ok))
+    for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size):
+        rows.setdefault(("blurred", cname, noise), []).append(scores(truth, blurred))
+        rows.setdefault(("non-blind, true PSF", cname, noise), []).append(
+            scores(truth, unblur.deconvolve(blurred, psf)))
+        restored, info = unblur.restore(blurred, return_info=True)
+        rows.setdefault(("unblur.restore", cname, noise), []).append(scores(truth, restored))
+        if cname == "shake":  # the non-parametric estimator, told the kernel size
+            shaken = unblur.restore(blurred, model="shake", size=21)
+            rows.setdefault(("restore shake, size 21", cname, noise), []).append(scores(truth, shaken))
+        family, true_params = TRUE_PARAMETERS[cname](i)
+        est = info["estimate"]
+        ok = parameter_ok(family, true_params, est) if true_params else None
+        params.append((noise, cname, iname, true_params, est, ok))
 
     print(f"# unblur {unblur.__version__} quality benchmark, blind track, {datetime.date.today()}")
     print(f"# {len(images)} images ({', '.join(n for n, _ in images)}), {args.size}x{args.size}, valid-mode blur;"

@@ -78,9 +78,9 @@ def _max_size(size, shape):
 def _fit_families(gray, families, max_size, sigma, threads, progress):
     """({family: (params, nll)}, nll of no blur, bins): C++ for NumPy, else _xp. One
     family at a time, reporting to `progress`; stops early when it says so."""
-    grid = 128
-    while grid < 2 * max_size + 2:
-        grid *= 2
+    from ._xp import blind
+
+    grid = blind.spectral_grid(max_size)
     fits = {}
     if _backend.is_numpy(gray):
         host = np.ascontiguousarray(gray, dtype=np.float64)
@@ -90,8 +90,6 @@ def _fit_families(gray, families, max_size, sigma, threads, progress):
             if not progress(family):
                 break
         return fits, none, bins
-    from ._xp import blind
-
     model = blind.SpectralModel(gray, grid, sigma)
     for family in families:
         fits[family] = blind.fit_family(model, family, max_size)
@@ -294,6 +292,13 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     return (psf, info) if return_info else psf
 
 
+def _spectral_nll(host, psf, grid, sigma, threads):
+    """(Whittle negative log-likelihood of `psf` on a host image, number of bins)."""
+    nll, _, _, bins = _backend.core().blur_likelihood(host, np.ascontiguousarray(psf, dtype=np.float64), grid, sigma,
+                                                      threads)
+    return nll, bins
+
+
 def _to_host(a):
     """A float64 NumPy copy of a NumPy or CuPy array (the shake estimator runs on the host)."""
     return np.asarray(a.get() if not isinstance(a, np.ndarray) and hasattr(a, "get") else a, dtype=np.float64)
@@ -313,19 +318,15 @@ def _shake_search(gray, sizes, sigma, baseline, threads, progress):
     and scored by the same spectral likelihood as the parametric blurs. Returns
     (psf, details) when the best of them beats `baseline` (the best parametric fit) by
     more than _SHAKE_MARGIN nats per bin and _SHAKE_RELATIVE of its gain, else None."""
-    from ._xp import blind_kernel
+    from ._xp import blind, blind_kernel
 
     host = _to_host(gray)
     h, w = host.shape
     ch, cw = min(h, _SHAKE_CROP), min(w, _SHAKE_CROP)
     crop = np.ascontiguousarray(host[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw])
-    core = _backend.core()
-
-    def nll(psf):
-        return core.blur_likelihood(crop, np.ascontiguousarray(psf, dtype=np.float64), 128, sigma, threads)
-
-    base, _, _, bins = nll(baseline)
-    none = nll(np.ones((1, 1)))[0]
+    grid = blind.spectral_grid(max(sizes))
+    base, bins = _spectral_nll(crop, baseline, grid, sigma, threads)
+    none = _spectral_nll(crop, np.ones((1, 1)), grid, sigma, threads)[0]
     best = None
     for n in sizes:
         psf, kinfo = blind_kernel.estimate_kernel(crop, n)
@@ -334,7 +335,7 @@ def _shake_search(gray, sizes, sigma, baseline, threads, progress):
             if not progress(f"shake {n}"):
                 break
             continue
-        value = nll(psf)[0]
+        value = _spectral_nll(crop, psf, grid, sigma, threads)[0]
         if best is None or value < best[0]:
             best = (value, psf, n)
         if not progress(f"shake {n}"):
@@ -351,17 +352,14 @@ def _shake_search(gray, sizes, sigma, baseline, threads, progress):
 
 
 def _estimate_shake(gray, size, sigma, info, return_info, threads):
-    from ._xp import blind_kernel
+    from ._xp import blind, blind_kernel
 
     host = _to_host(gray)
     psf, kinfo = blind_kernel.estimate_kernel(host, size)
-    grid = 128
-    while grid < 2 * size + 2:
-        grid *= 2
-    core = _backend.core()
+    grid = blind.spectral_grid(size)
     host = np.ascontiguousarray(host)
-    nll, _, _, bins = core.blur_likelihood(host, np.ascontiguousarray(psf), grid, sigma, threads)
-    none, _, _, _ = core.blur_likelihood(host, np.ones((1, 1)), grid, sigma, threads)
+    nll, bins = _spectral_nll(host, psf, grid, sigma, threads)
+    none = _spectral_nll(host, np.ones((1, 1)), grid, sigma, threads)[0]
     gain = (none - nll) / bins
     info["families"]["shake"] = {"params": {"size": size}, "gain": gain, "residual": kinfo["residual"]}
     info["confidence"] = max(gain, 0.0) / (max(gain, 0.0) + _GAIN_HALF)

@@ -46,12 +46,12 @@ def periodic_component(image):
     return image - xp.fft.irfft2(s, s=(m, n))
 
 
-def spectral_grid(shape, size=None):
-    """S, the side of the frequency grid: 128, or larger for kernels wider than S / 2."""
+def spectral_grid(max_size):
+    """S, the side of the frequency grid: 128, doubled until S >= 2 max_size + 2 (as
+    spectral_grid_size in C++)."""
     s = 128
-    if size is not None:
-        while s < 2 * size + 2:
-            s *= 2
+    while s < 2 * max_size + 2:
+        s *= 2
     return s
 
 
