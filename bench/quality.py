@@ -39,15 +39,21 @@ def load_images(size, count):
     return out
 
 
-def psf_classes():
+def psf_classes(draw=0):
+    """The PSF of each class for image i. draw > 0 is another set of cases (held out
+    from any tuning): other motion angles and shake trajectories."""
     import unblur
 
     return {
         "gaussian": lambda i: unblur.psf.gaussian(2.0),
         "defocus": lambda i: unblur.psf.disk(4.0),
-        "motion": lambda i: unblur.psf.motion(15.0, 30.0 + 20.0 * i),
-        "shake": lambda i: unblur.psf.shake(15.0, seed=100 + i),
+        "motion": lambda i: unblur.psf.motion(15.0, motion_angle(i, draw)),
+        "shake": lambda i: unblur.psf.shake(15.0, seed=100 + i + 1000 * draw),
     }
+
+
+def motion_angle(i, draw=0):
+    return (30.0 + 20.0 * i + 13.0 * draw) % 180.0
 
 
 def valid_blur(img, psf, size, rng):
@@ -78,14 +84,14 @@ def scores(truth, est, band=16):
     return p, s, border
 
 
-def cases(images, classes, noises, size):
+def cases(images, classes, noises, size, draw=0):
     """Every benchmark case: (noise, class, image index, image name, psf, truth, blurred),
-    the same noise draw for a case in every track."""
+    the same noise draw for a case in every track (draw > 0: other noise draws)."""
     for noise in noises:
         for cname, make in classes.items():
             for i, (iname, img) in enumerate(images):
                 psf = make(i)
-                rng = np.random.default_rng(1000 * i + int(noise * 1e4))
+                rng = np.random.default_rng(1000 * i + int(noise * 1e4) + 100000 * draw)
                 truth, blurred = valid_blur(img, psf, size, rng)
                 yield noise, cname, i, iname, psf, truth, blurred + rng.normal(0.0, noise, blurred.shape)
 
@@ -137,6 +143,9 @@ def main(argv=None):
     parser.add_argument("--noise", nargs="*", type=float, default=[0.01, 0.03])
     parser.add_argument("--blind", action="store_true",
                         help="the blind track: unblur.restore (PSF unknown) instead of the non-blind methods")
+    parser.add_argument("--draw", type=int, default=0,
+                        help="0: the standard cases; 1, 2, ...: other noise draws, motion angles and shake "
+                             "trajectories (cases no constant was tuned on)")
     args = parser.parse_args(argv)
     if args.blind:
         return blind_track(args)
@@ -213,10 +222,10 @@ def main(argv=None):
 
 # The parameters behind each class's PSF (psf_classes), for the blind track's errors.
 TRUE_PARAMETERS = {
-    "gaussian": lambda i: ("gaussian", {"sigma": 2.0}),
-    "defocus": lambda i: ("defocus", {"radius": 4.0}),
-    "motion": lambda i: ("motion", {"length": 15.0, "angle": 30.0 + 20.0 * i}),
-    "shake": lambda i: ("shake", {}),
+    "gaussian": lambda i, draw=0: ("gaussian", {"sigma": 2.0}),
+    "defocus": lambda i, draw=0: ("defocus", {"radius": 4.0}),
+    "motion": lambda i, draw=0: ("motion", {"length": 15.0, "angle": motion_angle(i, draw)}),
+    "shake": lambda i, draw=0: ("shake", {}),
 }
 
 
@@ -241,11 +250,11 @@ def blind_track(args):
     import unblur
 
     images = load_images(args.size, args.images)
-    classes = psf_classes()
+    classes = psf_classes(args.draw)
     rows = {}
     params = []  # (noise, class, image, truth, estimate info, ok)
     t_start = time.perf_counter()
-    for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size):
+    for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size, args.draw):
         rows.setdefault(("blurred", cname, noise), []).append(scores(truth, blurred))
         rows.setdefault(("non-blind, true PSF", cname, noise), []).append(
             scores(truth, unblur.deconvolve(blurred, psf)))
@@ -254,14 +263,14 @@ def blind_track(args):
         if cname == "shake":  # the non-parametric estimator, told the kernel size
             shaken = unblur.restore(blurred, model="shake", size=21)
             rows.setdefault(("restore shake, size 21", cname, noise), []).append(scores(truth, shaken))
-        family, true_params = TRUE_PARAMETERS[cname](i)
+        family, true_params = TRUE_PARAMETERS[cname](i, args.draw)
         est = info["estimate"]
         ok = parameter_ok(family, true_params, est) if true_params else None
         params.append((noise, cname, iname, true_params, est, ok))
 
     print(f"# unblur {unblur.__version__} quality benchmark, blind track, {datetime.date.today()}")
     print(f"# {len(images)} images ({', '.join(n for n, _ in images)}), {args.size}x{args.size}, valid-mode blur;"
-          f" command: python bench/quality.py --blind --size {args.size} --images {args.images}")
+          f" command: python bench/quality.py --blind --size {args.size} --images {args.images} --draw {args.draw}")
     methods = ["blurred", "unblur.restore", "restore shake, size 21", "non-blind, true PSF"]
     for noise in args.noise:
         print(f"\n## noise sigma {noise}: mean PSNR dB / SSIM")

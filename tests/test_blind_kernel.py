@@ -1,15 +1,34 @@
-"""Blind kernel estimation (unblur._xp.blind_kernel): recovery of known blurs on natural
-images with valid-mode (camera-like) blur, the output's invariants, and input checks."""
+"""Blind kernel estimation: the C++ core (csrc/core/blind_kernel.hpp) against its
+array-API reference (unblur._xp.blind_kernel) step by step and whole, on fresh random
+inputs; recovery of known blurs on natural images with valid-mode (camera-like) blur,
+the output's invariants and input checks, on both engines."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import scipy.signal
 import unblur
-from unblur._xp.blind_kernel import estimate_kernel
+from unblur._xp import blind_kernel as ref
+from unblur._xp.blind import periodic_component
 
 NOISE = 0.01
+core = unblur._core
+
+
+def _core_estimate(image, size, *, iterations=5, levels=None, callback=None, threads=0):
+    return core.estimate_kernel(np.ascontiguousarray(image, dtype=np.float64), size, iterations,
+                                0 if levels is None else levels, callback, threads)
+
+
+ENGINES = {"native-cpu": _core_estimate, "xp-numpy": ref.estimate_kernel}
+
+
+@pytest.fixture(params=list(ENGINES))
+def estimate_kernel(request):
+    """The estimator of each engine, called as the reference is."""
+    return ENGINES[request.param]
 
 
 def _image(name):
@@ -55,28 +74,40 @@ def _psnr(truth, x):
     return unblur.metrics.psnr(truth, np.clip(x, 0.0, 1.0), data_range=1.0)
 
 
-# The estimator alternates over a non-convex objective, so its result depends on the
-# noise draw; fixed seeds keep these checks deterministic (bench/blind_kernel.py reports
-# the spread over images). Measured when written: NCC 0.95 / 0.94 / 0.86,
-# PSNR gain 8.0 / 8.0 / 3.2 dB.
-CASES = [
-    ("camera", lambda: unblur.psf.shake(15, seed=100), 0),
-    ("astronaut", lambda: unblur.psf.shake(15, seed=3), 2),
-    ("astronaut", lambda: unblur.psf.motion(15, 30), 0),
-]
+# The estimator alternates over a non-convex objective: one case's outcome changes with
+# the noise draw and with rounding-level changes (bench/RESULTS.md), so a single fixed
+# case says little. These checks take five draws (shake trajectory and noise) per image
+# and ask for the median: over five other draws of each image (the seed sets of
+# bench/RESULTS.md) the median PSNR gain was 7.9 dB (camera) and 5.4 dB (astronaut),
+# the median kernel NCC 0.95 and 0.88, with one failed draw per image.
+DRAWS = (11, 12, 13, 14, 15)
 
 
-@pytest.mark.parametrize(("name", "make_psf", "seed"), CASES, ids=["camera-shake", "astronaut-shake", "astronaut-motion"])
-def test_recovers_known_blur(name, make_psf, seed):
-    psf = make_psf()
-    rng = np.random.default_rng(seed)
-    truth, blurred = _valid_blur(_image(name), psf, 256)
+@pytest.mark.parametrize("name", ["camera", "astronaut"])
+def test_recovers_shake_kernels_on_most_draws(estimate_kernel, name):
+    gains, similarity = [], []
+    for seed in DRAWS:
+        psf = unblur.psf.shake(15, seed=seed)
+        rng = np.random.default_rng(seed)
+        truth, blurred = _valid_blur(_image(name), psf, 256)
+        blurred = blurred + rng.normal(0.0, NOISE, blurred.shape)
+        estimate, info = estimate_kernel(blurred, 21)
+        assert info["blur_found"]
+        similarity.append(kernel_similarity(psf, estimate))
+        gains.append(_psnr(truth, unblur.tv_deconvolve(blurred, estimate)) - _psnr(truth, blurred))
+    assert np.median(gains) >= 3.0, gains
+    assert np.median(similarity) >= 0.75, similarity
+
+
+def test_recovers_linear_motion(estimate_kernel):
+    psf = unblur.psf.motion(15, 30)
+    rng = np.random.default_rng(0)
+    truth, blurred = _valid_blur(_image("astronaut"), psf, 256)
     blurred = blurred + rng.normal(0.0, NOISE, blurred.shape)
     estimate, info = estimate_kernel(blurred, 21)
     assert info["blur_found"]
     assert kernel_similarity(psf, estimate) >= 0.7
-    restored = unblur.tv_deconvolve(blurred, estimate)
-    assert _psnr(truth, restored) >= _psnr(truth, blurred) + 2.0
+    assert _psnr(truth, unblur.tv_deconvolve(blurred, estimate)) >= _psnr(truth, blurred) + 2.0
 
 
 def _centroid(k):
@@ -86,7 +117,7 @@ def _centroid(k):
 
 
 @pytest.mark.parametrize("size", [15, 23])
-def test_output_is_a_centred_psf(rng, size):
+def test_output_is_a_centred_psf(estimate_kernel, rng, size):
     psf = unblur.psf.shake(9, seed=int(rng.integers(1 << 30)))
     _, blurred = _valid_blur(_image("camera"), psf, 160)
     blurred = blurred + rng.normal(0.0, NOISE, blurred.shape)
@@ -103,13 +134,13 @@ def test_output_is_a_centred_psf(rng, size):
     assert 0 <= info["residual"] < 1
 
 
-def test_noise_only_image_gives_a_valid_psf(rng):
+def test_noise_only_image_gives_a_valid_psf(estimate_kernel, rng):
     estimate, info = estimate_kernel(rng.normal(0.5, 0.1, (96, 96)), 9, iterations=2)
     assert np.all(np.isfinite(estimate)) and estimate.min() >= 0
     assert estimate.sum() == pytest.approx(1.0, abs=1e-12)
 
 
-def test_callback_can_stop(rng):
+def test_callback_can_stop(estimate_kernel, rng):
     image = rng.random((96, 96))
     estimate, info = estimate_kernel(image, 11, callback=lambda state: False)
     assert info["stopped_by"] == "callback" and info["iterations"] == 1
@@ -117,7 +148,7 @@ def test_callback_can_stop(rng):
 
 
 @pytest.mark.parametrize("value", [0.0, 0.7, 255.0])
-def test_flat_image_returns_delta(value):
+def test_flat_image_returns_delta(estimate_kernel, value):
     estimate, info = estimate_kernel(np.full((64, 64), value), 9)
     assert not info["blur_found"]
     expected = np.zeros((9, 9))
@@ -142,4 +173,137 @@ def test_flat_image_returns_delta(value):
 )
 def test_bad_arguments_are_named(image, size, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
-        estimate_kernel(image, size, **kwargs)
+        ref.estimate_kernel(image, size, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("image", "size", "kwargs", "exc", "match"),
+    [
+        (np.zeros((64, 64)), 8, {}, ValueError, "size must be an odd int"),
+        (np.zeros((64, 64)), 1, {}, ValueError, "size must be an odd int"),
+        (np.zeros((64, 64)), 23, {}, ValueError, "size must be at most a third"),
+        (np.zeros((64, 64, 3)), 9, {}, ValueError, "image must be 2-D"),
+        (np.zeros((64, 64), np.float32), 9, {}, TypeError, "image must have dtype float64"),
+        (np.zeros((64, 64)).T, 9, {}, TypeError, "image must be C-contiguous"),
+        (np.full((64, 64), np.nan), 9, {}, ValueError, "finite"),
+        (np.zeros((64, 64)), 9, {"iterations": 0}, ValueError, "iterations must be >= 1"),
+        (np.zeros((64, 64)), 9, {"levels": -1}, ValueError, "levels must be >= 0"),
+    ],
+)
+def test_core_rejects_bad_arguments(image, size, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        core.estimate_kernel(image, size, **kwargs)
+
+
+# ---- the C++ core against the reference, step by step and whole -----------------------
+
+def _random_kernel(rng, side):
+    """A sparse random PSF (powers of uniforms: a few strong entries), projected as the
+    estimator's kernels are."""
+    return ref._project(rng.random((side, side)) ** 6)
+
+
+def test_level_sizes_match_reference():
+    for size in (3, 5, 7, 9, 15, 21, 25, 31, 63):
+        for levels in (None, 1, 2, 4):
+            assert core.kernel_level_sizes(size, levels or 0) == ref._level_sizes(size, levels)
+
+
+def test_resize_matches_reference(rng):
+    image = rng.random(tuple(int(n) for n in rng.integers(5, 90, 2)))
+    for shape in [(3, 4), tuple(int(n) for n in rng.integers(3, 120, 2)), image.shape,
+                  (image.shape[0] * 2 + 1, image.shape[1] // 2 + 1)]:
+        np.testing.assert_allclose(core.resize_image(image, *shape), ref._resize(image, shape), rtol=1e-12,
+                                   atol=1e-14)
+
+
+def test_smooth_sizes():
+    from unblur._xp.fft import smooth_size_at_most
+
+    for n in range(1, 400):
+        m = smooth_size_at_most(n)
+        assert m <= n and unblur.fft.fast_fft_size(m) == m
+        assert all(unblur.fft.fast_fft_size(k) != k for k in range(m + 1, n + 1))
+
+
+def test_latent_matches_reference(rng):
+    shape = tuple(int(n) for n in rng.integers(40, 90, 2))   # odd, even and prime sides
+    data = periodic_component(rng.random(shape))
+    kernel = _random_kernel(rng, int(rng.choice([3, 5, 7, 9])))
+    lam = float(rng.uniform(1e-4, 4e-3))
+    want = ref._latent_l0(np.fft.rfft2(data), ref.psf2otf(kernel, shape), shape, lam)
+    # 24-26 splitting steps, each an FFT solve divided by |K|^2 + beta |D|^2: rounding
+    # grows to ~1e-12 of the image's range; an L0 decision that flipped would differ by
+    # a gradient's size (> sqrt(lam / beta) ~ 1e-4).
+    np.testing.assert_allclose(core.latent_l0(data, kernel, lam), want, rtol=0, atol=1e-10)
+
+
+def test_edge_threshold_and_kernel_fit_match_reference(rng):
+    shape = tuple(int(n) for n in rng.integers(60, 100, 2))
+    side = int(rng.choice([5, 7, 9, 11]))
+    truth = _random_kernel(rng, side)
+    scene = (rng.random((shape[0] // 6 + 1, shape[1] // 6 + 1)) > 0.5).repeat(6, 0).repeat(6, 1)[:shape[0], :shape[1]]
+    data = periodic_component(scipy.ndimage.convolve(scene.astype(float), truth, mode="wrap")
+                              + rng.normal(0, 0.01, shape))
+    latent = ref._latent_l0(np.fft.rfft2(data), ref.psf2otf(truth, shape), shape, 2e-3)
+    mask = np.zeros(shape)
+    mask[side:shape[0] - side, side:shape[1] - side] = 1
+    count = 20 * side
+    threshold = ref._edge_threshold(latent, mask, count)
+    assert core.edge_threshold(latent, side, count) == pytest.approx(threshold, rel=1e-14)
+    start = ref._initial_kernel(np, side)
+    gradients_hat = [np.fft.rfft2(g * mask) for g in ref._gradients(data)]
+    for t in (threshold, 0.0):
+        want = ref._project(ref._kernel_fit(latent, gradients_hat, mask, side, start, t))
+        np.testing.assert_allclose(core.fit_kernel(data, latent, start, t), want, rtol=0, atol=1e-12)
+    # A latent without gradients has nothing to fit.
+    assert core.fit_kernel(data, np.full(shape, 0.3), start, 0.0) is None
+
+
+def test_projection_and_centring_match_reference(rng):
+    for _ in range(20):
+        side = int(rng.choice([3, 5, 9, 15, 21]))
+        kernel = rng.random((side, side)) ** 8 - 0.05 * rng.random()   # fragments, some negative
+        want = ref._project(kernel)
+        got = core.project_kernel(kernel)
+        if want is None:
+            assert got is None
+            continue
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
+        positive = np.abs(kernel)
+        np.testing.assert_allclose(core.subpixel_centre(positive), ref._subpixel_centre(positive), rtol=0, atol=1e-15)
+    assert core.project_kernel(-np.ones((5, 5))) is None
+
+
+def _synthetic_case(rng, shape, psf):
+    """A blocky scene with a ramp, valid-mode blurred by psf, noise 0.01."""
+    kh, kw = psf.shape
+    big = (shape[0] + kh - 1, shape[1] + kw - 1)
+    cells = (rng.random((big[0] // 7 + 1, big[1] // 7 + 1)) > 0.5).repeat(7, 0).repeat(7, 1)[:big[0], :big[1]]
+    scene = 0.7 * cells + 0.3 * np.linspace(0, 1, big[1])[None, :]
+    return scipy.signal.fftconvolve(scene, psf, mode="valid") + rng.normal(0, NOISE, shape)
+
+
+def test_estimator_matches_reference(rng):
+    shape = tuple(int(n) for n in rng.integers(90, 140, 2))
+    psf = unblur.psf.shake(7, seed=int(rng.integers(1 << 30)))
+    image = _synthetic_case(rng, shape, psf)
+    size = int(rng.choice([9, 11, 13]))
+    seen = {"native-cpu": [], "xp-numpy": []}
+    want, want_info = ref.estimate_kernel(image, size, callback=lambda s: seen["xp-numpy"].append(s))
+    got, got_info = _core_estimate(image, size, callback=lambda s: seen["native-cpu"].append(s))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+    for key in ("levels", "kernel_sizes", "iterations", "blur_found", "stopped_by"):
+        assert got_info[key] == want_info[key], key
+    assert got_info["lambda"] == pytest.approx(want_info["lambda"], rel=1e-14)
+    assert got_info["residual"] == pytest.approx(want_info["residual"], rel=1e-8)
+    assert [s["kernel_size"] for s in seen["native-cpu"]] == [s["kernel_size"] for s in seen["xp-numpy"]]
+    np.testing.assert_allclose(seen["native-cpu"][3]["kernel"], seen["xp-numpy"][3]["kernel"], rtol=0, atol=1e-10)
+
+
+def test_estimator_does_not_depend_on_the_thread_count(rng):
+    # 300 x 300: above the size at which the per-pixel passes and FFTW split the work.
+    image = _synthetic_case(rng, (300, 300), unblur.psf.shake(9, seed=int(rng.integers(1 << 30))))
+    one, _ = core.estimate_kernel(image, 15, threads=1)
+    two, _ = core.estimate_kernel(image, 15, threads=2)
+    np.testing.assert_allclose(one, two, rtol=0, atol=1e-10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import unblur
 from unblur import _validate
 
 
@@ -37,6 +38,30 @@ def test_integers_scaled_to_unit_range():
     np.testing.assert_allclose(y, [[0, 1]])
     b, _ = _validate.as_image(np.array([[True, False]]))
     np.testing.assert_array_equal(b, [[1, 0]])
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">u2", ">i4"])
+def test_byte_swapped_arrays_are_converted(rng, dtype):
+    # Big-endian data (as read from some TIFF or FITS files) goes through the policy.
+    native = np.dtype(dtype).newbyteorder("=")
+    x = (rng.random((9, 11)) * (1000 if native.kind in "ui" else 1)).astype(native)
+    got, _ = _validate.as_image(x.astype(dtype))
+    want, _ = _validate.as_image(x)
+    assert got.dtype == want.dtype and got.dtype.isnative
+    np.testing.assert_array_equal(got, want)
+    assert unblur.metrics.psnr(x.astype(dtype), x.astype(dtype) * 0.5 + 1, data_range=1000) == \
+        unblur.metrics.psnr(x, x * 0.5 + 1, data_range=1000)
+
+
+def test_unpickled_arrays_reach_the_core(rng):
+    # An unpickled array's dtype is equal to, but not the same object as, numpy's
+    # float64; the bindings compare dtypes by equivalence.
+    import pickle
+
+    x = pickle.loads(pickle.dumps(rng.random((8, 8))))
+    psf = pickle.loads(pickle.dumps(np.full((3, 3), 1 / 9)))
+    np.testing.assert_array_equal(unblur.convolve(x, psf), unblur.convolve(x.copy(), psf.copy()))
+    assert unblur._core.project_kernel(psf) is not None
 
 
 def test_input_is_not_modified_and_result_contiguous(rng):

@@ -32,10 +32,17 @@ inline Shape shape_of(const py::array& a) {
 
 inline std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
+/// Whether `dt` is T in native byte order. Equivalence, not identity: an equal dtype
+/// can be another object (an unpickled array's, for one).
+template <typename T>
+bool is_dtype(const py::dtype& dt) {
+  return py::detail::npy_api::get().PyArray_EquivTypes_(dt.ptr(), py::dtype::of<T>().ptr());
+}
+
 /// Checks that `a` holds T, is C-contiguous and aligned; `writable` also requires that.
 template <typename T>
 void require_array(const py::array& a, const char* name, bool writable = false) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+  if (!py::isinstance<py::array_t<T>>(a) || !is_dtype<T>(a.dtype()))
     throw py::type_error(std::string(name) + " must have dtype " +
                          py::str(py::dtype::of<T>()).cast<std::string>() + ", got " + dtype_name(a));
   const int flags = a.flags();
@@ -69,8 +76,8 @@ py::array_t<T> new_array(const Shape& shape) {
 /// NumPy dtypes to the core's two precisions.
 template <typename F>
 decltype(auto) dispatch_dtype(const py::dtype& dt, const char* name, F&& f) {
-  if (dt.is(py::dtype::of<float>())) return f(float{});
-  if (dt.is(py::dtype::of<double>())) return f(double{});
+  if (is_dtype<float>(dt)) return f(float{});
+  if (is_dtype<double>(dt)) return f(double{});
   throw py::type_error(std::string(name) + " must be float32 or float64, got " +
                        py::str(dt).cast<std::string>());
 }
@@ -84,8 +91,8 @@ decltype(auto) dispatch_real(const py::array& a, const char* name, F&& f) {
 /// As dispatch_real for complex64 / complex128 arrays (T is the real type).
 template <typename F>
 decltype(auto) dispatch_complex(const py::array& a, const char* name, F&& f) {
-  if (a.dtype().is(py::dtype::of<std::complex<float>>())) return f(float{});
-  if (a.dtype().is(py::dtype::of<std::complex<double>>())) return f(double{});
+  if (is_dtype<std::complex<float>>(a.dtype())) return f(float{});
+  if (is_dtype<std::complex<double>>(a.dtype())) return f(double{});
   throw py::type_error(std::string(name) + " must be complex64 or complex128, got " + dtype_name(a));
 }
 
@@ -115,6 +122,11 @@ inline DeconvBoundary parse_deconv_boundary(const std::string& value, const char
   return parse_choice(options, value, name);
 }
 
+/// A progress callback's answer: anything but False (None included) means go on.
+inline bool keep_going(const py::object& answer) {
+  return !(py::isinstance<py::bool_>(answer) && !answer.cast<bool>());
+}
+
 /// Wraps a Python callable (or None) as an IterationCallback. The solver runs without
 /// the GIL; the wrapper takes it for the call. The callable receives a dict with
 /// iteration, max_iterations, relative_change and objective; a return value of False
@@ -128,8 +140,7 @@ inline IterationCallback wrap_callback(const py::object& callback) {
     d["max_iterations"] = s.max_iterations;
     d["relative_change"] = s.relative_change;
     d["objective"] = s.objective;
-    py::object r = callback(d);
-    return !(py::isinstance<py::bool_>(r) && !r.cast<bool>());
+    return keep_going(callback(d));
   };
 }
 

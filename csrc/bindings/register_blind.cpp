@@ -1,7 +1,10 @@
 // Bindings for blind blur identification (csrc/core/blind.hpp). The images are 2-D
 // float64 (the Python layer converts and reduces colour to luminance).
+#include <cmath>
+
 #include "bindings/common.hpp"
 #include "core/blind.hpp"
+#include "core/blind_kernel.hpp"
 #include "core/blind_richardson_lucy.hpp"
 
 namespace unblur::bindings {
@@ -15,6 +18,19 @@ const double* image_2d(const py::array& image) {
   const double* g = cptr<double>(image, "image");
   if (image.ndim() != 2) throw py::value_error("image must be 2-D");
   return g;
+}
+
+// A square, odd-sized float64 kernel: its side.
+std::ptrdiff_t kernel_side(const py::array& kernel) {
+  if (kernel.ndim() != 2 || kernel.shape(0) != kernel.shape(1) || kernel.shape(0) % 2 == 0)
+    throw py::value_error("kernel must be a square 2-D array of odd side");
+  return kernel.shape(0);
+}
+
+py::array_t<double> copy_kernel(const double* k, std::ptrdiff_t side) {
+  auto out = new_array<double>(Shape{side, side});
+  std::copy(k, k + side * side, out.mutable_data());
+  return out;
 }
 
 double noise_sigma(const py::array& image, const py::object& sigma, int threads) {
@@ -77,6 +93,110 @@ void register_blind(py::module_& m) {
   }, py::arg("image"), py::arg("families"), py::arg("max_size"), py::arg("grid"), py::arg("sigma") = py::none(),
      py::arg("threads") = 0,
      "Best parameters of each family: ({family: (params, nll, evaluated)}, nll of no blur, bins, sigma).");
+
+  m.def("estimate_kernel", [](const py::array& image, int size, int iterations, int levels,
+                              const py::object& callback, int threads) {
+    const double* g = image_2d(image);
+    const Shape shape = shape_of(image);
+    KernelEstimateOptions options;
+    options.iterations = iterations;
+    options.levels = levels;
+    options.threads = threads;
+    KernelEstimateCallback cb;
+    if (!callback.is_none()) {
+      cb = [callback](const KernelEstimateState& s) {
+        py::gil_scoped_acquire acquire;
+        py::dict d;
+        d["level"] = s.level;
+        d["levels"] = s.levels;
+        d["iteration"] = s.iteration;
+        d["kernel_size"] = s.kernel_size;
+        d["kernel"] = copy_kernel(s.kernel, s.kernel_size);
+        d["lambda"] = s.lambda;
+        return keep_going(callback(d));
+      };
+    }
+    KernelEstimate est;
+    {
+      py::gil_scoped_release release;
+      est = estimate_kernel(g, shape[0], shape[1], size, options, cb);
+    }
+    py::dict info;
+    info["levels"] = est.kernel_sizes.size();
+    info["kernel_sizes"] = py::cast(est.kernel_sizes);
+    info["iterations"] = est.iterations;
+    info["lambda"] = est.lambda;
+    info["residual"] = std::isnan(est.residual) ? py::object(py::none()) : py::object(py::float_(est.residual));
+    info["blur_found"] = est.blur_found;
+    info["stopped_by"] = est.stopped_by_callback ? "callback" : "iterations";
+    return py::make_tuple(copy_kernel(est.kernel.data(), size), info);
+  }, py::arg("image"), py::arg("size"), py::arg("iterations") = 5, py::arg("levels") = 0,
+     py::arg("callback") = py::none(), py::arg("threads") = 0,
+     "Free-form blur kernel of a 2-D float64 image: (kernel, info); see unblur._xp.blind_kernel.");
+
+  m.def("kernel_level_sizes", &kernel_level_sizes, py::arg("size"), py::arg("levels") = 0);
+
+  m.def("resize_image", [](const py::array& image, std::ptrdiff_t out_rows, std::ptrdiff_t out_cols) {
+    const double* g = image_2d(image);
+    auto out = new_array<double>(Shape{out_rows, out_cols});
+    double* o = out.mutable_data();
+    py::gil_scoped_release release;
+    resize_image(g, image.shape(0), image.shape(1), o, out_rows, out_cols);
+    return out;
+  }, py::arg("image"), py::arg("rows"), py::arg("cols"), "Anti-aliased linear resampling of a 2-D float64 image.");
+
+  m.def("latent_l0", [](const py::array& data, const py::array& kernel, double lam, int threads) {
+    const double* g = image_2d(data);
+    const double* k = cptr<double>(kernel, "kernel");
+    const std::ptrdiff_t side = kernel_side(kernel);
+    auto out = new_array<double>(shape_of(data));
+    double* o = out.mutable_data();
+    py::gil_scoped_release release;
+    latent_l0(g, data.shape(0), data.shape(1), k, side, lam, o, threads);
+    return out;
+  }, py::arg("data"), py::arg("kernel"), py::arg("lam"), py::arg("threads") = 0,
+     "The L0-gradient latent image of `data` (used as the periodic grid) for `kernel`.");
+
+  m.def("fit_kernel", [](const py::array& data, const py::array& latent, const py::array& kernel, double threshold,
+                         int threads) -> py::object {
+    const double* g = image_2d(data);
+    const double* x = cptr<double>(latent, "latent");
+    if (latent.ndim() != 2 || latent.shape(0) != data.shape(0) || latent.shape(1) != data.shape(1))
+      throw py::value_error("latent must have the shape of data");
+    const double* k0 = cptr<double>(kernel, "kernel");
+    const std::ptrdiff_t side = kernel_side(kernel);
+    auto k = copy_kernel(k0, side);
+    double* kp = k.mutable_data();
+    bool ok = false;
+    {
+      py::gil_scoped_release release;
+      ok = fit_kernel(g, x, data.shape(0), data.shape(1), kp, side, threshold, threads);
+    }
+    return ok ? py::object(k) : py::object(py::none());
+  }, py::arg("data"), py::arg("latent"), py::arg("kernel"), py::arg("threshold"), py::arg("threads") = 0,
+     "Non-negative kernel fitted to the latent's gradients, projected; None if nothing to fit.");
+
+  m.def("edge_threshold", [](const py::array& latent, std::ptrdiff_t kernel_size, std::ptrdiff_t count) {
+    const double* x = cptr<double>(latent, "latent");
+    if (latent.ndim() != 2) throw py::value_error("latent must be 2-D");
+    py::gil_scoped_release release;
+    return edge_threshold(x, latent.shape(0), latent.shape(1), kernel_size, count);
+  }, py::arg("latent"), py::arg("kernel_size"), py::arg("count"));
+
+  m.def("project_kernel", [](const py::array& kernel) -> py::object {
+    const double* k0 = cptr<double>(kernel, "kernel");
+    const std::ptrdiff_t side = kernel_side(kernel);
+    auto k = copy_kernel(k0, side);
+    return project_kernel(k.mutable_data(), side) ? py::object(k) : py::object(py::none());
+  }, py::arg("kernel"), "Kernel projected on compact, centred PSFs; None if nothing is positive.");
+
+  m.def("subpixel_centre", [](const py::array& kernel) {
+    const double* k0 = cptr<double>(kernel, "kernel");
+    const std::ptrdiff_t side = kernel_side(kernel);
+    auto k = copy_kernel(k0, side);
+    subpixel_centre(k.mutable_data(), side);
+    return k;
+  }, py::arg("kernel"));
 
   m.def("blind_richardson_lucy", [](const py::array& image, const py::array& psf, int iterations, int psf_iterations,
                                     const py::object& callback, int threads) {

@@ -55,10 +55,11 @@ std::vector<double> rounded(std::vector<double> p) {
 
 }  // namespace
 
-void periodic_component(const double* image, std::ptrdiff_t rows, std::ptrdiff_t cols, double* out, int threads) {
+void periodic_component(const double* image, std::ptrdiff_t rows, std::ptrdiff_t cols, double* out, int threads,
+                        PlannerEffort effort) {
   UNBLUR_REQUIRE(rows >= 2 && cols >= 2, "image must be at least 2x2, got " << rows << "x" << cols);
   const Shape shape{rows, cols};
-  auto fft = RealFFT<double>::get(shape, threads);
+  auto fft = RealFFT<double>::get(shape, threads, effort);
   AlignedBuffer<double> v(static_cast<std::size_t>(rows * cols));
   std::fill(v.data(), v.data() + rows * cols, 0.0);
   const auto at = [cols](std::ptrdiff_t i, std::ptrdiff_t j) { return i * cols + j; };

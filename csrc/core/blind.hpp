@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/array.hpp"
+#include "core/fft.hpp"
 
 namespace unblur {
 
@@ -27,8 +28,9 @@ enum class BlurFamily { Gaussian = 0, Defocus = 1, Motion = 2 };
 /// out = the periodic component of a rows x cols image (Moisan 2011): the image minus
 /// the smooth field whose Laplacian carries the jumps across the frame's opposite
 /// edges. In-place (out == image) is allowed.
+/// `effort`: the FFT planner effort (default: the global setting).
 void periodic_component(const double* image, std::ptrdiff_t rows, std::ptrdiff_t cols, double* out,
-                        int threads = 0);
+                        int threads = 0, PlannerEffort effort = get_planner_effort());
 
 /// The side S of the frequency grid for kernels up to max_size pixels: 128, doubled
 /// until S >= 2 max_size + 2.

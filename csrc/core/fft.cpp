@@ -126,11 +126,10 @@ std::map<Key, std::shared_ptr<const void>>& cache() {
 }
 
 template <typename Plan>
-std::shared_ptr<const Plan> cached(Kind kind, int bytes, const Shape& shape, int threads) {
+std::shared_ptr<const Plan> cached(Kind kind, int bytes, const Shape& shape, int threads, PlannerEffort effort) {
   require_shape(shape, "FFT shape");
   threads = resolve_threads(threads);
-  int effort = g_effort.load();
-  Key key{kind, bytes, shape, threads, effort};
+  Key key{kind, bytes, shape, threads, static_cast<int>(effort)};
   std::lock_guard<std::recursive_mutex> lock(planner_mutex());
   auto& c = cache();
   auto it = c.find(key);
@@ -139,7 +138,7 @@ std::shared_ptr<const Plan> cached(Kind kind, int bytes, const Shape& shape, int
     return std::static_pointer_cast<const Plan>(it->second);
   }
   auto t0 = std::chrono::steady_clock::now();
-  auto plan = std::make_shared<const Plan>(shape, threads);  // plans under the lock
+  auto plan = std::make_shared<const Plan>(shape, threads, effort);  // plans under the lock
   g_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ++g_stats.misses;
   c.emplace(key, plan);
@@ -173,15 +172,26 @@ void clear_plan_cache() {
 }
 
 // ---- sizes ------------------------------------------------------------------------------
+namespace {
+bool smooth(std::ptrdiff_t m) {
+  for (std::ptrdiff_t p : {2, 3, 5, 7})
+    while (m % p == 0) m /= p;
+  return m == 1;
+}
+}  // namespace
+
 std::ptrdiff_t fast_fft_size(std::ptrdiff_t n, bool even) {
   UNBLUR_REQUIRE(n >= 1, "FFT size must be >= 1, got " << n);
-  for (std::ptrdiff_t m = n;; ++m) {
-    if (even && (m & 1)) continue;
-    std::ptrdiff_t r = m;
-    for (std::ptrdiff_t p : {2, 3, 5, 7})
-      while (r % p == 0) r /= p;
-    if (r == 1) return m;
-  }
+  std::ptrdiff_t m = n;
+  while ((even && (m & 1)) || !smooth(m)) ++m;
+  return m;
+}
+
+std::ptrdiff_t smooth_size_at_most(std::ptrdiff_t n) {
+  UNBLUR_REQUIRE(n >= 1, "size must be >= 1, got " << n);
+  std::ptrdiff_t m = n;
+  while (!smooth(m)) --m;
+  return m;
 }
 
 Shape fast_fft_shape(const Shape& shape) {
@@ -199,7 +209,7 @@ Shape spectrum_shape(const Shape& shape) {
 
 // ---- RealFFT ------------------------------------------------------------------------------
 template <typename T>
-RealFFT<T>::RealFFT(const Shape& shape, int threads)
+RealFFT<T>::RealFFT(const Shape& shape, int threads, PlannerEffort effort)
     : shape_(shape), spectrum_shape_(unblur::spectrum_shape(shape)) {
   using F = Fftw<T>;
   real_size_ = shape_size(shape_);
@@ -207,7 +217,7 @@ RealFFT<T>::RealFFT(const Shape& shape, int threads)
   auto n = int_dims(shape_);
   AlignedBuffer<T> real(static_cast<std::size_t>(real_size_));
   AlignedBuffer<std::complex<T>> spec(static_cast<std::size_t>(spectrum_size_));
-  unsigned flags = planner_flags(get_planner_effort());
+  unsigned flags = planner_flags(effort);
   prepare_planner<T>(threads);
   auto* cspec = reinterpret_cast<typename F::cpx*>(spec.data());
   forward_plan_ = F::r2c(static_cast<int>(n.size()), n.data(), real.data(), cspec, flags);
@@ -224,7 +234,12 @@ RealFFT<T>::~RealFFT() {
 
 template <typename T>
 std::shared_ptr<const RealFFT<T>> RealFFT<T>::get(const Shape& shape, int threads) {
-  return cached<RealFFT<T>>(Kind::Real, sizeof(T), shape, threads);
+  return cached<RealFFT<T>>(Kind::Real, sizeof(T), shape, threads, get_planner_effort());
+}
+
+template <typename T>
+std::shared_ptr<const RealFFT<T>> RealFFT<T>::get(const Shape& shape, int threads, PlannerEffort effort) {
+  return cached<RealFFT<T>>(Kind::Real, sizeof(T), shape, threads, effort);
 }
 
 template <typename T>
@@ -260,14 +275,14 @@ void RealFFT<T>::inverse(std::complex<T>* in, T* out) const {
 
 // ---- ComplexFFT ---------------------------------------------------------------------------
 template <typename T>
-ComplexFFT<T>::ComplexFFT(const Shape& shape, int threads) : shape_(shape) {
+ComplexFFT<T>::ComplexFFT(const Shape& shape, int threads, PlannerEffort effort) : shape_(shape) {
   using F = Fftw<T>;
   size_ = shape_size(shape_);
   auto n = int_dims(shape_);
   AlignedBuffer<std::complex<T>> a(static_cast<std::size_t>(size_)), b(static_cast<std::size_t>(size_));
   auto* ca = reinterpret_cast<typename F::cpx*>(a.data());
   auto* cb = reinterpret_cast<typename F::cpx*>(b.data());
-  unsigned flags = planner_flags(get_planner_effort());
+  unsigned flags = planner_flags(effort);
   int rank = static_cast<int>(n.size());
   prepare_planner<T>(threads);
   forward_plan_ = F::c2c(rank, n.data(), ca, cb, FFTW_FORWARD, flags);
@@ -287,7 +302,7 @@ ComplexFFT<T>::~ComplexFFT() {
 
 template <typename T>
 std::shared_ptr<const ComplexFFT<T>> ComplexFFT<T>::get(const Shape& shape, int threads) {
-  return cached<ComplexFFT<T>>(Kind::Complex, sizeof(T), shape, threads);
+  return cached<ComplexFFT<T>>(Kind::Complex, sizeof(T), shape, threads, get_planner_effort());
 }
 
 namespace {

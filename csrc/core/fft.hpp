@@ -34,6 +34,8 @@ void clear_plan_cache();
 /// Smallest n' >= n whose only prime factors are 2, 3, 5 and 7 (FFTW's fastest
 /// sizes); even n' when `even` (the last axis of a real transform).
 std::ptrdiff_t fast_fft_size(std::ptrdiff_t n, bool even = false);
+/// Largest n' <= n whose only prime factors are 2, 3, 5 and 7 (n >= 1).
+std::ptrdiff_t smooth_size_at_most(std::ptrdiff_t n);
 /// fast_fft_size on every axis, the last one even.
 Shape fast_fft_shape(const Shape& shape);
 /// Shape of the half spectrum of a real transform: the last axis becomes n/2 + 1.
@@ -45,6 +47,9 @@ class RealFFT {
  public:
   /// The cached plan pair for `shape`, planned on first use with `threads` (<= 0: default).
   static std::shared_ptr<const RealFFT> get(const Shape& shape, int threads = 0);
+  /// As get, planned with `effort` instead of the global setting (cached separately):
+  /// for code that meets many shapes once, where measuring would cost more than it saves.
+  static std::shared_ptr<const RealFFT> get(const Shape& shape, int threads, PlannerEffort effort);
 
   const Shape& shape() const { return shape_; }
   const Shape& spectrum_shape() const { return spectrum_shape_; }
@@ -56,7 +61,7 @@ class RealFFT {
   /// out[real_size] = unnormalised inverse FFT(in[spectrum_size]); `in` is overwritten.
   void inverse(std::complex<T>* in, T* out) const;
 
-  RealFFT(const Shape& shape, int threads);
+  RealFFT(const Shape& shape, int threads, PlannerEffort effort);
   ~RealFFT();
   RealFFT(const RealFFT&) = delete;
   RealFFT& operator=(const RealFFT&) = delete;
@@ -80,7 +85,7 @@ class ComplexFFT {
   /// out = unnormalised inverse FFT(in) (sign +1); in-place is allowed.
   void backward(const std::complex<T>* in, std::complex<T>* out) const;
 
-  ComplexFFT(const Shape& shape, int threads);
+  ComplexFFT(const Shape& shape, int threads, PlannerEffort effort);
   ~ComplexFFT();
   ComplexFFT(const ComplexFFT&) = delete;
   ComplexFFT& operator=(const ComplexFFT&) = delete;

@@ -183,7 +183,8 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     spectrum's slope, so its estimate is the least accurate (bench/RESULTS.md).
 
     'shake' runs coarse-to-fine MAP estimation with an L0 gradient prior
-    (``unblur._xp.blind_kernel``, Xu et al. 2013, Pan et al. 2014: a sparse latent image
+    (the C++ core, csrc/core/blind_kernel.hpp, with ``unblur._xp.blind_kernel`` as its
+    reference; Xu et al. 2013, Pan et al. 2014: a sparse latent image
     and a non-negative kernel fitted to its salient edges, alternately, on an image
     pyramid); its confidence is the same likelihood gain, measured for the estimated
     kernel. The alternation is non-convex and the result depends on the image, the
@@ -312,13 +313,25 @@ def _rms_radius(psf):
     return float(np.sqrt((w * ((r - cr) ** 2 + (c - cc) ** 2)).sum()))
 
 
+def _estimate_kernel(host, size, threads):
+    """(psf, info) of the camera-shake estimator on a 2-D float64 host image: the C++
+    core (csrc/core/blind_kernel.hpp); unblur._xp.blind_kernel is its reference."""
+    return _backend.core().estimate_kernel(np.ascontiguousarray(host, dtype=np.float64), size, threads=threads)
+
+
 def _shake_search(gray, sizes, sigma, baseline, threads, progress):
     """'auto''s non-parametric candidate: shake kernels of a few sizes, estimated on the
     central crop (at most _SHAKE_CROP pixels a side; the blur is the same everywhere)
     and scored by the same spectral likelihood as the parametric blurs. Returns
     (psf, details) when the best of them beats `baseline` (the best parametric fit) by
-    more than _SHAKE_MARGIN nats per bin and _SHAKE_RELATIVE of its gain, else None."""
-    from ._xp import blind, blind_kernel
+    more than _SHAKE_MARGIN nats per bin and _SHAKE_RELATIVE of its gain, else None.
+
+    The sizes run concurrently, one thread each (on a 256 x 256 crop one estimate per
+    core beats FFTW's threads inside one estimate; and the kernels do not depend on
+    the thread count)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ._xp import blind
 
     host = _to_host(gray)
     h, w = host.shape
@@ -328,18 +341,21 @@ def _shake_search(gray, sizes, sigma, baseline, threads, progress):
     base, bins = _spectral_nll(crop, baseline, grid, sigma, threads)
     none = _spectral_nll(crop, np.ones((1, 1)), grid, sigma, threads)[0]
     best = None
-    for n in sizes:
-        psf, kinfo = blind_kernel.estimate_kernel(crop, n)
-        if not kinfo["blur_found"] or _rms_radius(psf) < _SHAKE_MIN_RADIUS:
-            # no kernel, or a compact blob the parametric families cover
+    workers = max(1, min(len(sizes), threads or _backend.core().get_threads()))
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(_estimate_kernel, crop, n, 1) for n in sizes]
+        for n, future in zip(sizes, futures):
+            psf, kinfo = future.result()
+            # No kernel, or a compact blob the parametric families cover: not shake.
+            if kinfo["blur_found"] and _rms_radius(psf) >= _SHAKE_MIN_RADIUS:
+                value = _spectral_nll(crop, psf, grid, sigma, threads)[0]
+                if best is None or value < best[0]:
+                    best = (value, psf, n)
             if not progress(f"shake {n}"):
                 break
-            continue
-        value = _spectral_nll(crop, psf, grid, sigma, threads)[0]
-        if best is None or value < best[0]:
-            best = (value, psf, n)
-        if not progress(f"shake {n}"):
-            break
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     if best is None or none - best[0] <= _MIN_EVIDENCE:
         return None
     improvement, base_gain = (base - best[0]) / bins, (none - base) / bins
@@ -352,10 +368,10 @@ def _shake_search(gray, sizes, sigma, baseline, threads, progress):
 
 
 def _estimate_shake(gray, size, sigma, info, return_info, threads):
-    from ._xp import blind, blind_kernel
+    from ._xp import blind
 
     host = _to_host(gray)
-    psf, kinfo = blind_kernel.estimate_kernel(host, size)
+    psf, kinfo = _estimate_kernel(host, size, threads)
     grid = blind.spectral_grid(size)
     host = np.ascontiguousarray(host)
     nll, bins = _spectral_nll(host, psf, grid, sigma, threads)

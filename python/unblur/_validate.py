@@ -38,6 +38,8 @@ __all__ = [
 def policy_dtype(dtype, name="image"):
     """The floating dtype that an array of `dtype` is computed in."""
     dtype = np.dtype(dtype)
+    if dtype.kind in "fiub" and not dtype.isnative:
+        dtype = dtype.newbyteorder("=")  # byte-swapped data (e.g. read from a big-endian file)
     if dtype in (np.float32, np.float64):
         return dtype
     if dtype == np.float16 or dtype == np.bool_ or np.issubdtype(dtype, np.integer):

@@ -1,6 +1,8 @@
 """Reference blind blur-kernel ("camera shake") estimation (array API).
 
-Coarse-to-fine MAP estimation with an L0 gradient prior (Xu, Zheng and Jia 2013;
+The array-API reference of csrc/core/blind_kernel.cpp, which runs NumPy input (the two
+agree to rounding, tests/test_blind_kernel.py); here it is the test oracle and the code
+that runs on CuPy. Coarse-to-fine MAP estimation with an L0 gradient prior (Xu, Zheng and Jia 2013;
 Pan, Hu, Su and Yang 2014): at each scale of an image pyramid, alternate a sparse
 latent image (half-quadratic splitting, solved with FFTs) and a kernel fitted to the
 latent's salient gradients (non-negative least squares on the kernel's support), then
@@ -16,7 +18,7 @@ import math
 
 from . import namespace
 from .blind import periodic_component
-from .fft import psf2otf
+from .fft import psf2otf, smooth_size_at_most
 
 MIN_LEVEL_SIZE = 5          # kernel side at the coarsest level
 LEVEL_RATIO = 1 / math.sqrt(2)
@@ -284,6 +286,19 @@ def _initial_kernel(xp, size):
     return k
 
 
+def _fast_crop(image, ksize):
+    """The central crop whose sides are the largest 2-3-5-7-smooth sizes between
+    3 ksize and the image's: every FFT of the level is then of a fast size (a prime
+    side such as 61 or 67 costs FFTW several times more), and the geometry is not
+    resampled. An axis with no such size is kept whole."""
+    cuts = []
+    for n in image.shape:
+        m = smooth_size_at_most(n)
+        m = m if m >= 3 * ksize else n
+        cuts.append(slice((n - m) // 2, (n - m) // 2 + m))
+    return image[tuple(cuts)]
+
+
 def _level_sizes(size, levels):
     """Kernel sides from coarsest to finest, each ~1/sqrt(2) of the next, the coarsest ~5."""
     if levels is None:
@@ -344,7 +359,8 @@ def estimate_kernel(image, size, *, iterations=5, levels=None, callback=None):
     Notes
     -----
     Intensities are first mapped to [0, 1]. At each level (image and kernel shrunk by
-    the same factor, anti-aliased) the latent image solves
+    the same factor, anti-aliased; the image then cropped centrally to 2-3-5-7-smooth
+    sides so that every FFT is fast) the latent image solves
     :math:`\\min_x \\|k * x - y\\|^2 + \\lambda \\|\\nabla x\\|_0` by half-quadratic
     splitting [1]_ (auxiliary gradients hard-thresholded at :math:`|g|^2 < \\lambda/\\beta`,
     :math:`\\beta` doubled from :math:`2\\lambda` to 1e5, each step an FFT solve on the
@@ -406,7 +422,7 @@ def estimate_kernel(image, size, *, iterations=5, levels=None, callback=None):
             kernel = _project(_resize(kernel, (ksize, ksize)))
         ratio = ksize / size
         shape = tuple(max(3 * ksize, int(round(n * ratio))) for n in y.shape)
-        scene = _Level(y if shape == y.shape else _resize(y, shape), ksize)
+        scene = _Level(_fast_crop(y if shape == y.shape else _resize(y, shape), ksize), ksize)
         latent = scene.data
         threshold = None
         for iteration in range(iterations):

@@ -5,20 +5,32 @@ from __future__ import annotations
 from . import namespace
 
 
+def _smooth(m: int) -> bool:
+    """Whether m's only prime factors are 2, 3, 5 and 7."""
+    for p in (2, 3, 5, 7):
+        while m % p == 0:
+            m //= p
+    return m == 1
+
+
 def fast_fft_size(n: int, even: bool = False) -> int:
     """Smallest m >= n with prime factors in {2, 3, 5, 7}; even if asked."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     m = n
-    while True:
-        if not (even and m % 2):
-            r = m
-            for p in (2, 3, 5, 7):
-                while r % p == 0:
-                    r //= p
-            if r == 1:
-                return m
+    while (even and m % 2) or not _smooth(m):
         m += 1
+    return m
+
+
+def smooth_size_at_most(n: int) -> int:
+    """Largest m <= n with prime factors in {2, 3, 5, 7} (as smooth_size_at_most in C++)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    m = n
+    while not _smooth(m):
+        m -= 1
+    return m
 
 
 def fast_fft_shape(shape):
