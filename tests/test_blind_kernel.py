@@ -302,8 +302,8 @@ def test_estimator_matches_reference(rng):
 
 
 def test_estimator_does_not_depend_on_the_thread_count(rng):
-    # 300 x 300: above the size at which the per-pixel passes and FFTW split the work.
-    image = _synthetic_case(rng, (300, 300), unblur.psf.shake(9, seed=int(rng.integers(1 << 30))))
+    # 520 x 512: above the size (2^18 pixels) from which a level's passes and FFTs are split.
+    image = _synthetic_case(rng, (520, 512), unblur.psf.shake(9, seed=int(rng.integers(1 << 30))))
     one, _ = core.estimate_kernel(image, 15, threads=1)
     two, _ = core.estimate_kernel(image, 15, threads=2)
     np.testing.assert_allclose(one, two, rtol=0, atol=1e-10)
