@@ -159,8 +159,15 @@ def test_reference_path_for_non_numpy_arrays_agrees(rng, monkeypatch):
     want = unblur.estimate_psf(g, size=9, return_info=True)[1]
     monkeypatch.setattr(unblur._backend, "is_numpy", lambda x: False)
     got = unblur.estimate_psf(g, size=9, return_info=True)[1]
-    assert got["model"] == want["model"]
-    assert got["params"]["radius"] == pytest.approx(want["params"]["radius"], rel=1e-6)
+    _assert_same_estimate(got, want)
+
+
+def _assert_same_estimate(got, want):
+    # The paths must agree on whatever they find: on an 80 x 80 crop a radius-3 disk is
+    # sometimes taken for short motion blur (by both).
+    assert got["model"] == want["model"] and got["params"].keys() == want["params"].keys()
+    for name, value in want["params"].items():
+        assert got["params"][name] == pytest.approx(value, rel=1e-6), name
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
@@ -264,8 +271,7 @@ def test_cupy_input_runs_the_reference():
     g = _blurred(rng, unblur.psf.disk(3.0), size=80)
     want = unblur.estimate_psf(g, size=9, return_info=True)[1]
     psf, got = unblur.estimate_psf(cupy.asarray(g), size=9, return_info=True)
-    assert got["model"] == want["model"]
-    assert got["params"]["radius"] == pytest.approx(want["params"]["radius"], rel=1e-6)
+    _assert_same_estimate(got, want)
     restored = unblur.restore(cupy.asarray(g), size=9)
     assert isinstance(restored, cupy.ndarray) and restored.shape == g.shape
 
