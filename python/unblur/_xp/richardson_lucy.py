@@ -11,6 +11,7 @@ ALPHA_MAX = 0.999
 HELD_FRACTION = 1e-4
 TV_FLOOR = 0.1
 RATIO_EPSILON = 1e-12
+TV_STABILITY = 8.0
 _STATE_ARRAYS = ("estimate", "previous", "previous_step", "correction")
 
 
@@ -77,7 +78,9 @@ def richardson_lucy(image, psf, *, weights=None, boundary="auto", iterations=0, 
     if not wsum > 0:
         raise ValueError("weights must not all be zero")
     data_mean = float(xp.sum(data if w is None else w * data, dtype=xp.float64)) / wsum
-    tv_eps = 1e-3 * data_mean if data_mean > 0 else 1e-8
+    # At least TV_STABILITY * tv_weight of the mean: a smaller epsilon makes the explicit
+    # TV update amplify perturbations in flat regions (see the C++ core's comment).
+    tv_eps = max(1e-3, TV_STABILITY * tv_weight) * data_mean if data_mean > 0 else 1e-8
 
     inv = None
     if zero:
