@@ -36,6 +36,19 @@ ensure_system_packages() {
   fi
 }
 
+# The CUDA module needs cuFFT: the toolkit's if it has one, else NVIDIA's wheel in the
+# virtual environment (nvidia-cufft for CUDA 13, nvidia-cufft-cu12 for CUDA 12).
+ensure_cufft() {
+  local py=$1 top major
+  command -v nvcc >/dev/null 2>&1 || return 0
+  top=$(nvcc -dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n 1)
+  if ls "$top"/lib64/libcufft.so* "$top"/targets/*/lib/libcufft.so* >/dev/null 2>&1; then return 0; fi
+  major=$(nvcc --version | sed -n 's/.*release \([0-9][0-9]*\)\..*/\1/p')
+  local pkg=nvidia-cufft
+  [ "$major" = 12 ] && pkg=nvidia-cufft-cu12
+  "$py" -m pip install -q --disable-pip-version-check "$pkg"
+}
+
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
@@ -51,6 +64,7 @@ ensure_venv() {
     # CI compiles and links the CUDA module wherever nvcc exists, so it never rots.
     if command -v nvcc >/dev/null 2>&1; then cuda=ON; fi
   fi
+  if [ "$cuda" != OFF ]; then ensure_cufft "$py"; fi
   UNBLUR_CUDA=$cuda UNBLUR_WERROR=$werror UNBLUR_NATIVE=$native "$py" -m pip install -q --disable-pip-version-check \
     --no-build-isolation ".[test]"
 }

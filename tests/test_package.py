@@ -23,6 +23,7 @@ def test_info_reports_engines():
         assert info["cuda_module"] is True
     if info["cuda_module"]:
         assert info["cuda_runtime"] >= 12000
+        assert info["cufft"] >= 11000  # the module is linked with cuFFT (CUDA 12's is 11.x)
         assert isinstance(info["gpus"], list)
         if not info["gpus"]:
             assert info["gpu_unavailable_reason"]

@@ -1,14 +1,21 @@
-// unblur._cuda: the pybind11 module over the CUDA engine (optional; built when nvcc is
-// found). Today it reports the devices; kernels arrive with the GPU issue.
+// unblur._cuda: the pybind11 module over the CUDA engine (optional; built when nvcc
+// and cuFFT are found). Today it reports the devices and cuFFT; kernels arrive with the
+// GPU issue.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "core/error.hpp"
 #include "cuda/device.hpp"
+#include "cuda/fft.hpp"
 
 namespace py = pybind11;
 
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "unblur's CUDA engine. Use the public API in `unblur`.";
+  // A failed CUDA or cuFFT call (csrc/cuda/check.hpp) names the call: RuntimeError.
+  py::register_exception<unblur::ValueError>(m, "CudaValueError", PyExc_ValueError);
+  py::register_exception<unblur::Error>(m, "CudaError", PyExc_RuntimeError);
+  m.def("cufft_version", &unblur::cuda::cufft_version, "cuFFT's version (e.g. 12500 for 12.5), as loaded.");
   m.def("device_info", [] {
     std::string reason;
     std::vector<unblur::cuda::DeviceInfo> devs;

@@ -65,6 +65,7 @@ def info() -> dict:
     if cuda is not None:
         dev = cuda.device_info()
         out["cuda_runtime"] = dev["runtime_version"]
+        out["cufft"] = cuda.cufft_version()
         out["gpus"] = dev["devices"]
         if dev["reason"]:
             out["gpu_unavailable_reason"] = dev["reason"]
