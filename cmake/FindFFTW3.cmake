@@ -11,7 +11,9 @@ find_path(FFTW3_INCLUDE_DIR fftw3.h HINTS ENV FFTW_ROOT PATH_SUFFIXES include)
 set(_fftw3_components fftw3 fftw3f fftw3_omp fftw3f_omp)
 set(_fftw3_missing "")
 foreach(_lib IN LISTS _fftw3_components)
-  find_library(FFTW3_${_lib}_LIBRARY NAMES ${_lib} HINTS ENV FFTW_ROOT PATH_SUFFIXES lib lib64)
+  # lib/<multiarch>: a Debian package unpacked under FFTW_ROOT (tools/device/check.sh).
+  find_library(FFTW3_${_lib}_LIBRARY NAMES ${_lib} HINTS ENV FFTW_ROOT
+               PATH_SUFFIXES lib lib64 "lib/${CMAKE_LIBRARY_ARCHITECTURE}")
   if(NOT FFTW3_${_lib}_LIBRARY)
     list(APPEND _fftw3_missing lib${_lib})
   endif()
