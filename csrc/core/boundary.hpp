@@ -4,6 +4,13 @@
 
 #include <cstddef>
 
+// The rules below also run in CUDA kernels (csrc/cuda): one definition for both engines.
+#if defined(__CUDACC__)
+#define UNBLUR_HOST_DEVICE __host__ __device__
+#else
+#define UNBLUR_HOST_DEVICE
+#endif
+
 namespace unblur {
 
 /// How the image is extended beyond its edges (image a b c d, n = 4):
@@ -19,7 +26,7 @@ enum class Boundary { Constant = 0, Reflect = 1, Mirror = 2, Nearest = 3, Period
 
 /// Index into an axis of length n that position i (any integer) reads under `boundary`;
 /// -1 for Constant outside [0, n). Reflect has period 2n, Mirror 2n - 2, Periodic n.
-inline std::ptrdiff_t boundary_index(std::ptrdiff_t i, std::ptrdiff_t n, Boundary boundary) {
+UNBLUR_HOST_DEVICE inline std::ptrdiff_t boundary_index(std::ptrdiff_t i, std::ptrdiff_t n, Boundary boundary) {
   if (i >= 0 && i < n) return i;
   auto mod = [](std::ptrdiff_t x, std::ptrdiff_t m) {
     const std::ptrdiff_t r = x % m;

@@ -8,6 +8,7 @@ unblur._xp running on CuPy. Results come back as the input's array type.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import numpy as np
@@ -37,6 +38,41 @@ def cuda_module():
     except ImportError:
         return None
     return _cuda
+
+
+def gpu_engine():
+    """The CUDA engine for CuPy arrays: unblur._cuda, or None when it is not built or
+    UNBLUR_BACKEND=cupy asks for the array-API code on CuPy instead (the fallback)."""
+    if os.environ.get("UNBLUR_BACKEND", "").strip().lower() == "cupy":
+        return None
+    return cuda_module()
+
+
+def require_current_device(a, name):
+    """ValueError unless CuPy array `a` lives on the current device (where unblur runs
+    and allocates its results)."""
+    import cupy
+
+    current = cupy.cuda.Device().id
+    if a.device.id != current:
+        raise ValueError(f"{name} is on GPU {a.device.id} but the current device is GPU {current}; "
+                         f"use it inside `with cupy.cuda.Device({a.device.id}):` or copy it to GPU {current}")
+
+
+def device_pointer(a, name):
+    """The device address of CuPy array `a`, checked: on the current device and
+    C-contiguous (the CUDA engine reads it in place, no copy)."""
+    require_current_device(a, name)
+    if not a.flags.c_contiguous:
+        raise TypeError(f"{name} must be C-contiguous")
+    return a.data.ptr
+
+
+def current_stream():
+    """The address of CuPy's current stream: the CUDA engine queues its work there."""
+    import cupy
+
+    return cupy.cuda.get_current_stream().ptr
 
 
 def cupy_available() -> bool:

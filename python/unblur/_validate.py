@@ -51,6 +51,8 @@ def policy_dtype(dtype, name="image"):
 
 def _asarray(x, name):
     xp = _backend.namespace_of(x)
+    if xp is not np and hasattr(x, "device"):
+        _backend.require_current_device(x, name)
     if xp is np and not isinstance(x, np.ndarray):
         if x is None or isinstance(x, (str, bytes, dict, set)):
             raise TypeError(f"{name} must be an array, got {type(x).__name__}")

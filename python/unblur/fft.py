@@ -149,7 +149,15 @@ def psf2otf(psf, shape, *, threads=None):
     if any(p > s for p, s in zip(psf.shape, shape)):
         raise ValueError(f"psf of shape {psf.shape} is larger than shape {shape}")
     if not _backend.is_numpy(psf):
-        return _xp_fft.psf2otf(psf, shape)
+        cuda = _backend.gpu_engine()
+        if cuda is None:
+            return _xp_fft.psf2otf(psf, shape)
+        xp = _backend.namespace_of(psf)
+        psf = xp.ascontiguousarray(psf)
+        otf = xp.empty(shape[:-1] + (shape[-1] // 2 + 1,), dtype=xp.complex64 if psf.dtype == xp.float32 else xp.complex128)
+        cuda.psf2otf(_backend.device_pointer(psf, "psf"), list(psf.shape), list(shape), otf.data.ptr, psf.dtype.name,
+                     _backend.current_stream())
+        return otf
     return _backend.core().psf2otf(psf, list(shape), _validate.threads_arg(threads))
 
 

@@ -1,0 +1,142 @@
+"""The CUDA engine (unblur._cuda): its argument checks, which run without a GPU, and,
+on a machine with a GPU and CuPy, its results against the C++ engine on fresh random
+inputs (per-dtype tolerances), the CuPy fallback, streams and devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import unblur
+from conftest import GPU
+
+cuda = unblur._backend.cuda_module()
+needs_module = pytest.mark.skipif(cuda is None, reason="unblur._cuda is not built")
+
+# cuFFT and FFTW round differently; relative to the output's scale (the kernel sums
+# to about 1 and the image is in [0, 1)).
+GPU_ATOL = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+# ---- without a GPU: the bindings' own checks ------------------------------------------
+
+@needs_module
+@pytest.mark.parametrize(("args", "exc", "match"), [
+    ((0, [4, 4], 1, [3, 3], 1, "float32", "same", "constant", 0.0, 0), ValueError, "image is a null device pointer"),
+    ((1, [4, 4], 1, [3, 3], 0, "float32", "same", "constant", 0.0, 0), ValueError, "out is a null device pointer"),
+    ((1, [4, 4], 1, [3, 3], 1, "float16", "same", "constant", 0.0, 0), TypeError, "dtype must be 'float32' or"),
+    ((1, [4, 4], 1, [3, 3], 1, "float32", "middle", "constant", 0.0, 0), ValueError, "mode must be one of"),
+    ((1, [4, 4], 1, [3, 3], 1, "float32", "same", "sideways", 0.0, 0), ValueError, "boundary must be one of"),
+    ((1, [4, 4], 1, [3], 1, "float32", "same", "constant", 0.0, 0), ValueError, "as many axes as the image"),
+    ((1, [4, 4], 1, [5, 5], 1, "float32", "valid", "constant", 0.0, 0), ValueError, "mode 'valid' has no output"),
+    ((1, [4, 4, 4, 4], 1, [1, 1, 1, 1], 1, "float32", "same", "constant", 0.0, 0), ValueError, "1 to 3 axes"),
+])
+def test_convolve_rejects_bad_arguments_before_touching_the_device(args, exc, match):
+    with pytest.raises(exc, match=match):
+        cuda.convolve(*args)
+
+
+@needs_module
+def test_psf2otf_rejects_a_psf_larger_than_the_grid():
+    with pytest.raises(ValueError, match="does not fit the grid"):
+        cuda.psf2otf(1, [5, 5], [4, 4], 1, "float32", 0)
+
+
+@needs_module
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_output_shape_is_the_cpu_engines(rng, mode):
+    for _ in range(5):
+        d = int(rng.integers(1, 4))
+        shape = [int(n) for n in rng.integers(5, 30, d)]
+        kshape = [int(k) for k in rng.integers(1, 6, d)]
+        assert cuda.convolve_output_shape(shape, kshape, mode) == unblur._core.convolve_output_shape(shape, kshape, mode)
+
+
+@needs_module
+@pytest.mark.skipif(GPU, reason="runs only where no GPU is usable")
+def test_a_failed_cuda_call_names_the_call():
+    # Without a usable device the first CUDA call fails; the error says which.
+    with pytest.raises(RuntimeError, match=r"cudaGetDevice\(&device\) failed"):
+        cuda.convolve(1, [4, 4], 1, [3, 3], 1, "float32", "same", "constant", 0.0, 0)
+
+
+# ---- on a GPU: the results ------------------------------------------------------------
+
+gpu = pytest.mark.gpu
+
+
+def _cupy():
+    import cupy
+
+    return cupy
+
+
+@gpu
+@needs_module
+@pytest.mark.parametrize("mode", ["same", "full", "valid"])
+@pytest.mark.parametrize("boundary", ["constant", "reflect", "mirror", "nearest", "periodic"])
+def test_convolve_matches_the_cpu_engine(rng, dtype, mode, boundary):
+    cp = _cupy()
+    for ndim in (1, 2, 3):
+        shape = tuple(int(n) for n in rng.integers(7, 40 if ndim < 3 else 16, ndim))
+        kshape = tuple(int(k) for k in rng.integers(1, 7, ndim))
+        image = rng.random(shape).astype(dtype)
+        kernel = rng.random(kshape).astype(dtype)
+        kernel /= kernel.sum()
+        want = unblur.convolve(image, kernel, mode=mode, boundary=boundary, cval=0.25)
+        got = unblur.convolve(cp.asarray(image), cp.asarray(kernel), mode=mode, boundary=boundary, cval=0.25)
+        assert isinstance(got, cp.ndarray) and got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=GPU_ATOL[np.dtype(dtype).type])
+
+
+@gpu
+@needs_module
+def test_convolve_colour_and_fallback_agree(rng, monkeypatch):
+    cp = _cupy()
+    image = cp.asarray(rng.random((48, 40, 3)).astype(np.float32))
+    kernel = cp.asarray(unblur.psf.motion(9, 30).astype(np.float32))
+    got = unblur.convolve(image, kernel, boundary="reflect", channel_axis=-1)
+    monkeypatch.setenv("UNBLUR_BACKEND", "cupy")  # the array-API code on CuPy
+    fallback = unblur.convolve(image, kernel, boundary="reflect", channel_axis=-1)
+    np.testing.assert_allclose(cp.asnumpy(got), cp.asnumpy(fallback), rtol=0, atol=GPU_ATOL[np.float32])
+
+
+@gpu
+@needs_module
+def test_work_runs_on_the_current_stream_and_plans_are_reused(rng):
+    cp = _cupy()
+    image = cp.asarray(rng.random((64, 64)))
+    kernel = cp.asarray(unblur.psf.gaussian(2.0))
+    want = unblur.convolve(cp.asnumpy(image), cp.asnumpy(kernel), boundary="periodic")
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        got = unblur.convolve(image, kernel, boundary="periodic")
+        cached = cuda.plan_cache_size()
+        again = unblur.convolve(image, kernel, boundary="periodic")
+        assert cuda.plan_cache_size() == cached  # same shape, same stream: the same plan
+    stream.synchronize()
+    np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=GPU_ATOL[np.float64])
+    np.testing.assert_array_equal(cp.asnumpy(again), cp.asnumpy(got))
+
+
+@gpu
+@needs_module
+def test_psf2otf_matches_the_cpu_engine(rng, dtype):
+    cp = _cupy()
+    psf = rng.random((5, 7)).astype(dtype)
+    for shape in [(16, 16), (15, 22), (5, 7)]:
+        want = unblur.fft.psf2otf(psf, shape)
+        got = unblur.fft.psf2otf(cp.asarray(psf), shape)
+        assert isinstance(got, cp.ndarray) and got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=10 * GPU_ATOL[np.dtype(dtype).type])
+
+
+@gpu
+@needs_module
+def test_an_array_on_another_device_is_refused(rng):
+    cp = _cupy()
+    if cp.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two GPUs")
+    with cp.cuda.Device(1):
+        image = cp.asarray(rng.random((16, 16)))
+    with pytest.raises(ValueError, match="image is on GPU 1 but the current device is GPU 0"):
+        unblur.convolve(image, cp.asarray(np.ones((3, 3)) / 9))
