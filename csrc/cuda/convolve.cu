@@ -16,6 +16,19 @@ struct Dims {
   __host__ __device__ Index size() const { return n[0] * n[1] * n[2]; }
 };
 
+// The 3-D index of flat (row-major) position t in d.
+struct Index3 {
+  Index i0, i1, i2;
+};
+__device__ inline Index3 unravel(Index t, const Dims& d) {
+  return {t / (d.n[2] * d.n[1]), (t / d.n[2]) % d.n[1], t % d.n[2]};
+}
+
+// Grid-stride loop over [0, total) (a capped grid covers any size).
+#define UNBLUR_FOR_EACH(t, total)                                                          \
+  for (Index t = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; t < (total); \
+       t += static_cast<Index>(gridDim.x) * blockDim.x)
+
 Dims dims_of(const Shape& s, Index lead = 1) {
   Dims d;
   d.n[0] = d.n[1] = d.n[2] = lead;
@@ -46,15 +59,13 @@ std::ptrdiff_t smooth_size(std::ptrdiff_t n) {
 template <typename T>
 __global__ void extend_into_grid(const T* __restrict__ image, Dims img, T* __restrict__ grid, Dims g, Dims start,
                                  Dims used, Boundary boundary, T cval) {
-  const Index total = g.size();
-  for (Index t = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; t < total;
-       t += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const Index t2 = t % g.n[2], t1 = (t / g.n[2]) % g.n[1], t0 = t / (g.n[2] * g.n[1]);
+  UNBLUR_FOR_EACH(t, g.size()) {
+    const Index3 p = unravel(t, g);
     T v = T(0);
-    if (t0 < used.n[0] && t1 < used.n[1] && t2 < used.n[2]) {
-      const Index i0 = boundary_index(start.n[0] + t0, img.n[0], boundary);
-      const Index i1 = boundary_index(start.n[1] + t1, img.n[1], boundary);
-      const Index i2 = boundary_index(start.n[2] + t2, img.n[2], boundary);
+    if (p.i0 < used.n[0] && p.i1 < used.n[1] && p.i2 < used.n[2]) {
+      const Index i0 = boundary_index(start.n[0] + p.i0, img.n[0], boundary);
+      const Index i1 = boundary_index(start.n[1] + p.i1, img.n[1], boundary);
+      const Index i2 = boundary_index(start.n[2] + p.i2, img.n[2], boundary);
       v = (i0 < 0 || i1 < 0 || i2 < 0) ? cval : image[(i0 * img.n[1] + i1) * img.n[2] + i2];
     }
     grid[t] = v;
@@ -65,12 +76,11 @@ __global__ void extend_into_grid(const T* __restrict__ image, Dims img, T* __res
 // wrapped: psf2otf's placement), zeros elsewhere; K <= the grid on every axis.
 template <typename T>
 __global__ void place_kernel(const T* __restrict__ kernel, Dims k, T* __restrict__ grid, Dims g, Dims shift) {
-  const Index total = g.size();
-  for (Index t = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; t < total;
-       t += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const Index t2 = t % g.n[2], t1 = (t / g.n[2]) % g.n[1], t0 = t / (g.n[2] * g.n[1]);
+  UNBLUR_FOR_EACH(t, g.size()) {
+    const Index3 p = unravel(t, g);
     // The kernel index that lands on t: j = (t + shift) mod n, if it is inside the kernel.
-    const Index j0 = (t0 + shift.n[0]) % g.n[0], j1 = (t1 + shift.n[1]) % g.n[1], j2 = (t2 + shift.n[2]) % g.n[2];
+    const Index j0 = (p.i0 + shift.n[0]) % g.n[0], j1 = (p.i1 + shift.n[1]) % g.n[1];
+    const Index j2 = (p.i2 + shift.n[2]) % g.n[2];
     grid[t] = (j0 < k.n[0] && j1 < k.n[1] && j2 < k.n[2]) ? kernel[(j0 * k.n[1] + j1) * k.n[2] + j2] : T(0);
   }
 }
@@ -78,8 +88,7 @@ __global__ void place_kernel(const T* __restrict__ kernel, Dims k, T* __restrict
 // a[i] *= b[i] * scale, complex.
 template <typename C, typename T>
 __global__ void multiply_spectra(C* __restrict__ a, const C* __restrict__ b, Index n, T scale) {
-  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+  UNBLUR_FOR_EACH(i, n) {
     const C x = a[i], y = b[i];
     a[i].x = (x.x * y.x - x.y * y.y) * scale;
     a[i].y = (x.x * y.y + x.y * y.x) * scale;
@@ -89,11 +98,9 @@ __global__ void multiply_spectra(C* __restrict__ a, const C* __restrict__ b, Ind
 // out[m] = grid[m + offset] over the output's shape.
 template <typename T>
 __global__ void crop_grid(const T* __restrict__ grid, Dims g, T* __restrict__ out, Dims m, Dims offset) {
-  const Index total = m.size();
-  for (Index t = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; t < total;
-       t += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const Index t2 = t % m.n[2], t1 = (t / m.n[2]) % m.n[1], t0 = t / (m.n[2] * m.n[1]);
-    out[t] = grid[((t0 + offset.n[0]) * g.n[1] + t1 + offset.n[1]) * g.n[2] + t2 + offset.n[2]];
+  UNBLUR_FOR_EACH(t, m.size()) {
+    const Index3 p = unravel(t, m);
+    out[t] = grid[((p.i0 + offset.n[0]) * g.n[1] + p.i1 + offset.n[1]) * g.n[2] + p.i2 + offset.n[2]];
   }
 }
 
