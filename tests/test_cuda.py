@@ -59,6 +59,18 @@ def test_a_failed_cuda_call_names_the_call():
         cuda.convolve(1, [4, 4], 1, [3, 3], 1, "float32", "same", "constant", 0.0, 0)
 
 
+@pytest.mark.parametrize(("value", "engine"), [("", "default"), ("auto", "default"), ("CuPy", None)])
+def test_backend_variable_chooses_the_gpu_engine(monkeypatch, value, engine):
+    monkeypatch.setenv("UNBLUR_BACKEND", value)
+    assert unblur._backend.gpu_engine() is (cuda if engine == "default" else None)
+
+
+def test_backend_variable_rejects_other_values(monkeypatch):
+    monkeypatch.setenv("UNBLUR_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="UNBLUR_BACKEND must be 'auto'.*got 'gpu'"):
+        unblur._backend.gpu_engine()
+
+
 # ---- on a GPU: the results ------------------------------------------------------------
 
 gpu = pytest.mark.gpu

@@ -43,7 +43,11 @@ def cuda_module():
 def gpu_engine():
     """The CUDA engine for CuPy arrays: unblur._cuda, or None when it is not built or
     UNBLUR_BACKEND=cupy asks for the array-API code on CuPy instead (the fallback)."""
-    if os.environ.get("UNBLUR_BACKEND", "").strip().lower() == "cupy":
+    choice = os.environ.get("UNBLUR_BACKEND", "").strip().lower()
+    if choice not in ("", "auto", "cupy"):
+        raise ValueError(f"UNBLUR_BACKEND must be 'auto' (the CUDA engine where built) or 'cupy' (the array-API "
+                         f"code on CuPy), got {os.environ['UNBLUR_BACKEND']!r}")
+    if choice == "cupy":
         return None
     return cuda_module()
 
