@@ -43,7 +43,13 @@ def test_adjoint_is_the_transpose(rng, dtype, simd, extended):
     # themselves can cancel to near zero).
     scale = np.linalg.norm(ax) * np.linalg.norm(y) + np.linalg.norm(x) * np.linalg.norm(aty)
     assert abs(lhs - rhs) <= 10 * tol(dtype)["rtol"] * scale
-    np.testing.assert_allclose(op.adjoint(y), ref.BlurOperator(psf, shape, extended).adjoint(y), **tol(dtype))
+    want = ref.BlurOperator(psf, shape, extended).adjoint(y)
+    # FFT rounding is bounded relative to the whole array's scale, not each element's:
+    # with this unnormalised PSF (sum ~17) and normal data the values reach ~6, so the
+    # absolute tolerance scales with the largest one (seed 911142329: 2.4e-6 off at an
+    # element of 0.017, five float32 ulps of the maximum).
+    t = tol(dtype)
+    np.testing.assert_allclose(op.adjoint(y), want, rtol=t["rtol"], atol=t["atol"] * max(1.0, float(np.abs(want).max())))
 
 
 def test_periodic_forward_is_circular_convolution(rng, dtype):

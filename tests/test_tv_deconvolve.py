@@ -113,7 +113,10 @@ def test_auto_boundary_keeps_the_border_like_the_interior(rng):
 @pytest.mark.parametrize("positivity,bounds", [(True, None), (False, (0.2, 0.7))])
 def test_constraints_hold_exactly(rng, dtype, positivity, bounds):
     scene = _blocks(rng, (70, 70), background=0.0)
-    scene[20:40, 25:45] = 1.0  # both bounds of the box are active
+    # Both bounds of the box are active: a bright block and a dark one (the random
+    # blocks can cover the whole background; seed 3875694472 left no pixel below 0.21).
+    scene[20:40, 25:45] = 1.0
+    scene[45:62, 8:24] = 0.0
     psf = unblur.psf.disk(3)
     g = (_valid_blur(scene, psf) + rng.normal(0, 0.05, (64, 64))).astype(dtype)
     out = unblur.tv_deconvolve(g, psf, positivity=positivity, bounds=bounds, iterations=30)
