@@ -53,7 +53,16 @@ def main(argv=None):
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--kernel", type=int, default=21)
     parser.add_argument("--extent", type=float, default=15.0)
-    parser.add_argument("--sets", default="100,300,500,700,900",
+    def seed_sets(text):
+        try:
+            sets = [int(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--sets must be comma-separated non-negative ints, got {text!r}") from None
+        if not sets or min(sets) < 0:
+            raise argparse.ArgumentTypeError(f"--sets must be comma-separated non-negative ints, got {text!r}")
+        return sets
+
+    parser.add_argument("--sets", type=seed_sets, default=[100, 300, 500, 700, 900],
                         help="shake seed sets: image i of set s gets psf.shake(extent, seed=s + i); set 100 is "
                              "the one the estimator's constants were chosen on")
     parser.add_argument("--large", type=int, default=512,
@@ -72,7 +81,7 @@ def main(argv=None):
     rows, speed = [], []
     print(f"{'set':>4s} {'image':10s} {'blurred':>8s} {'true psf':>9s} {'est psf':>8s} {'gap':>6s} {'NCC':>6s} "
           f"{'NCC0':>6s} {'C++ s':>6s} {'ref s':>6s}")
-    for base in (int(v) for v in args.sets.split(",")):
+    for base in args.sets:
         for i, (name, img) in enumerate(images):
             psf = unblur.psf.shake(args.extent, seed=base + i)
             # Set 100 keeps the noise draws of the quality bench's standard cases.

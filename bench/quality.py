@@ -143,7 +143,13 @@ def main(argv=None):
     parser.add_argument("--noise", nargs="*", type=float, default=[0.01, 0.03])
     parser.add_argument("--blind", action="store_true",
                         help="the blind track: unblur.restore (PSF unknown) instead of the non-blind methods")
-    parser.add_argument("--draw", type=int, default=0,
+    def draw_number(text):
+        value = int(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"--draw must be >= 0, got {value}")
+        return value
+
+    parser.add_argument("--draw", type=draw_number, default=0,
                         help="0: the standard cases; 1, 2, ...: other noise draws, motion angles and shake "
                              "trajectories (cases no constant was tuned on)")
     args = parser.parse_args(argv)

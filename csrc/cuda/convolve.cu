@@ -116,6 +116,8 @@ void require_shapes(const Shape& shape, const Shape& kernel_shape) {
 
 }  // namespace
 
+// The CPU engine's rule (core/convolve.cpp), written again because that file would bring
+// FFTW into this module; tests/test_cuda.py checks that the two agree.
 Shape convolve_output_shape(const Shape& shape, const Shape& kernel_shape, ConvolveMode mode) {
   require_shapes(shape, kernel_shape);
   Shape out(shape.size());
