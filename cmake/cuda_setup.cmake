@@ -76,7 +76,10 @@ if(UNBLUR_HAVE_CUDA)
   target_include_directories(unblur_cuda_engine PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}/csrc")
   # Static cudart: the module imports on machines without the toolkit's shared libraries.
   target_link_libraries(unblur_cuda_engine PUBLIC CUDA::cudart_static ${UNBLUR_CUFFT_TARGET})
+  # --extended-lambda: the single-source algorithms (csrc/gpu) pass __host__ __device__
+  # lambdas to kernels; relaxed constexpr lets device code call constexpr std functions.
   target_compile_options(unblur_cuda_engine PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:--extended-lambda --expt-relaxed-constexpr>
     $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>
     $<$<AND:$<COMPILE_LANGUAGE:CUDA>,$<BOOL:${UNBLUR_WERROR}>>:-Werror=all-warnings>)
 

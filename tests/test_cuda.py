@@ -152,3 +152,71 @@ def test_an_array_on_another_device_is_refused(rng):
         image = cp.asarray(rng.random((16, 16)))
     with pytest.raises(ValueError, match="image is on GPU 1 but the current device is GPU 0"):
         unblur.convolve(image, cp.asarray(np.ones((3, 3)) / 9))
+
+
+# ---- Richardson–Lucy on the GPU (csrc/gpu/richardson_lucy.hpp; its logic is also
+# checked on the host by tests/test_gpu_algorithms.py) -----------------------------------
+
+def _rl_problem(rng, dtype, shape=(40, 45), psf_shape=(7, 5)):
+    from test_richardson_lucy import _blurred
+
+    g, psf, _ = _blurred(rng, shape, psf_shape, dtype, noise=0.01)
+    return g, psf / psf.sum(dtype=np.float64).astype(dtype)
+
+
+def _rl_tol(dtype):
+    from test_richardson_lucy import _itol
+
+    return _itol(dtype)
+
+
+@gpu
+@needs_module
+@pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect", "zero"])
+@pytest.mark.parametrize("options", [
+    dict(accelerate=False), dict(), dict(damping=0.02, tv_weight=0.005), dict(background=0.05, weights=True),
+])
+def test_richardson_lucy_matches_the_cpu_engine(rng, dtype, boundary, options):
+    cp = _cupy()
+    g, psf = _rl_problem(rng, dtype)
+    options = dict(options)
+    if options.get("weights"):
+        options["weights"] = rng.random(g.shape).astype(dtype)
+    want, winfo = unblur.richardson_lucy(g, psf, iterations=6, boundary=boundary, return_info=True, **options)
+    gpu_options = {k: cp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+    got, info = unblur.richardson_lucy(cp.asarray(g), cp.asarray(psf), iterations=6, boundary=boundary,
+                                       return_info=True, **gpu_options)
+    assert isinstance(got, cp.ndarray) and got.dtype == dtype and got.shape == g.shape
+    np.testing.assert_allclose(cp.asnumpy(got), want, **_rl_tol(dtype))
+    assert isinstance(info["state"]["estimate"], cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(info["state"]["estimate"]), winfo["state"]["estimate"], **_rl_tol(dtype))
+
+
+@gpu
+@needs_module
+def test_richardson_lucy_automatic_stop_resume_and_colour(rng):
+    cp = _cupy()
+    g, psf = _rl_problem(rng, np.float64, shape=(48, 48))
+    want, winfo = unblur.richardson_lucy(g, psf, return_info=True)
+    got, info = unblur.richardson_lucy(cp.asarray(g), cp.asarray(psf), return_info=True)
+    assert (info["iterations"], info["stopped_by"]) == (winfo["iterations"], winfo["stopped_by"])
+    np.testing.assert_allclose(cp.asnumpy(got), want, **_rl_tol(np.float64))
+    full = unblur.richardson_lucy(g, psf, iterations=9)
+    _, first = unblur.richardson_lucy(cp.asarray(g), cp.asarray(psf), iterations=5, return_info=True)
+    rest = unblur.richardson_lucy(cp.asarray(g), cp.asarray(psf), iterations=4, initial=first["state"])
+    np.testing.assert_allclose(cp.asnumpy(rest), full, **_rl_tol(np.float64))
+    rgb = np.stack([g, 0.5 * g, g[::-1]], axis=-1).astype(np.float32)
+    want = unblur.richardson_lucy(rgb, psf.astype(np.float32), iterations=5, channel_axis=-1)
+    got = unblur.richardson_lucy(cp.asarray(rgb), cp.asarray(psf.astype(np.float32)), iterations=5, channel_axis=-1)
+    np.testing.assert_allclose(cp.asnumpy(got), want, **_rl_tol(np.float32))
+
+
+@gpu
+@needs_module
+def test_richardson_lucy_fallback_agrees_with_the_cuda_engine(rng, monkeypatch):
+    cp = _cupy()
+    g, psf = _rl_problem(rng, np.float32)
+    got = unblur.richardson_lucy(cp.asarray(g), cp.asarray(psf), iterations=8, tv_weight=0.002)
+    monkeypatch.setenv("UNBLUR_BACKEND", "cupy")
+    fallback = unblur.richardson_lucy(cp.asarray(g), cp.asarray(psf), iterations=8, tv_weight=0.002)
+    np.testing.assert_allclose(cp.asnumpy(got), cp.asnumpy(fallback), **_rl_tol(np.float32))

@@ -18,6 +18,7 @@
 #include "cuda/convolve.hpp"
 #include "cuda/device.hpp"
 #include "cuda/fft.hpp"
+#include "cuda/richardson_lucy.hpp"
 
 namespace py = pybind11;
 
@@ -45,6 +46,17 @@ unblur::ConvolveMode parse_mode(const std::string& mode) {
   static const std::map<std::string, unblur::ConvolveMode> modes{
       {"full", unblur::ConvolveMode::Full}, {"same", unblur::ConvolveMode::Same}, {"valid", unblur::ConvolveMode::Valid}};
   return unblur::bindings::parse_choice(modes, mode, "mode");
+}
+
+unblur::DeconvBoundary parse_model_boundary(const std::string& boundary, bool* zero) {
+  *zero = boundary == "zero";
+  if (*zero) return unblur::DeconvBoundary::Auto;
+  return unblur::bindings::parse_deconv_boundary(boundary);
+}
+
+template <typename T>
+T* optional_address(std::uintptr_t p) {
+  return reinterpret_cast<T*>(p);
 }
 
 }  // namespace
@@ -90,6 +102,86 @@ PYBIND11_MODULE(_cuda, m) {
     });
   }, py::arg("psf"), py::arg("psf_shape"), py::arg("shape"), py::arg("otf"), py::arg("dtype"), py::arg("stream"),
      "otf = the half spectrum of the centred PSF on the grid `shape` (device addresses).");
+  m.def("deconv_grid_shape", [](const Shape& shape, const Shape& psf_shape, const std::string& boundary) {
+    bool zero = false;
+    return unblur::cuda::deconv_grid_shape(shape, psf_shape, parse_model_boundary(boundary, &zero));
+  }, py::arg("shape"), py::arg("psf_shape"), py::arg("boundary"),
+     "The estimate's grid of a deconvolution ('auto', 'periodic', 'reflect' or 'zero'): the CPU engine's.");
+
+  // Richardson–Lucy: the CPU binding's options and state, with device addresses. The
+  // state buffers (estimate, and with acceleration previous, previous_step, correction)
+  // hold deconv_grid_shape values each and are read (start 'state') and written in place.
+  m.def("richardson_lucy",
+        [](std::uintptr_t image, const Shape& shape, std::uintptr_t psf, const Shape& psf_shape,
+           std::uintptr_t weights, std::uintptr_t initial, std::uintptr_t out, const std::string& dtype,
+           const std::string& boundary, int iterations, int max_iterations, bool accelerate, double damping,
+           double tv_weight, double background, double tolerance, double noise_sigma, const std::string& start,
+           std::uintptr_t estimate, std::uintptr_t previous, std::uintptr_t previous_step, std::uintptr_t correction,
+           int history, int iterations_done, double correction_dot, double correction_norm2,
+           const py::object& callback, std::uintptr_t stream) {
+          unblur::RichardsonLucyOptions o;
+          o.boundary = parse_model_boundary(boundary, &o.zero_boundary);
+          o.iterations = iterations;
+          o.max_iterations = max_iterations;
+          o.accelerate = accelerate;
+          o.damping = damping;
+          o.tv_weight = tv_weight;
+          o.background = background;
+          o.tolerance = tolerance;
+          o.noise_sigma = noise_sigma;
+          static const std::map<std::string, unblur::RichardsonLucyStart> starts{
+              {"default", unblur::RichardsonLucyStart::Default},
+              {"image", unblur::RichardsonLucyStart::Image},
+              {"state", unblur::RichardsonLucyStart::State}};
+          const auto how = unblur::bindings::parse_choice(starts, start, "start");
+          const unblur::IterationCallback cb = unblur::bindings::wrap_callback(callback);
+          return by_dtype(dtype, [&](auto tag) {
+            using T = decltype(tag);
+            const T* g = address<const T>(image, "image");
+            const T* h = address<const T>(psf, "psf");
+            T* o_ptr = address<T>(out, "out");
+            const T* w = optional_address<const T>(weights);
+            const T* x0 = how == unblur::RichardsonLucyStart::Image ? address<const T>(initial, "initial") : nullptr;
+            unblur::RichardsonLucyState<T> st;
+            st.estimate = address<T>(estimate, "estimate");
+            if (accelerate) {
+              st.previous = address<T>(previous, "previous");
+              st.previous_step = address<T>(previous_step, "previous_step");
+              st.correction = address<T>(correction, "correction");
+            }
+            st.history = history;
+            st.iterations = iterations_done;
+            st.correction_dot = correction_dot;
+            st.correction_norm2 = correction_norm2;
+            unblur::RichardsonLucyResult r;
+            {
+              py::gil_scoped_release release;
+              r = unblur::cuda::richardson_lucy<T>(g, shape, h, psf_shape, w, o, st, how, x0, o_ptr, cb,
+                                                   stream_of(stream));
+            }
+            py::dict info;
+            info["iterations"] = r.iterations;
+            info["stopped_by"] = unblur::stop_reason_name(r.stopped_by);
+            info["noise_sigma"] = r.noise_sigma;
+            info["residual"] = r.residual;
+            info["relative_change"] = r.relative_change;
+            info["history"] = st.history;
+            info["iterations_done"] = st.iterations;
+            info["correction_dot"] = st.correction_dot;
+            info["correction_norm2"] = st.correction_norm2;
+            return info;
+          });
+        },
+        py::arg("image"), py::arg("shape"), py::arg("psf"), py::arg("psf_shape"), py::arg("weights"),
+        py::arg("initial"), py::arg("out"), py::arg("dtype"), py::arg("boundary"), py::arg("iterations"),
+        py::arg("max_iterations"), py::arg("accelerate"), py::arg("damping"), py::arg("tv_weight"),
+        py::arg("background"), py::arg("tolerance"), py::arg("noise_sigma"), py::arg("start"), py::arg("estimate"),
+        py::arg("previous"), py::arg("previous_step"), py::arg("correction"), py::arg("history"),
+        py::arg("iterations_done"), py::arg("correction_dot"), py::arg("correction_norm2"), py::arg("callback"),
+        py::arg("stream"),
+        "Richardson–Lucy on the GPU (device addresses; weights 0 = none); returns the run's info and the "
+        "state's counters.");
+
   m.def("device_info", [] {
     std::string reason;
     std::vector<unblur::cuda::DeviceInfo> devs;

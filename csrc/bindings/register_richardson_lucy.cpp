@@ -4,6 +4,8 @@
 
 #include "bindings/common.hpp"
 #include "core/richardson_lucy.hpp"
+#include "gpu/exec_host.hpp"
+#include "gpu/richardson_lucy.hpp"
 
 namespace unblur::bindings {
 
@@ -11,7 +13,27 @@ namespace {
 
 const char* const kStateArrays[] = {"estimate", "previous", "previous_step", "correction"};
 
+// The CPU engine's solver, or the CUDA engine's single-source one run by the host
+// executor (csrc/gpu): the same interface.
 template <typename T>
+struct CpuSolver {
+  static std::unique_ptr<RichardsonLucy<T>> make(const T* g, const Shape& shape, const T* p, const Shape& psf_shape,
+                                                 const T* w, const RichardsonLucyOptions& o) {
+    return std::make_unique<RichardsonLucy<T>>(g, shape, p, psf_shape, w, o);
+  }
+};
+
+template <typename T>
+struct GpuOnHostSolver {
+  static std::unique_ptr<gpu::RichardsonLucyGpu<gpu::HostExec<T>>> make(const T* g, const Shape& shape, const T* p,
+                                                                       const Shape& psf_shape, const T* w,
+                                                                       const RichardsonLucyOptions& o) {
+    static const gpu::HostExec<T> ex;
+    return std::make_unique<gpu::RichardsonLucyGpu<gpu::HostExec<T>>>(ex, g, shape, p, psf_shape, w, o);
+  }
+};
+
+template <typename T, template <typename> class Solver = CpuSolver>
 py::tuple run_richardson_lucy(const py::array& image, const py::array& psf, const py::object& weights,
                               const std::string& boundary, RichardsonLucyOptions options,
                               const py::object& initial, const py::object& state_in, const py::object& callback) {
@@ -37,10 +59,10 @@ py::tuple run_richardson_lucy(const py::array& image, const py::array& psf, cons
   }
   IterationCallback cb = wrap_callback(callback);
 
-  std::unique_ptr<RichardsonLucy<T>> solver;
+  decltype(Solver<T>::make(g, shape, p, psf_shape, w, options)) solver;
   {
     py::gil_scoped_release release;
-    solver = std::make_unique<RichardsonLucy<T>>(g, shape, p, psf_shape, w, options);
+    solver = Solver<T>::make(g, shape, p, psf_shape, w, options);
   }
   const Shape grid = solver->grid_shape();
   const int n_arrays = options.accelerate ? 4 : 1;
@@ -134,6 +156,37 @@ void register_richardson_lucy(py::module_& m) {
         py::arg("tolerance") = 1e-3, py::arg("noise_sigma") = -1.0, py::arg("initial") = py::none(),
         py::arg("state") = py::none(), py::arg("callback") = py::none(), py::arg("threads") = 0,
         "Richardson–Lucy deconvolution (see core/richardson_lucy.hpp); returns (image, info).");
+
+  // The CUDA engine's single-source algorithms (csrc/gpu) run by the host executor: how
+  // their logic is tested where there is no GPU (tests/test_gpu_algorithms.py).
+  py::module_ gpu = m.def_submodule("gpu_on_host", "The CUDA engine's algorithms run on the host (tests only).");
+  gpu.def("richardson_lucy",
+        [](const py::array& image, const py::array& psf, const py::object& weights, const std::string& boundary,
+           int iterations, int max_iterations, bool accelerate, double damping, double tv_weight,
+           double background, double tolerance, double noise_sigma, const py::object& initial,
+           const py::object& state, const py::object& callback, int threads) {
+          RichardsonLucyOptions o;
+          o.iterations = iterations;
+          o.max_iterations = max_iterations;
+          o.accelerate = accelerate;
+          o.damping = damping;
+          o.tv_weight = tv_weight;
+          o.background = background;
+          o.tolerance = tolerance;
+          o.noise_sigma = noise_sigma;
+          o.threads = threads;
+          return dispatch_real(image, "image", [&](auto tag) {
+            using T = decltype(tag);
+            return run_richardson_lucy<T, GpuOnHostSolver>(image, psf, weights, boundary, o, initial, state, callback);
+          });
+        },
+        py::arg("image"), py::arg("psf"), py::arg("weights") = py::none(), py::arg("boundary") = "auto",
+        py::arg("iterations") = 0, py::arg("max_iterations") = 0, py::arg("accelerate") = true,
+        py::arg("damping") = 0.0, py::arg("tv_weight") = 0.0, py::arg("background") = 0.0,
+        py::arg("tolerance") = 1e-3, py::arg("noise_sigma") = -1.0, py::arg("initial") = py::none(),
+        py::arg("state") = py::none(), py::arg("callback") = py::none(), py::arg("threads") = 0,
+        "The CUDA engine's Richardson–Lucy (csrc/gpu/richardson_lucy.hpp) run on the host, for tests; "
+        "noise_sigma >= 0 is required with iterations=0.");
 
   m.def("rl_fft_floor", [](const std::vector<py::ssize_t>& shape, const py::dtype& dtype, int repeats, int threads) {
     return dispatch_dtype(dtype, "dtype", [&](auto tag) {

@@ -172,35 +172,6 @@ void clear_plan_cache() {
 }
 
 // ---- sizes ------------------------------------------------------------------------------
-namespace {
-bool smooth(std::ptrdiff_t m) {
-  for (std::ptrdiff_t p : {2, 3, 5, 7})
-    while (m % p == 0) m /= p;
-  return m == 1;
-}
-}  // namespace
-
-std::ptrdiff_t fast_fft_size(std::ptrdiff_t n, bool even) {
-  UNBLUR_REQUIRE(n >= 1, "FFT size must be >= 1, got " << n);
-  std::ptrdiff_t m = n;
-  while ((even && (m & 1)) || !smooth(m)) ++m;
-  return m;
-}
-
-std::ptrdiff_t smooth_size_at_most(std::ptrdiff_t n) {
-  UNBLUR_REQUIRE(n >= 1, "size must be >= 1, got " << n);
-  std::ptrdiff_t m = n;
-  while (!smooth(m)) --m;
-  return m;
-}
-
-Shape fast_fft_shape(const Shape& shape) {
-  Shape out(shape.size());
-  for (std::size_t i = 0; i < shape.size(); ++i)
-    out[i] = fast_fft_size(shape[i], i + 1 == shape.size());
-  return out;
-}
-
 Shape spectrum_shape(const Shape& shape) {
   Shape s = shape;
   if (!s.empty()) s.back() = s.back() / 2 + 1;

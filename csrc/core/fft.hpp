@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "core/array.hpp"
+#include "core/fast_size.hpp"  // fast_fft_size, fast_fft_shape, smooth_size_at_most
 
 namespace unblur {
 
@@ -31,13 +32,6 @@ PlanCacheStats plan_cache_stats();
 /// Drops every cached plan (transforms in flight keep theirs alive).
 void clear_plan_cache();
 
-/// Smallest n' >= n whose only prime factors are 2, 3, 5 and 7 (FFTW's fastest
-/// sizes); even n' when `even` (the last axis of a real transform).
-std::ptrdiff_t fast_fft_size(std::ptrdiff_t n, bool even = false);
-/// Largest n' <= n whose only prime factors are 2, 3, 5 and 7 (n >= 1).
-std::ptrdiff_t smooth_size_at_most(std::ptrdiff_t n);
-/// fast_fft_size on every axis, the last one even.
-Shape fast_fft_shape(const Shape& shape);
 /// Shape of the half spectrum of a real transform: the last axis becomes n/2 + 1.
 Shape spectrum_shape(const Shape& shape);
 

@@ -66,17 +66,6 @@ UNBLUR_INLINE void update_row(T* x, const T* z, const T* inv, std::ptrdiff_t n, 
 
 }  // namespace
 
-const char* stop_reason_name(StopReason reason) {
-  switch (reason) {
-    case StopReason::Iterations: return "iterations";
-    case StopReason::Discrepancy: return "discrepancy";
-    case StopReason::Tolerance: return "tolerance";
-    case StopReason::MaxIterations: return "max_iterations";
-    case StopReason::Callback: return "callback";
-  }
-  return "iterations";
-}
-
 template <typename T>
 RichardsonLucy<T>::RichardsonLucy(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
                                   const T* weights, const RichardsonLucyOptions& options)

@@ -77,7 +77,17 @@ enum class RichardsonLucyStart {
 };
 
 enum class StopReason { Iterations = 0, Discrepancy = 1, Tolerance = 2, MaxIterations = 3, Callback = 4 };
-const char* stop_reason_name(StopReason reason);
+// (inline: the CUDA engine, which does not link the core library, reports it too)
+inline const char* stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::Iterations: return "iterations";
+    case StopReason::Discrepancy: return "discrepancy";
+    case StopReason::Tolerance: return "tolerance";
+    case StopReason::MaxIterations: return "max_iterations";
+    case StopReason::Callback: return "callback";
+  }
+  return "iterations";
+}
 
 struct RichardsonLucyResult {
   int iterations = 0;          ///< iterations run by this call

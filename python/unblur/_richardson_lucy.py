@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from . import _backend, _deconv_common, _validate
+from ._xp import blur_operator as _xp_blur
 from ._xp import richardson_lucy as _xp_rl
 
 __all__ = ["richardson_lucy"]
@@ -241,11 +242,16 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
                   damping=damping, tv_weight=tv_weight, background=background, tolerance=tolerance,
                   noise_sigma=-1.0)
 
+    cuda = None if xp is np else _backend.gpu_engine()
+
     def restore(channel):
         w, x0, s = next(weight_it), next(initial_it), next(state_it)
         if xp is np:
             out, info = _backend.core().richardson_lucy(channel, psf, weights=w, initial=x0, state=s,
                                                         callback=callback, threads=threads, **kwargs)
+        elif cuda is not None:
+            out, info = _cuda_richardson_lucy(cuda, channel, psf, weights=w, initial=x0, state=s, callback=callback,
+                                              **kwargs)
         else:
             out, info = _xp_rl.richardson_lucy(channel, psf, weights=w, initial=x0, state=s, callback=callback,
                                                **kwargs)
@@ -262,3 +268,48 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         info = {k: [i[k] for i in infos] for k in keys}
     info.update(method="richardson_lucy", boundary=boundary)
     return restored, info
+
+
+_STATE_ARRAYS = ("estimate", "previous", "previous_step", "correction")
+
+
+def _cuda_richardson_lucy(cuda, image, psf, *, weights, initial, state, callback, boundary, iterations,
+                          max_iterations, accelerate, damping, tv_weight, background, tolerance, noise_sigma):
+    """One channel on the CUDA engine (unblur._cuda): CuPy arrays in and out, the state
+    in device arrays of the estimate's grid, the same info as the CPU engine's."""
+    import cupy
+
+    ptr = _backend.device_pointer
+    grid = tuple(cuda.deconv_grid_shape(list(image.shape), list(psf.shape), boundary))
+    names = _STATE_ARRAYS if accelerate else _STATE_ARRAYS[:1]
+    arrays = {k: cupy.empty(grid, dtype=image.dtype) for k in names}
+    start, history, done, dot, norm2 = ("image" if initial is not None else "default"), 0, 0, 0.0, 0.0
+    if state is not None:
+        def copy_in(key):
+            a = cupy.asarray(state[key], dtype=image.dtype)  # a CPU run's state is uploaded once
+            if tuple(a.shape) != grid:
+                raise ValueError(f"initial[{key!r}] does not match the estimate's grid {grid}")
+            arrays[key][...] = a
+
+        copy_in("estimate")
+        done = int(state["iterations"])
+        if accelerate and all(k in state for k in _STATE_ARRAYS[1:]):
+            for k in _STATE_ARRAYS[1:]:
+                copy_in(k)
+            history, dot, norm2 = int(state["history"]), float(state["correction_dot"]), \
+                float(state["correction_norm2"])
+        start = "state"
+    if iterations == 0 and noise_sigma < 0:
+        noise_sigma = _xp_blur.estimate_noise(image)  # on the device; one scalar read
+    out = cupy.empty(image.shape, dtype=image.dtype)
+    r = cuda.richardson_lucy(
+        ptr(image, "image"), list(image.shape), ptr(psf, "psf"), list(psf.shape),
+        0 if weights is None else ptr(weights, "weights"), 0 if initial is None else ptr(initial, "initial"),
+        out.data.ptr, image.dtype.name, boundary, iterations, max_iterations, accelerate, damping, tv_weight,
+        background, tolerance, noise_sigma, start, *[arrays[k].data.ptr if k in arrays else 0 for k in _STATE_ARRAYS],
+        history, done, dot, norm2, callback, _backend.current_stream())
+    new_state = dict(arrays, boundary=boundary, iterations=r["iterations_done"], history=r["history"],
+                     correction_dot=r["correction_dot"], correction_norm2=r["correction_norm2"])
+    info = {k: r[k] for k in ("iterations", "stopped_by", "noise_sigma", "residual", "relative_change")}
+    info["state"] = new_state
+    return out, info

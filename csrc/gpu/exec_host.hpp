@@ -1,0 +1,75 @@
+// The host executor: runs the single-source GPU algorithms (csrc/gpu) with plain loops
+// and FFTW, so that their logic is tested on machines without a GPU. Not a fast path:
+// one thread, FFTW_ESTIMATE plans, elements in index order.
+#pragma once
+
+#include <algorithm>
+#include <complex>
+#include <memory>
+#include <vector>
+
+#include "core/fft.hpp"
+#include "gpu/exec.hpp"
+
+namespace unblur::gpu {
+
+template <typename T>
+class HostExec {
+ public:
+  using Real = T;
+  using C = Cplx<T>;
+
+  template <typename U>
+  class Buffer {
+   public:
+    Buffer(const HostExec&, std::size_t n) : v_(n) {}
+    U* data() const { return const_cast<U*>(v_.data()); }  // pointer semantics, as device memory
+    std::size_t size() const { return v_.size(); }
+
+   private:
+    std::vector<U> v_;
+  };
+
+  class Fft {
+   public:
+    explicit Fft(const Shape& shape) : plan_(RealFFT<T>::get(shape, 1, PlannerEffort::Estimate)) {}
+    Index real_size() const { return plan_->real_size(); }
+    Index spectrum_size() const { return plan_->spectrum_size(); }
+    void forward(const T* in, C* out) const { plan_->forward(in, reinterpret_cast<std::complex<T>*>(out)); }
+    void inverse(C* in, T* out) const { plan_->inverse(reinterpret_cast<std::complex<T>*>(in), out); }
+
+   private:
+    std::shared_ptr<const RealFFT<T>> plan_;
+  };
+
+  std::shared_ptr<const Fft> fft(const Shape& shape) const { return std::make_shared<const Fft>(shape); }
+
+  template <typename F>
+  void for_each(Index n, F f) const {
+    for (Index i = 0; i < n; ++i) f(i);
+  }
+
+  template <int K, typename Op = Plus, typename F>
+  Sums<K, Op> sums(Index n, F f) const {
+    Sums<K, Op> total;
+    for (Index i = 0; i < n; ++i) total += f(i);
+    return total;
+  }
+  template <int K, typename F>
+  Sums<K> sums_if(bool want, Index n, F f) const {
+    if (want) return sums<K>(n, f);
+    for (Index i = 0; i < n; ++i) f(i);
+    return Sums<K>();
+  }
+
+  template <typename U>
+  void copy(U* dst, const U* src, Index n) const {
+    std::copy(src, src + n, dst);
+  }
+  template <typename U>
+  void fill(U* dst, Index n, U value) const {
+    std::fill(dst, dst + n, value);
+  }
+};
+
+}  // namespace unblur::gpu

@@ -1,0 +1,115 @@
+"""The CUDA engine's single-source algorithms (csrc/gpu) run by the host executor
+(unblur._core.gpu_on_host), against the CPU engine on fresh random inputs.
+
+The device build runs the very same code with kernels and cuFFT in place of loops and
+FFTW, so these tests check its logic (grids, windows, normalisers, every option, state,
+stopping rules) on machines without a GPU; tests/test_cuda.py checks the device build
+itself where there is one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import unblur
+from test_richardson_lucy import _blurred, _itol
+
+host = unblur._core.gpu_on_host
+
+
+def _norm(psf):
+    return psf / psf.sum(dtype=np.float64).astype(psf.dtype)
+
+
+@pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect", "zero"])
+@pytest.mark.parametrize("accelerate", [False, True])
+def test_richardson_lucy_matches_the_cpu_engine(rng, dtype, boundary, accelerate):
+    g, psf, _ = _blurred(rng, (40, 45), (7, 5), dtype, noise=0.01)
+    psf = _norm(psf)
+    kw = dict(iterations=6, boundary=boundary, accelerate=accelerate)
+    want, winfo = unblur._core.richardson_lucy(g, psf, **kw)
+    out, info = host.richardson_lucy(g, psf, **kw)
+    assert out.dtype == dtype and out.shape == g.shape
+    np.testing.assert_allclose(out, want, **_itol(dtype))
+    for key in ("estimate", "previous", "previous_step", "correction") if accelerate else ("estimate",):
+        np.testing.assert_allclose(info["state"][key], winfo["state"][key], **_itol(dtype))
+    assert info["iterations"] == 6 and info["stopped_by"] == "iterations"
+    assert info["residual"] == pytest.approx(winfo["residual"], rel=1e-4 if dtype == np.float32 else 1e-10)
+    assert info["state"]["history"] == winfo["state"]["history"]
+
+
+@pytest.mark.parametrize("options", [
+    dict(damping=0.02), dict(tv_weight=0.01), dict(background=0.1), dict(weights=True),
+    dict(damping=0.01, tv_weight=0.005, weights=True, background=0.05),
+    dict(damping=0.01, tv_weight=0.005, weights=True, background=0.05, accelerate=False),
+])
+@pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect", "zero"])
+def test_richardson_lucy_options_match_the_cpu_engine(rng, dtype, options, boundary):
+    g, psf, _ = _blurred(rng, (36, 33), (5, 7), dtype, noise=0.01)
+    options = dict(options)
+    if options.get("weights"):
+        options["weights"] = (rng.random(g.shape) > 0.2).astype(dtype) * rng.random(g.shape).astype(dtype)
+    psf = _norm(psf)
+    want, _ = unblur._core.richardson_lucy(g, psf, iterations=5, boundary=boundary, **options)
+    out, _ = host.richardson_lucy(g, psf, iterations=5, boundary=boundary, **options)
+    np.testing.assert_allclose(out, want, **_itol(dtype))
+
+
+@pytest.mark.parametrize("boundary", ["auto", "reflect", "zero"])
+def test_richardson_lucy_3d_matches_the_cpu_engine(rng, dtype, boundary):
+    g, psf, _ = _blurred(rng, (12, 15, 14), (3, 5, 3), dtype, noise=0.01)
+    psf = _norm(psf)
+    want, _ = unblur._core.richardson_lucy(g, psf, iterations=4, boundary=boundary, tv_weight=0.002)
+    out, _ = host.richardson_lucy(g, psf, iterations=4, boundary=boundary, tv_weight=0.002)
+    np.testing.assert_allclose(out, want, **_itol(dtype))
+
+
+@pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect", "zero"])
+def test_richardson_lucy_initial_image_and_resumed_state(rng, boundary):
+    g, psf, _ = _blurred(rng, (30, 34), (5, 5), np.float64, noise=0.01)
+    psf = _norm(psf)
+    x0 = np.abs(g + 0.05 * rng.standard_normal(g.shape))
+    want, _ = unblur._core.richardson_lucy(g, psf, iterations=3, boundary=boundary, initial=x0)
+    out, _ = host.richardson_lucy(g, psf, iterations=3, boundary=boundary, initial=x0)
+    np.testing.assert_allclose(out, want, **_itol(np.float64))
+    # 4 iterations, then 3 from the state (a CPU engine's state, and the host run's own).
+    full, _ = unblur._core.richardson_lucy(g, psf, iterations=7, boundary=boundary)
+    _, cpu_first = unblur._core.richardson_lucy(g, psf, iterations=4, boundary=boundary)
+    _, gpu_first = host.richardson_lucy(g, psf, iterations=4, boundary=boundary)
+    for first in (cpu_first, gpu_first):
+        rest, info = host.richardson_lucy(g, psf, iterations=3, boundary=boundary, state=first["state"])
+        np.testing.assert_allclose(rest, full, **_itol(np.float64))
+        assert info["state"]["iterations"] == 7
+
+
+def test_richardson_lucy_automatic_stop_matches_the_cpu_engine(rng):
+    g, psf, _ = _blurred(rng, (48, 48), (7, 7), np.float64, noise=0.02)
+    psf = _norm(psf)
+    sigma = unblur.estimate_noise(g)
+    for kw in (dict(), dict(accelerate=False, tolerance=5e-3), dict(max_iterations=4, tolerance=0.0)):
+        want, winfo = unblur._core.richardson_lucy(g, psf, noise_sigma=sigma, **kw)
+        out, info = host.richardson_lucy(g, psf, noise_sigma=sigma, **kw)
+        assert (info["iterations"], info["stopped_by"]) == (winfo["iterations"], winfo["stopped_by"])
+        assert info["noise_sigma"] == sigma
+        np.testing.assert_allclose(out, want, **_itol(np.float64))
+
+
+def test_richardson_lucy_callback_sees_each_iteration_and_stops(rng):
+    g, psf, _ = _blurred(rng, (32, 32), (5, 5), np.float64)
+    seen = []
+
+    def cb(state):
+        seen.append(state)
+        return state["iteration"] < 3
+
+    out, info = host.richardson_lucy(g, _norm(psf), iterations=10, callback=cb)
+    want, _ = unblur._core.richardson_lucy(g, _norm(psf), iterations=3)
+    assert [s["iteration"] for s in seen] == [1, 2, 3] and info["stopped_by"] == "callback"
+    np.testing.assert_allclose(out, want, **_itol(np.float64))
+
+
+def test_richardson_lucy_automatic_stop_needs_a_noise_sigma(rng):
+    g, psf, _ = _blurred(rng, (16, 16), (3, 3), np.float64)
+    with pytest.raises(ValueError, match="noise_sigma"):
+        host.richardson_lucy(g, _norm(psf))
+    with pytest.raises(ValueError, match="odd sizes"):
+        host.richardson_lucy(g, np.full((4, 3), 1 / 12), iterations=2)
