@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import unblur
+from conftest import tol
 from test_richardson_lucy import _blurred, _itol
 
 host = unblur._core.gpu_on_host
@@ -113,3 +114,30 @@ def test_richardson_lucy_automatic_stop_needs_a_noise_sigma(rng):
         host.richardson_lucy(g, _norm(psf))
     with pytest.raises(ValueError, match="odd sizes"):
         host.richardson_lucy(g, np.full((4, 3), 1 / 12), iterations=2)
+
+
+# ---- Gaussian filter (csrc/gpu/gaussian_filter.hpp) --------------------------------------
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "constant", "wrap"])
+def test_gaussian_filter_matches_the_cpu_engine_and_scipy(rng, dtype, mode):
+    import scipy.ndimage
+
+    cases = [((37, 41), (1.5, 2.2)), ((9, 20, 33), (0.7, 0.0, 3.1)), ((50,), (12.0,)), ((6, 300), (0.3, 60.0)),
+             ((3, 5), (9.0, 0.5))]  # radii beyond the array: the boundary rule repeats
+    for shape, sigma in cases:
+        x = rng.random(shape).astype(dtype)
+        got = host.gaussian_filter(x, list(sigma), mode, 0.3, 4.0)
+        assert got.dtype == dtype and got.shape == x.shape
+        want = unblur._core.gaussian_filter(x, list(sigma), mode, 0.3, 4.0)
+        np.testing.assert_allclose(got, want, rtol=0, atol=10 * tol(dtype)["atol"])
+        ref = scipy.ndimage.gaussian_filter(x.astype(np.float64), sigma, mode=mode, cval=0.3)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=10 * tol(dtype)["atol"])
+
+
+def test_gaussian_filter_zero_sigma_copies_and_bad_sigma_is_refused(rng):
+    x = rng.random((8, 9))
+    np.testing.assert_array_equal(host.gaussian_filter(x, [0.0, 0.0]), x)
+    with pytest.raises(ValueError, match="sigma must be finite and >= 0"):
+        host.gaussian_filter(x, [1.0, -1.0])
+    with pytest.raises(ValueError, match="one value per axis"):
+        host.gaussian_filter(x, [1.0])

@@ -18,6 +18,7 @@
 #include "cuda/convolve.hpp"
 #include "cuda/device.hpp"
 #include "cuda/fft.hpp"
+#include "cuda/filters.hpp"
 #include "cuda/richardson_lucy.hpp"
 
 namespace py = pybind11;
@@ -102,6 +103,24 @@ PYBIND11_MODULE(_cuda, m) {
     });
   }, py::arg("psf"), py::arg("psf_shape"), py::arg("shape"), py::arg("otf"), py::arg("dtype"), py::arg("stream"),
      "otf = the half spectrum of the centred PSF on the grid `shape` (device addresses).");
+  m.def("gaussian_filter", [](std::uintptr_t image, std::uintptr_t out, const Shape& shape,
+                              const std::vector<double>& sigma, const std::string& mode, double cval, double truncate,
+                              const std::string& dtype, std::uintptr_t stream) {
+    const unblur::Boundary b = unblur::bindings::parse_boundary(mode, "mode");
+    if (sigma.size() != shape.size())
+      throw py::value_error("sigma must have " + std::to_string(shape.size()) + " values (one per axis), got " +
+                            std::to_string(sigma.size()));
+    by_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* x = address<const T>(image, "image");
+      T* o = address<T>(out, "out");
+      py::gil_scoped_release release;
+      unblur::cuda::gaussian_filter<T>(x, o, shape, sigma, b, cval, truncate, stream_of(stream));
+    });
+  }, py::arg("image"), py::arg("out"), py::arg("shape"), py::arg("sigma"), py::arg("mode"), py::arg("cval"),
+     py::arg("truncate"), py::arg("dtype"), py::arg("stream"),
+     "Separable Gaussian filter on the GPU (device addresses; see unblur.gaussian_filter).");
+
   m.def("deconv_grid_shape", [](const Shape& shape, const Shape& psf_shape, const std::string& boundary) {
     bool zero = false;
     return unblur::cuda::deconv_grid_shape(shape, psf_shape, parse_model_boundary(boundary, &zero));

@@ -20,6 +20,9 @@ PYBIND11_MODULE(_core, m) {
       "set_simd", [](const std::string& level) { unblur::set_simd(level.c_str()); }, py::arg("level"),
       "Picks the per-pixel kernel variants: 'auto' (the best the CPU runs) or 'baseline'.");
 
+  // The CUDA engine's single-source algorithms (csrc/gpu) run by the host executor:
+  // how their logic is tested where there is no GPU (tests/test_gpu_algorithms.py).
+  m.def_submodule("gpu_on_host", "The CUDA engine's algorithms run on the host (tests only).");
   unblur::bindings::register_fft(m);
   unblur::bindings::register_convolve(m);
   unblur::bindings::register_filters(m);

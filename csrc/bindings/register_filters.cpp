@@ -2,6 +2,8 @@
 #include <string>
 
 #include "bindings/common.hpp"
+#include "gpu/exec_host.hpp"
+#include "gpu/gaussian_filter.hpp"
 #include "core/gaussian_filter.hpp"
 
 namespace unblur::bindings {
@@ -41,6 +43,27 @@ void register_filters(py::module_& m) {
         py::arg("image"), py::arg("sigma"), py::arg("mode") = "reflect", py::arg("cval") = 0.0,
         py::arg("truncate") = 4.0, py::arg("threads") = 0, py::arg("method") = "auto",
         "Gaussian filter of a C-contiguous float32/float64 array (1-3 axes); method 'auto', 'direct' or 'fft'.");
+
+  // The CUDA engine's Gaussian (csrc/gpu/gaussian_filter.hpp) run by the host executor.
+  py::module_ gpu_mod = m.attr("gpu_on_host").cast<py::module_>();
+  gpu_mod.def("gaussian_filter",
+        [](const py::array& image, const std::vector<double>& sigma, const std::string& mode, double cval,
+           double truncate) {
+          return dispatch_real(image, "image", [&](auto tag) -> py::array {
+            using T = decltype(tag);
+            const T* in = cptr<T>(image, "image");
+            const Shape shape = shape_of(image);
+            const Boundary bm = parse_boundary(mode, "mode");
+            py::array_t<T> out = new_array<T>(shape);
+            std::vector<T> work(static_cast<std::size_t>(shape_size(shape)));
+            py::gil_scoped_release release;
+            static const gpu::HostExec<T> ex;
+            gpu::gaussian_filter(ex, in, out.mutable_data(), work.data(), shape, sigma, bm, cval, truncate);
+            return out;
+          });
+        },
+        py::arg("image"), py::arg("sigma"), py::arg("mode") = "reflect", py::arg("cval") = 0.0,
+        py::arg("truncate") = 4.0, "The CUDA engine's Gaussian filter run on the host (tests only).");
 
   m.def("gaussian_kernel1d", &gaussian_kernel1d, py::arg("sigma"), py::arg("truncate") = 4.0,
         "The 2r + 1 normalised weights of the 1-D Gaussian kernel, r = int(truncate * sigma + 0.5).");

@@ -157,9 +157,7 @@ void register_richardson_lucy(py::module_& m) {
         py::arg("state") = py::none(), py::arg("callback") = py::none(), py::arg("threads") = 0,
         "Richardson–Lucy deconvolution (see core/richardson_lucy.hpp); returns (image, info).");
 
-  // The CUDA engine's single-source algorithms (csrc/gpu) run by the host executor: how
-  // their logic is tested where there is no GPU (tests/test_gpu_algorithms.py).
-  py::module_ gpu = m.def_submodule("gpu_on_host", "The CUDA engine's algorithms run on the host (tests only).");
+  py::module_ gpu = m.attr("gpu_on_host").cast<py::module_>();  // made in module.cpp
   gpu.def("richardson_lucy",
         [](const py::array& image, const py::array& psf, const py::object& weights, const std::string& boundary,
            int iterations, int max_iterations, bool accelerate, double damping, double tv_weight,

@@ -14,6 +14,7 @@
 #include "cuda/check.hpp"
 #include "cuda/fft.hpp"
 #include "gpu/exec.hpp"
+#include "gpu/gaussian_filter.hpp"
 
 namespace unblur::cuda {
 
@@ -73,6 +74,55 @@ __global__ void final_sums_kernel(gpu::Sums<K, Op>* partial, int m) {
   }
   if (threadIdx.x == 0)
     for (int k = 0; k < K; ++k) partial[0].v[k] = shared[k][0];
+}
+
+// ---- the Gaussian passes (csrc/gpu/gaussian_filter.hpp) ----------------------------------
+
+constexpr int kRowTile = kBlock;                  // outputs per row tile (one per thread)
+constexpr std::size_t kSharedBudget = 40 * 1024;  // bytes of shared memory a pass may use
+
+// The 2r + 1 taps into shared memory, by the block's threads.
+template <typename T>
+__device__ void load_taps(T* taps, const gpu::GaussianAxis& g) {
+  for (gpu::Index k = threadIdx.x; k <= 2 * g.radius; k += blockDim.x) taps[k] = gpu::gaussian_tap<T>(g, k - g.radius);
+  __syncthreads();
+}
+
+// A pass along a leading axis: the taps in shared memory, outputs grid-strided.
+template <typename T>
+__global__ void gaussian_axis_kernel(const T* __restrict__ in, T* __restrict__ out, gpu::Dims d, int axis,
+                                     gpu::GaussianAxis g, Boundary mode, T cval) {
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  T* taps = reinterpret_cast<T*>(shared_bytes);
+  load_taps(taps, g);
+  const gpu::Index n = d.size();
+  for (gpu::Index t = blockIdx.x * static_cast<gpu::Index>(blockDim.x) + threadIdx.x; t < n;
+       t += static_cast<gpu::Index>(gridDim.x) * blockDim.x)
+    out[t] = gpu::gaussian_output(in, d, axis, taps, g.radius, mode, cval, t);
+}
+
+// The pass along the contiguous last axis: each block stages a row segment of kRowTile
+// outputs plus the 2r halo in shared memory (coalesced loads, the boundary rule applied
+// once per sample), then every thread correlates its window. Tiles are grid-strided;
+// the loop count is uniform within a block, so the barriers are safe.
+template <typename T>
+__global__ void gaussian_rows_kernel(const T* __restrict__ in, T* __restrict__ out, gpu::Index rows, gpu::Index n,
+                                     gpu::GaussianAxis g, Boundary mode, T cval) {
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  const gpu::Index r = g.radius;
+  T* taps = reinterpret_cast<T*>(shared_bytes);
+  T* line = taps + (2 * r + 1);
+  load_taps(taps, g);
+  const gpu::Index per_row = (n + kRowTile - 1) / kRowTile, tiles = rows * per_row;
+  for (gpu::Index tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const gpu::Index row = tile / per_row, x0 = (tile % per_row) * kRowTile;
+    __syncthreads();  // the previous tile's windows are read
+    for (gpu::Index q = threadIdx.x; q < kRowTile + 2 * r; q += blockDim.x)
+      line[q] = gpu::row_sample(in, row, n, x0 - r + q, mode, cval);
+    __syncthreads();
+    const gpu::Index i = x0 + threadIdx.x;
+    if (i < n) out[row * n + i] = gpu::correlate_window(taps, r, line + threadIdx.x);
+  }
 }
 
 template <typename T>
@@ -153,6 +203,29 @@ class DeviceExec {
       UNBLUR_CUDA_CHECK_LAUNCH();
     }
     return gpu::Sums<K>();
+  }
+
+  /// One Gaussian pass along `axis` of the 3-D view d (csrc/gpu/gaussian_filter.hpp).
+  void filter_axis(const T* in, T* out, const gpu::Dims& d, int axis, const gpu::GaussianAxis& g, Boundary mode,
+                   T cval) const {
+    const gpu::Index r = g.radius, n = d.size();
+    const std::size_t taps_bytes = sizeof(T) * static_cast<std::size_t>(2 * r + 1);
+    const std::size_t rows_bytes = taps_bytes + sizeof(T) * static_cast<std::size_t>(kRowTile + 2 * r);
+    if (axis == 2 && rows_bytes <= kSharedBudget) {
+      const gpu::Index rows = d.n[0] * d.n[1], tiles = rows * ((d.n[2] + kRowTile - 1) / kRowTile);
+      gaussian_rows_kernel<T><<<static_cast<unsigned>(std::min<gpu::Index>(tiles, 65535)), kRowTile, rows_bytes,
+                                stream_>>>(in, out, rows, d.n[2], g, mode, cval);
+      UNBLUR_CUDA_CHECK_LAUNCH();
+    } else if (taps_bytes <= kSharedBudget) {
+      gaussian_axis_kernel<T><<<blocks_for_n(n), kBlock, taps_bytes, stream_>>>(in, out, d, axis, g, mode, cval);
+      UNBLUR_CUDA_CHECK_LAUNCH();
+    } else {
+      // Radii beyond the shared-memory budget: the taps in global memory.
+      Buffer<T> taps(*this, static_cast<std::size_t>(2 * r + 1));
+      T* tp = taps.data();
+      for_each(2 * r + 1, [=] UNBLUR_HD(gpu::Index k) { tp[k] = gpu::gaussian_tap<T>(g, k - r); });
+      for_each(n, [=] UNBLUR_HD(gpu::Index t) { out[t] = gpu::gaussian_output(in, d, axis, tp, r, mode, cval, t); });
+    }
   }
 
   template <typename U>

@@ -11,6 +11,7 @@
 //   ex.fft(shape)                  shared plans: forward(const T*, Cplx*), inverse(Cplx*, T*)
 //                                  (half spectra, unnormalised, `inverse` may overwrite its input)
 //   ex.copy(dst, src, n), ex.fill(dst, n, v)
+//   ex.filter_axis(in, out, dims, axis, g, mode, cval)   one Gaussian pass (gaussian_filter.hpp)
 //
 // csrc/cuda/exec_device.cuh runs them on a GPU (kernels on the caller's stream, cuFFT,
 // stream-ordered memory); csrc/gpu/exec_host.hpp runs the very same code on the host

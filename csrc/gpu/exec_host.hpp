@@ -10,6 +10,7 @@
 
 #include "core/fft.hpp"
 #include "gpu/exec.hpp"
+#include "gpu/gaussian_filter.hpp"
 
 namespace unblur::gpu {
 
@@ -60,6 +61,24 @@ class HostExec {
     if (want) return sums<K>(n, f);
     for (Index i = 0; i < n; ++i) f(i);
     return Sums<K>();
+  }
+
+  /// One Gaussian pass along `axis` of the 3-D view d (csrc/gpu/gaussian_filter.hpp).
+  void filter_axis(const T* in, T* out, const Dims& d, int axis, const GaussianAxis& g, Boundary mode,
+                   T cval) const {
+    const Index r = g.radius;
+    std::vector<T> taps(static_cast<std::size_t>(2 * r + 1));
+    for (Index k = -r; k <= r; ++k) taps[static_cast<std::size_t>(k + r)] = gaussian_tap<T>(g, k);
+    if (axis != 2) {
+      for (Index t = 0; t < d.size(); ++t) out[t] = gaussian_output(in, d, axis, taps.data(), r, mode, cval, t);
+      return;
+    }
+    const Index n = d.n[2];
+    std::vector<T> line(static_cast<std::size_t>(n + 2 * r));
+    for (Index row = 0; row < d.n[0] * d.n[1]; ++row) {
+      for (Index q = -r; q < n + r; ++q) line[static_cast<std::size_t>(q + r)] = row_sample(in, row, n, q, mode, cval);
+      for (Index i = 0; i < n; ++i) out[row * n + i] = correlate_window(taps.data(), r, line.data() + i);
+    }
   }
 
   template <typename U>
