@@ -249,3 +249,22 @@ def test_gaussian_filter_colour_matches_and_leaves_the_input(rng):
     np.testing.assert_array_equal(cp.asnumpy(xd), x)
     np.testing.assert_allclose(cp.asnumpy(got), unblur.gaussian_filter(x, 2.0, channel_axis=-1), rtol=0,
                                atol=10 * GPU_ATOL[np.float32])
+
+
+@gpu
+@needs_module
+def test_metrics_match_the_cpu_engine(rng, dtype):
+    cp = _cupy()
+    for shape in [(40, 37), (13, 14, 15), (64, 48, 3)]:
+        a = rng.random(shape).astype(dtype)
+        b = (a + 0.1 * rng.standard_normal(shape)).astype(dtype)
+        da, db = cp.asarray(a), cp.asarray(b)
+        assert unblur.metrics.psnr(da, db, data_range=1.0) == pytest.approx(unblur.metrics.psnr(a, b, data_range=1.0),
+                                                                          rel=1e-9)
+        axis = -1 if len(shape) == 3 and shape[-1] == 3 else None
+        m, smap = unblur.metrics.ssim(da, db, data_range=1.0, channel_axis=axis, full=True)
+        want, want_map = unblur.metrics.ssim(a, b, data_range=1.0, channel_axis=axis, full=True)
+        assert m == pytest.approx(want, rel=1e-9) and isinstance(smap, cp.ndarray) and smap.dtype == dtype
+        np.testing.assert_allclose(cp.asnumpy(smap), want_map, rtol=0, atol=1e-6)
+    assert cuda.mean_squared_error(da.data.ptr, db.data.ptr, da.size, da.dtype.name, 0) == pytest.approx(
+        unblur._core.mean_squared_error(a, b), rel=1e-9)

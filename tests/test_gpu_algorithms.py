@@ -141,3 +141,30 @@ def test_gaussian_filter_zero_sigma_copies_and_bad_sigma_is_refused(rng):
         host.gaussian_filter(x, [1.0, -1.0])
     with pytest.raises(ValueError, match="one value per axis"):
         host.gaussian_filter(x, [1.0])
+
+
+# ---- metrics (csrc/gpu/metrics.hpp) -------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(40, 37), (13, 14, 15), (60,)])
+def test_metrics_match_the_cpu_engine_and_skimage(rng, dtype, shape):
+    import skimage.metrics
+
+    a = rng.random(shape).astype(dtype)
+    b = (a + 0.1 * rng.standard_normal(shape)).astype(dtype)
+    assert host.psnr(a, b, 1.0) == pytest.approx(unblur._core.psnr(a, b, 1.0), rel=1e-12)
+    assert host.psnr(a, a, 1.0) == float("inf")
+    mssim, smap = host.ssim(a, b, 1.0, 1.5, 3.5, 0.01, 0.03, True)
+    want, want_map = unblur._core.ssim(a, b, 1.0, 1.5, 3.5, 0.01, 0.03, True)
+    assert mssim == pytest.approx(want, rel=1e-12)
+    assert smap.dtype == dtype
+    np.testing.assert_allclose(smap, want_map, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-6)
+    ref = skimage.metrics.structural_similarity(a.astype(np.float64), b.astype(np.float64), data_range=1.0,
+                                                gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert mssim == pytest.approx(ref, abs=1e-5)
+    assert host.ssim(a, b, 1.0, 1.5, 3.5, 0.01, 0.03, False)[1] is None
+
+
+def test_ssim_refuses_a_window_longer_than_an_axis(rng):
+    a = rng.random((8, 30))
+    with pytest.raises(ValueError, match="SSIM window"):
+        host.ssim(a, a, 1.0)

@@ -19,6 +19,7 @@
 #include "cuda/device.hpp"
 #include "cuda/fft.hpp"
 #include "cuda/filters.hpp"
+#include "cuda/metrics.hpp"
 #include "cuda/richardson_lucy.hpp"
 
 namespace py = pybind11;
@@ -120,6 +121,48 @@ PYBIND11_MODULE(_cuda, m) {
   }, py::arg("image"), py::arg("out"), py::arg("shape"), py::arg("sigma"), py::arg("mode"), py::arg("cval"),
      py::arg("truncate"), py::arg("dtype"), py::arg("stream"),
      "Separable Gaussian filter on the GPU (device addresses; see unblur.gaussian_filter).");
+
+  m.def("mean_squared_error", [](std::uintptr_t reference, std::uintptr_t image, std::ptrdiff_t n,
+                                 const std::string& dtype, std::uintptr_t stream) {
+    return by_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* r = address<const T>(reference, "reference");
+      const T* i = address<const T>(image, "image");
+      py::gil_scoped_release release;
+      return unblur::cuda::mean_squared_error<T>(r, i, n, stream_of(stream));
+    });
+  }, py::arg("reference"), py::arg("image"), py::arg("n"), py::arg("dtype"), py::arg("stream"));
+  m.def("psnr", [](std::uintptr_t reference, std::uintptr_t image, std::ptrdiff_t n, double data_range,
+                   const std::string& dtype, std::uintptr_t stream) {
+    return by_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* r = address<const T>(reference, "reference");
+      const T* i = address<const T>(image, "image");
+      py::gil_scoped_release release;
+      return unblur::cuda::psnr<T>(r, i, n, data_range, stream_of(stream));
+    });
+  }, py::arg("reference"), py::arg("image"), py::arg("n"), py::arg("data_range"), py::arg("dtype"),
+     py::arg("stream"));
+  m.def("ssim", [](std::uintptr_t reference, std::uintptr_t image, const Shape& shape, double data_range,
+                   double sigma, double truncate, double k1, double k2, std::uintptr_t ssim_map,
+                   const std::string& dtype, std::uintptr_t stream) {
+    unblur::SsimOptions o;
+    o.data_range = data_range;
+    o.sigma = sigma;
+    o.truncate = truncate;
+    o.k1 = k1;
+    o.k2 = k2;
+    return by_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* r = address<const T>(reference, "reference");
+      const T* i = address<const T>(image, "image");
+      T* map = optional_address<T>(ssim_map);
+      py::gil_scoped_release release;
+      return unblur::cuda::ssim<T>(r, i, shape, o, map, stream_of(stream));
+    });
+  }, py::arg("reference"), py::arg("image"), py::arg("shape"), py::arg("data_range"), py::arg("sigma"),
+     py::arg("truncate"), py::arg("K1"), py::arg("K2"), py::arg("ssim_map"), py::arg("dtype"), py::arg("stream"),
+     "Mean SSIM on the GPU (device addresses; ssim_map 0: no map).");
 
   m.def("deconv_grid_shape", [](const Shape& shape, const Shape& psf_shape, const std::string& boundary) {
     bool zero = false;

@@ -1,7 +1,8 @@
 """Image-quality metrics: PSNR and SSIM.
 
-NumPy arrays run on the C++ engine (sums in double, OpenMP); CuPy arrays on the
-array-API reference in float64. Both arguments follow unblur's dtype policy (integer
+NumPy arrays run on the C++ engine (sums in double, OpenMP); CuPy arrays on the CUDA
+engine (the same sums and moments in double), or the array-API reference in float64
+where unblur._cuda is not built. Both arguments follow unblur's dtype policy (integer
 images become float32 in [0, 1]) and are compared in the wider of their two dtypes.
 
 Examples
@@ -105,6 +106,10 @@ def psnr(reference, image, *, data_range=None):
     ref, img, _, integer = _pair(reference, image, ndim=(1, 2, 3, 4))
     data_range = _data_range(data_range, ref, integer)
     if not _backend.is_numpy(ref):
+        cuda = _backend.gpu_engine()
+        if cuda is not None:
+            return float(cuda.psnr(_backend.device_pointer(ref, "reference"), _backend.device_pointer(img, "image"),
+                                   int(ref.size), data_range, ref.dtype.name, _backend.current_stream()))
         return _xp_metrics.psnr(ref, img, data_range)
     return float(_backend.core().psnr(ref, img, data_range))
 
@@ -194,6 +199,16 @@ def ssim(reference, image, *, data_range=None, sigma=1.5, truncate=3.5, K1=0.01,
 
         def one(x, y):
             return core.ssim(x, y, data_range, sigma, truncate, K1, K2, bool(full))
+
+    elif _backend.gpu_engine() is not None:
+        cuda = _backend.gpu_engine()
+
+        def one(x, y):
+            smap = xp.empty_like(x) if full else None
+            m = cuda.ssim(_backend.device_pointer(x, "reference"), _backend.device_pointer(y, "image"), list(x.shape),
+                          data_range, sigma, truncate, K1, K2, 0 if smap is None else smap.data.ptr, x.dtype.name,
+                          _backend.current_stream())
+            return m, smap
 
     else:
 
