@@ -268,3 +268,36 @@ def test_metrics_match_the_cpu_engine(rng, dtype):
         np.testing.assert_allclose(cp.asnumpy(smap), want_map, rtol=0, atol=1e-6)
     assert cuda.mean_squared_error(da.data.ptr, db.data.ptr, da.size, da.dtype.name, 0) == pytest.approx(
         unblur._core.mean_squared_error(a, b), rel=1e-9)
+
+
+@gpu
+@needs_module
+@pytest.mark.parametrize("boundary", ["periodic", "reflect", "auto"])
+@pytest.mark.parametrize("call", [
+    dict(fn="wiener"), dict(fn="wiener", nsr=0.01), dict(fn="tikhonov"),
+    dict(fn="tikhonov", lam_method="discrepancy", regularizer="gradient"), dict(fn="tikhonov", lam=0.003,
+                                                                               regularizer="identity"),
+])
+def test_wiener_and_tikhonov_match_the_cpu_engine(rng, dtype, boundary, call):
+    from test_gpu_algorithms import _assert_quadratic_agrees
+
+    cp = _cupy()
+    g, psf = _rl_problem(rng, dtype, shape=(36, 33), psf_shape=(5, 7))
+    call = dict(call)
+    fn = getattr(unblur, call.pop("fn"))
+    want, winfo = fn(g, psf, boundary=boundary, return_info=True, **call)
+    got, info = fn(cp.asarray(g), cp.asarray(psf), boundary=boundary, return_info=True, **call)
+    assert isinstance(got, cp.ndarray) and got.dtype == dtype and got.shape == g.shape
+    assert info["iterations"] > 0 if boundary == "auto" else info["iterations"] == 0
+    exact = None
+    if boundary == "auto":
+        if fn is unblur.tikhonov:
+            fixed = dict(call, lam=winfo["lam"])
+            fixed.pop("lam_method", None)
+            exact = unblur._core.tikhonov(g.astype(np.float64), psf.astype(np.float64), boundary,
+                                          fixed.get("regularizer", "laplacian"), "fixed", fixed["lam"], None, 1e-12,
+                                          5000, 0)[0]
+        else:
+            exact = unblur._core.wiener(g.astype(np.float64), psf.astype(np.float64), boundary, call.get("nsr"), None,
+                                        1e-12, 5000, 0)[0]
+    _assert_quadratic_agrees(cp.asnumpy(got), want, dtype, boundary, exact)

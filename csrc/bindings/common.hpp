@@ -18,6 +18,7 @@
 #include "core/blur_operator.hpp"
 #include "core/boundary.hpp"
 #include "core/iteration.hpp"
+#include "core/wiener.hpp"
 
 namespace unblur::bindings {
 
@@ -142,6 +143,38 @@ inline IterationCallback wrap_callback(const py::object& callback) {
     d["objective"] = s.objective;
     return keep_going(callback(d));
   };
+}
+
+/// The info dict of a quadratic deconvolution (both engines).
+inline py::dict quadratic_info_dict(const QuadraticInfo& info) {
+  py::dict d;
+  d["noise_sigma"] = info.noise_sigma >= 0 ? py::object(py::float_(info.noise_sigma)) : py::object(py::none());
+  d["lam"] = info.lam;
+  d["psd_amplitude"] = info.psd_amplitude;
+  d["psd_alpha"] = info.psd_alpha;
+  d["psd_f0"] = info.psd_f0;
+  d["iterations"] = info.iterations;
+  d["relative_residual"] = info.relative_residual;
+  d["grid_shape"] = py::tuple(py::cast(info.grid_shape));
+  return d;
+}
+
+inline Regularizer parse_regularizer(const std::string& value) {
+  static const std::map<std::string, Regularizer> names = {
+      {"identity", Regularizer::Identity}, {"gradient", Regularizer::Gradient}, {"laplacian", Regularizer::Laplacian}};
+  return parse_choice(names, value, "regularizer");
+}
+
+inline LambdaMethod parse_lam_method(const std::string& value) {
+  static const std::map<std::string, LambdaMethod> names = {
+      {"fixed", LambdaMethod::Fixed}, {"gcv", LambdaMethod::GCV}, {"discrepancy", LambdaMethod::Discrepancy}};
+  return parse_choice(names, value, "lam_method");
+}
+
+/// true for 'wiener', false for 'tikhonov'.
+inline bool parse_quadratic_kind(const std::string& value) {
+  static const std::map<std::string, bool> names = {{"wiener", true}, {"tikhonov", false}};
+  return parse_choice(names, value, "kind");
 }
 
 /// Parses a Python-side shape argument.

@@ -21,6 +21,7 @@
 #include "cuda/filters.hpp"
 #include "cuda/metrics.hpp"
 #include "cuda/richardson_lucy.hpp"
+#include "cuda/wiener.hpp"
 
 namespace py = pybind11;
 
@@ -243,6 +244,53 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("stream"),
         "Richardson–Lucy on the GPU (device addresses; weights 0 = none); returns the run's info and the "
         "state's counters.");
+
+  // Wiener / Tikhonov: nsr_mode 'auto', 'scalar' (nsr) or 'spectrum' (nsr_spectrum, a
+  // device address of the grid's half spectrum); sigma the noise estimate automatic
+  // parameters need.
+  m.def("quadratic",
+        [](std::uintptr_t image, const Shape& shape, std::uintptr_t psf, const Shape& psf_shape, std::uintptr_t out,
+           const std::string& dtype, const std::string& boundary, const std::string& kind,
+           const std::string& nsr_mode, double nsr, std::uintptr_t nsr_spectrum, const std::string& regularizer,
+           const std::string& lam_method, double lam, double sigma, const py::object& callback, double tolerance,
+           int max_iterations, std::uintptr_t stream) {
+          const bool wiener = unblur::bindings::parse_quadratic_kind(kind);
+          const unblur::DeconvBoundary b = unblur::bindings::parse_deconv_boundary(boundary);
+          static const std::map<std::string, unblur::NsrMode> modes{{"auto", unblur::NsrMode::Auto},
+                                                                   {"scalar", unblur::NsrMode::Scalar},
+                                                                   {"spectrum", unblur::NsrMode::Spectrum}};
+          const unblur::NsrMode mode = unblur::bindings::parse_choice(modes, nsr_mode, "nsr_mode");
+          unblur::TikhonovOptions t;
+          t.regularizer = unblur::bindings::parse_regularizer(regularizer);
+          t.method = unblur::bindings::parse_lam_method(lam_method);
+          t.lam = lam;
+          t.solver.tolerance = tolerance;
+          t.solver.max_iterations = max_iterations;
+          const unblur::IterationCallback cb = unblur::bindings::wrap_callback(callback);
+          return by_dtype(dtype, [&](auto tag) {
+            using T = decltype(tag);
+            unblur::WienerOptions<T> w;
+            w.mode = mode;
+            w.nsr = nsr;
+            w.solver = t.solver;
+            if (wiener && mode == unblur::NsrMode::Spectrum) w.nsr_spectrum = address<const T>(nsr_spectrum, "nsr");
+            const T* g = address<const T>(image, "image");
+            const T* h = address<const T>(psf, "psf");
+            T* o = address<T>(out, "out");
+            unblur::QuadraticInfo info;
+            {
+              py::gil_scoped_release release;
+              info = unblur::cuda::quadratic<T>(g, shape, h, psf_shape, b, wiener, w, t, sigma, o, cb,
+                                                stream_of(stream));
+            }
+            return unblur::bindings::quadratic_info_dict(info);
+          });
+        },
+        py::arg("image"), py::arg("shape"), py::arg("psf"), py::arg("psf_shape"), py::arg("out"), py::arg("dtype"),
+        py::arg("boundary"), py::arg("kind"), py::arg("nsr_mode"), py::arg("nsr"), py::arg("nsr_spectrum"),
+        py::arg("regularizer"), py::arg("lam_method"), py::arg("lam"), py::arg("sigma"), py::arg("callback"),
+        py::arg("tolerance"), py::arg("max_iterations"), py::arg("stream"),
+        "Wiener ('wiener') or Tikhonov ('tikhonov') deconvolution on the GPU (device addresses); returns the info.");
 
   m.def("device_info", [] {
     std::string reason;

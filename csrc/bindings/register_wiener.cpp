@@ -1,23 +1,12 @@
 // Bindings for the quadratic deconvolutions: wiener and tikhonov.
 #include "bindings/common.hpp"
 #include "core/wiener.hpp"
+#include "gpu/exec_host.hpp"
+#include "gpu/wiener.hpp"
 
 namespace unblur::bindings {
 
 namespace {
-
-py::dict info_dict(const QuadraticInfo& info) {
-  py::dict d;
-  d["noise_sigma"] = info.noise_sigma >= 0 ? py::object(py::float_(info.noise_sigma)) : py::object(py::none());
-  d["lam"] = info.lam;
-  d["psd_amplitude"] = info.psd_amplitude;
-  d["psd_alpha"] = info.psd_alpha;
-  d["psd_f0"] = info.psd_f0;
-  d["iterations"] = info.iterations;
-  d["relative_residual"] = info.relative_residual;
-  d["grid_shape"] = py::tuple(py::cast(info.grid_shape));
-  return d;
-}
 
 SolverOptions solver_options(double tolerance, int max_iterations) {
   SolverOptions s;
@@ -65,7 +54,7 @@ void register_wiener(py::module_& m) {
         py::gil_scoped_release release;
         info = wiener<T>(g, shape, p, pshape, b, options, o, cb, threads);
       }
-      return py::make_tuple(out, info_dict(info));
+      return py::make_tuple(out, quadratic_info_dict(info));
     });
   }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("nsr"), py::arg("callback") = py::none(),
      py::arg("tolerance") = 0.0, py::arg("max_iterations") = 500, py::arg("threads") = 0,
@@ -74,18 +63,14 @@ void register_wiener(py::module_& m) {
   m.def("tikhonov", [](const py::array& image, const py::array& psf, const std::string& boundary,
                        const std::string& regularizer, const std::string& lam_method, double lam,
                        const py::object& callback, double tolerance, int max_iterations, int threads) {
-    static const std::map<std::string, Regularizer> regularizers = {
-        {"identity", Regularizer::Identity}, {"gradient", Regularizer::Gradient}, {"laplacian", Regularizer::Laplacian}};
-    static const std::map<std::string, LambdaMethod> methods = {
-        {"fixed", LambdaMethod::Fixed}, {"gcv", LambdaMethod::GCV}, {"discrepancy", LambdaMethod::Discrepancy}};
     return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
       using T = decltype(tag);
       const T* g = cptr<T>(image, "image");
       const T* p = cptr<T>(psf, "psf");
       const Shape shape = shape_of(image), pshape = shape_of(psf);
       TikhonovOptions options;
-      options.regularizer = parse_choice(regularizers, regularizer, "regularizer");
-      options.method = parse_choice(methods, lam_method, "lam_method");
+      options.regularizer = parse_regularizer(regularizer);
+      options.method = parse_lam_method(lam_method);
       options.lam = lam;
       options.solver = solver_options(tolerance, max_iterations);
       const DeconvBoundary b = parse_deconv_boundary(boundary);
@@ -97,12 +82,56 @@ void register_wiener(py::module_& m) {
         py::gil_scoped_release release;
         info = tikhonov<T>(g, shape, p, pshape, b, options, o, cb, threads);
       }
-      return py::make_tuple(out, info_dict(info));
+      return py::make_tuple(out, quadratic_info_dict(info));
     });
   }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("regularizer"), py::arg("lam_method"),
      py::arg("lam") = 0.0, py::arg("callback") = py::none(), py::arg("tolerance") = 0.0,
      py::arg("max_iterations") = 500, py::arg("threads") = 0,
      "Tikhonov-regularised deconvolution; lam_method 'fixed' uses lam.");
+
+  // The CUDA engine's quadratic solver (csrc/gpu/wiener.hpp) run by the host executor
+  // (tests only): kind 'wiener' (nsr None = auto, a float, or a spectrum) or 'tikhonov';
+  // sigma is the noise estimate the automatic parameters need.
+  py::module_ gpu_mod = m.attr("gpu_on_host").cast<py::module_>();
+  gpu_mod.def("quadratic", [](const py::array& image, const py::array& psf, const std::string& boundary,
+                              const std::string& kind, const py::object& nsr, const std::string& regularizer,
+                              const std::string& lam_method, double lam, double sigma, const py::object& callback,
+                              double tolerance, int max_iterations) {
+    return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
+      using T = decltype(tag);
+      const T* g = cptr<T>(image, "image");
+      const T* p = cptr<T>(psf, "psf");
+      const Shape shape = shape_of(image), pshape = shape_of(psf);
+      gpu::QuadraticChoice<T> choice;
+      choice.wiener = parse_quadratic_kind(kind);
+      choice.wiener_options.solver = choice.tikhonov_options.solver = solver_options(tolerance, max_iterations);
+      if (nsr.is_none()) {
+        choice.wiener_options.mode = NsrMode::Auto;
+      } else if (py::isinstance<py::array>(nsr)) {
+        choice.wiener_options.mode = NsrMode::Spectrum;
+        choice.wiener_options.nsr_spectrum = cptr<T>(nsr.cast<py::array>(), "nsr");
+      } else {
+        choice.wiener_options.mode = NsrMode::Scalar;
+        choice.wiener_options.nsr = nsr.cast<double>();
+      }
+      choice.tikhonov_options.regularizer = parse_regularizer(regularizer);
+      choice.tikhonov_options.method = parse_lam_method(lam_method);
+      choice.tikhonov_options.lam = lam;
+      const IterationCallback cb = wrap_callback(callback);
+      py::array_t<T> out = new_array<T>(shape);
+      static const gpu::HostExec<T> ex;
+      QuadraticInfo info;
+      {
+        py::gil_scoped_release release;
+        info = gpu::quadratic_solve(ex, g, shape, p, pshape, parse_deconv_boundary(boundary), choice, sigma,
+                                    out.mutable_data(), cb);
+      }
+      return py::make_tuple(out, quadratic_info_dict(info));
+    });
+  }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("kind"), py::arg("nsr") = py::none(),
+     py::arg("regularizer") = "laplacian", py::arg("lam_method") = "fixed", py::arg("lam") = 0.0,
+     py::arg("sigma") = -1.0, py::arg("callback") = py::none(), py::arg("tolerance") = 0.0,
+     py::arg("max_iterations") = 500);
 }
 
 }  // namespace unblur::bindings

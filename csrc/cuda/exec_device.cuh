@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "cuda/check.hpp"
 #include "cuda/fft.hpp"
@@ -74,6 +75,19 @@ __global__ void final_sums_kernel(gpu::Sums<K, Op>* partial, int m) {
   }
   if (threadIdx.x == 0)
     for (int k = 0; k < K; ++k) partial[0].v[k] = shared[k][0];
+}
+
+// Per-bin sums of f into acc[bin * K + k] and the extras into acc[bins * K] (double
+// atomics: the order of the additions, hence the last bits, may vary between runs).
+template <int K, typename F>
+__global__ void binned_sums_kernel(gpu::Index n, gpu::Index bins, F f, double* acc) {
+  for (gpu::Index i = blockIdx.x * static_cast<gpu::Index>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<gpu::Index>(gridDim.x) * blockDim.x) {
+    const gpu::Binned<K> b = f(i);
+    if (b.extra != 0) atomicAdd(acc + bins * K, b.extra);
+    if (b.bin < 0 || b.bin >= bins) continue;
+    for (int k = 0; k < K; ++k) atomicAdd(acc + b.bin * K + k, b.v[k]);
+  }
 }
 
 // ---- the Gaussian passes (csrc/gpu/gaussian_filter.hpp) ----------------------------------
@@ -226,6 +240,25 @@ class DeviceExec {
       for_each(2 * r + 1, [=] UNBLUR_HD(gpu::Index k) { tp[k] = gpu::gaussian_tap<T>(g, k - r); });
       for_each(n, [=] UNBLUR_HD(gpu::Index t) { out[t] = gpu::gaussian_output(in, d, axis, tp, r, mode, cval, t); });
     }
+  }
+
+  template <int K, typename F>
+  std::vector<gpu::Sums<K>> binned_sums(gpu::Index n, gpu::Index bins, F f) const {
+    const std::size_t len = static_cast<std::size_t>(bins * K + 1);
+    Buffer<double> acc(*this, len);
+    UNBLUR_CUDA_CHECK(cudaMemsetAsync(acc.data(), 0, len * sizeof(double), stream_));
+    if (n > 0) {
+      binned_sums_kernel<K><<<blocks_for_n(n, 4096), kBlock, 0, stream_>>>(n, bins, f, acc.data());
+      UNBLUR_CUDA_CHECK_LAUNCH();
+    }
+    std::vector<double> host(len);
+    UNBLUR_CUDA_CHECK(cudaMemcpyAsync(host.data(), acc.data(), len * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+    UNBLUR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    std::vector<gpu::Sums<K>> out(static_cast<std::size_t>(bins + 1));
+    for (gpu::Index b = 0; b < bins; ++b)
+      for (int k = 0; k < K; ++k) out[static_cast<std::size_t>(b)].v[k] = host[static_cast<std::size_t>(b * K + k)];
+    out[static_cast<std::size_t>(bins)].v[0] = host[len - 1];
+    return out;
   }
 
   template <typename U>

@@ -8,6 +8,8 @@
 //   ex.sums<K, Op>(n, f)           the Op-reduction (Plus, Max) over i of f(i), a Sums<K, Op>
 //                                  (f may also write: each i is visited once)
 //   ex.sums_if<K>(want, n, f)      as sums when `want`, else f(i) run for its writes only
+//   ex.binned_sums<K>(n, bins, f)  per-bin sums of f(i) (a Binned<K>): a host vector of
+//                                  bins + 1 Sums<K>, the last one's [0] the sum of `extra`
 //   ex.fft(shape)                  shared plans: forward(const T*, Cplx*), inverse(Cplx*, T*)
 //                                  (half spectra, unnormalised, `inverse` may overwrite its input)
 //   ex.copy(dst, src, n), ex.fill(dst, n, v)
@@ -64,6 +66,15 @@ struct Sums {
     return *this;
   }
   UNBLUR_HD double operator[](int k) const { return v[k]; }
+};
+
+/// One element's contribution to a binned reduction: K values into bin `bin` (< 0: none)
+/// and `extra` into a total kept after the bins.
+template <int K>
+struct Binned {
+  Index bin = -1;
+  double v[K] = {};
+  double extra = 0;
 };
 
 /// A shape padded to three axes with leading 1s (offsets with leading 0s).

@@ -81,6 +81,20 @@ class HostExec {
     }
   }
 
+  template <int K, typename F>
+  std::vector<Sums<K>> binned_sums(Index n, Index bins, F f) const {
+    std::vector<Sums<K>> out(static_cast<std::size_t>(bins + 1));
+    double extra = 0;
+    for (Index i = 0; i < n; ++i) {
+      const Binned<K> b = f(i);
+      extra += b.extra;
+      if (b.bin < 0 || b.bin >= bins) continue;
+      for (int k = 0; k < K; ++k) out[static_cast<std::size_t>(b.bin)].v[k] += b.v[k];
+    }
+    out[static_cast<std::size_t>(bins)].v[0] = extra;
+    return out;
+  }
+
   template <typename U>
   void copy(U* dst, const U* src, Index n) const {
     std::copy(src, src + n, dst);

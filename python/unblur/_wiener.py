@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from . import _backend, _deconv_common, _validate
+from ._xp import blur_operator as _xp_blur
 from ._xp import wiener as _xp_wiener
 
 __all__ = ["wiener", "tikhonov"]
@@ -193,11 +194,19 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
     if xp is np and value is not None and not isinstance(value, float):
         value = np.ascontiguousarray(np.asarray(value))
 
+    cuda = None if xp is np else _backend.gpu_engine()
     if xp is np:
         core = _backend.core()
 
         def run(x):
             return core.wiener(x, psf, boundary, value, None, 0.0, 500, threads)
+    elif cuda is not None:
+        mode = "auto" if value is None else "scalar" if isinstance(value, float) else "spectrum"
+
+        def run(x):
+            return _cuda_quadratic(cuda, x, psf, boundary, "wiener", nsr_mode=mode,
+                                   nsr=value if mode == "scalar" else 0.0, nsr_spectrum=value if mode == "spectrum"
+                                   else None, needs_sigma=mode == "auto")
     else:
 
         def run(x):
@@ -316,11 +325,17 @@ def tikhonov(image, psf, *, lam="auto", regularizer="laplacian", lam_method="gcv
     else:
         method, value = "fixed", _validate.nonnegative_float(lam, "lam")
     xp = _backend.namespace_of(image)
+    cuda = None if xp is np else _backend.gpu_engine()
     if xp is np:
         core = _backend.core()
 
         def run(x):
             return core.tikhonov(x, psf, boundary, regularizer, method, value, callback, 0.0, 500, threads)
+    elif cuda is not None:
+
+        def run(x):
+            return _cuda_quadratic(cuda, x, psf, boundary, "tikhonov", regularizer=regularizer, lam_method=method,
+                                   lam=value, callback=callback, needs_sigma=method == "discrepancy")
     else:
 
         def run(x):
@@ -334,3 +349,19 @@ def tikhonov(image, psf, *, lam="auto", regularizer="laplacian", lam_method="gcv
         return dict(lam=float(r["lam"]), lam_method=method if method != "fixed" else None, regularizer=regularizer)
 
     return out, _merge_info("tikhonov", boundary, raw, image, channel_axis, extra)
+
+
+def _cuda_quadratic(cuda, x, psf, boundary, kind, *, nsr_mode="auto", nsr=0.0, nsr_spectrum=None,
+                    regularizer="laplacian", lam_method="fixed", lam=0.0, callback=None, needs_sigma=False):
+    """One channel of wiener / tikhonov on the CUDA engine: (CuPy result, info)."""
+    import cupy
+
+    ptr = _backend.device_pointer
+    # The automatic parameters need the noise level: estimated on the device (one scalar read).
+    sigma = _xp_blur.estimate_noise(x) if needs_sigma else -1.0
+    out = cupy.empty_like(x)
+    info = cuda.quadratic(ptr(x, "image"), list(x.shape), ptr(psf, "psf"), list(psf.shape), out.data.ptr,
+                          x.dtype.name, boundary, kind, nsr_mode, nsr,
+                          0 if nsr_spectrum is None else ptr(nsr_spectrum, "nsr"), regularizer, lam_method, lam,
+                          sigma, callback, 0.0, 500, _backend.current_stream())
+    return out, info
