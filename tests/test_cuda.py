@@ -301,3 +301,22 @@ def test_wiener_and_tikhonov_match_the_cpu_engine(rng, dtype, boundary, call):
             exact = unblur._core.wiener(g.astype(np.float64), psf.astype(np.float64), boundary, call.get("nsr"), None,
                                         1e-12, 5000, 0)[0]
     _assert_quadratic_agrees(cp.asnumpy(got), want, dtype, boundary, exact)
+
+
+@gpu
+@needs_module
+@pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect"])
+@pytest.mark.parametrize("kw", [dict(), dict(positivity=False, bounds=(0.1, 0.8)), dict(channel_axis=-1)])
+def test_tv_deconvolve_matches_the_cpu_engine(rng, dtype, boundary, kw):
+    from test_richardson_lucy import _itol
+
+    cp = _cupy()
+    shape = (30, 27, 3) if "channel_axis" in kw else (30, 27)
+    img = rng.random(shape).astype(dtype)
+    psf = (np.ones((3, 5)) / 15).astype(dtype)
+    want, winfo = unblur.tv_deconvolve(img, psf, weight=0.05, iterations=6, boundary=boundary, return_info=True, **kw)
+    got, info = unblur.tv_deconvolve(cp.asarray(img), cp.asarray(psf), weight=0.05, iterations=6, boundary=boundary,
+                                     return_info=True, **kw)
+    assert isinstance(got, cp.ndarray) and got.dtype == dtype and got.shape == img.shape
+    np.testing.assert_allclose(cp.asnumpy(got), want, **_itol(dtype))
+    assert info["iterations"] == winfo["iterations"]

@@ -266,3 +266,38 @@ def test_quadratic_refuses_bad_parameters(rng):
         host.quadratic(g, _norm(psf), "auto", "wiener", -1.0)
     with pytest.raises(ValueError, match="kind must be one of"):
         host.quadratic(g, _norm(psf), "auto", "kalman", 0.1)
+
+
+# ---- TV deconvolution (csrc/gpu/tv_deconvolve.hpp) ----------------------------------------
+
+@pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect"])
+@pytest.mark.parametrize("channels,shape,psf_shape", [(1, (30, 27), (5, 3)), (3, (20, 22), (3, 5)),
+                                                      (1, (9, 10, 11), (3, 3, 5)), (2, (8, 9, 7), (3, 1, 3))])
+@pytest.mark.parametrize("positivity,bounds", [(True, None), (False, (0.1, 0.8)), (False, None)])
+def test_tv_matches_the_cpu_engine(rng, dtype, boundary, channels, shape, psf_shape, positivity, bounds):
+    img = rng.random((channels,) + shape).astype(dtype)
+    psf = rng.random(psf_shape).astype(dtype)
+    psf /= psf.sum()
+    src = img if channels > 1 else img[0]
+    args = (src, psf, channels > 1, boundary, 0.05, 6, 0.0, positivity, bounds, (1.0, 2.0, 1.5), None)
+    want, winfo = unblur._core.tv_deconvolve(*args)
+    got, info = host.tv_deconvolve(*args)
+    assert got.dtype == dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, **_itol(dtype))
+    assert info["iterations"] == winfo["iterations"] == 6 and info["stopped_by"] == "iterations"
+    assert info["relative_change"] == pytest.approx(winfo["relative_change"], rel=1e-3)
+
+
+def test_tv_callback_and_tolerance_match_the_cpu_engine(rng):
+    img = rng.random((24, 26))
+    psf = np.ones((3, 3)) / 9
+    got, want = [], []
+    args = (img, psf, False, "auto", 0.02, 5, 0.0, True, None, (1.0, 2.0, 1.5))
+    unblur._core.tv_deconvolve(*args, want.append)
+    host.tv_deconvolve(*args, got.append)
+    assert [s["iteration"] for s in got] == [1, 2, 3, 4, 5]
+    for a, b in zip(got, want):
+        assert a["objective"] == pytest.approx(b["objective"], rel=1e-9)
+        assert a["relative_change"] == pytest.approx(b["relative_change"], rel=1e-9)
+    stop = (img, psf, False, "auto", 0.02, 300, 1e-3, True, None, (1.0, 2.0, 1.5), None)
+    assert host.tv_deconvolve(*stop)[1]["iterations"] == unblur._core.tv_deconvolve(*stop)[1]["iterations"]

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <tuple>
 #include <string>
 
 #include "bindings/common.hpp"
@@ -21,6 +23,7 @@
 #include "cuda/filters.hpp"
 #include "cuda/metrics.hpp"
 #include "cuda/richardson_lucy.hpp"
+#include "cuda/tv_deconvolve.hpp"
 #include "cuda/wiener.hpp"
 
 namespace py = pybind11;
@@ -291,6 +294,51 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("regularizer"), py::arg("lam_method"), py::arg("lam"), py::arg("sigma"), py::arg("callback"),
         py::arg("tolerance"), py::arg("max_iterations"), py::arg("stream"),
         "Wiener ('wiener') or Tikhonov ('tikhonov') deconvolution on the GPU (device addresses); returns the info.");
+
+  // TV deconvolution: image and out are (channels, *shape), channel-major.
+  m.def("tv_deconvolve",
+        [](std::uintptr_t image, const Shape& shape, std::ptrdiff_t channels, std::uintptr_t psf,
+           const Shape& psf_shape, std::uintptr_t out, const std::string& dtype, const std::string& boundary,
+           double weight, int max_iterations, double tolerance, bool positivity,
+           std::optional<std::pair<double, double>> bounds, std::tuple<double, double, double> rho,
+           const py::object& callback, std::uintptr_t stream) {
+          const unblur::DeconvBoundary b = unblur::bindings::parse_deconv_boundary(boundary);
+          unblur::TVOptions o;
+          o.weight = weight;
+          o.max_iterations = max_iterations;
+          o.tolerance = tolerance;
+          o.positivity = positivity;
+          if (bounds) {
+            o.has_bounds = true;
+            o.lower = bounds->first;
+            o.upper = bounds->second;
+          }
+          o.rho_data = std::get<0>(rho);
+          o.rho_tv = std::get<1>(rho);
+          o.rho_constraint = std::get<2>(rho);
+          const unblur::IterationCallback cb = unblur::bindings::wrap_callback(callback);
+          return by_dtype(dtype, [&](auto tag) {
+            using T = decltype(tag);
+            const T* g = address<const T>(image, "image");
+            const T* h = address<const T>(psf, "psf");
+            T* o_ptr = address<T>(out, "out");
+            unblur::TVInfo info;
+            {
+              py::gil_scoped_release release;
+              info = unblur::cuda::tv_deconvolve<T>(g, shape, channels, h, psf_shape, b, o, o_ptr, cb,
+                                                    stream_of(stream));
+            }
+            py::dict d;
+            d["iterations"] = info.iterations;
+            d["stopped_by"] = info.stopped_by;
+            d["relative_change"] = info.relative_change;
+            return d;
+          });
+        },
+        py::arg("image"), py::arg("shape"), py::arg("channels"), py::arg("psf"), py::arg("psf_shape"), py::arg("out"),
+        py::arg("dtype"), py::arg("boundary"), py::arg("weight"), py::arg("max_iterations"), py::arg("tolerance"),
+        py::arg("positivity"), py::arg("bounds"), py::arg("rho"), py::arg("callback"), py::arg("stream"),
+        "TV deconvolution on the GPU (device addresses); returns the run's info.");
 
   m.def("device_info", [] {
     std::string reason;

@@ -6,14 +6,19 @@
 #include "bindings/common.hpp"
 #include "core/fft.hpp"
 #include "core/tv_deconvolve.hpp"
+#include "gpu/exec_host.hpp"
+#include "gpu/tv_deconvolve.hpp"
 
 namespace unblur::bindings {
 
-void register_tv(py::module_& m) {
-  m.def("tv_deconvolve", [](const py::array& image, const py::array& psf, bool channel_first,
+namespace {
+
+// The CPU engine's solver, or (on_host_gpu) the CUDA engine's single-source one run by
+// the host executor (csrc/gpu/tv_deconvolve.hpp), for the tests.
+py::tuple run_tv(const py::array& image, const py::array& psf, bool channel_first,
                             const std::string& boundary, double weight, int max_iterations, double tolerance,
                             bool positivity, std::optional<std::pair<double, double>> bounds,
-                            std::tuple<double, double, double> rho, const py::object& callback, int threads) {
+                            std::tuple<double, double, double> rho, const py::object& callback, int threads, bool on_host_gpu) {
     return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
       using T = decltype(tag);
       const T* g = cptr<T>(image, "image");
@@ -46,7 +51,12 @@ void register_tv(py::module_& m) {
       TVInfo info;
       {
         py::gil_scoped_release release;
-        info = tv_deconvolve<T>(g, shape, channels, p, psf_shape, b, o, op, cb);
+        if (on_host_gpu) {
+          static const gpu::HostExec<T> ex;
+          info = gpu::tv_deconvolve(ex, g, shape, channels, p, psf_shape, b, o, op, cb);
+        } else {
+          info = tv_deconvolve<T>(g, shape, channels, p, psf_shape, b, o, op, cb);
+        }
       }
       py::dict d;
       d["iterations"] = info.iterations;
@@ -54,11 +64,32 @@ void register_tv(py::module_& m) {
       d["relative_change"] = info.relative_change;
       return py::make_tuple(out, d);
     });
+}
+
+}  // namespace
+
+void register_tv(py::module_& m) {
+  m.def("tv_deconvolve", [](const py::array& image, const py::array& psf, bool channel_first,
+                            const std::string& boundary, double weight, int max_iterations, double tolerance,
+                            bool positivity, std::optional<std::pair<double, double>> bounds,
+                            std::tuple<double, double, double> rho, const py::object& callback, int threads) {
+    return run_tv(image, psf, channel_first, boundary, weight, max_iterations, tolerance, positivity, bounds, rho,
+                  callback, threads, false);
   }, py::arg("image"), py::arg("psf"), py::arg("channel_first"), py::arg("boundary"), py::arg("weight"),
      py::arg("max_iterations"), py::arg("tolerance"), py::arg("positivity"), py::arg("bounds"), py::arg("rho"),
      py::arg("callback"), py::arg("threads") = 0,
      "TV deconvolution (see core/tv_deconvolve.hpp); image is (channels, *spatial) when channel_first. "
      "Returns (restored, info).");
+
+  m.attr("gpu_on_host").cast<py::module_>().def("tv_deconvolve", [](const py::array& image, const py::array& psf, bool channel_first,
+                            const std::string& boundary, double weight, int max_iterations, double tolerance,
+                            bool positivity, std::optional<std::pair<double, double>> bounds,
+                            std::tuple<double, double, double> rho, const py::object& callback, int threads) {
+    return run_tv(image, psf, channel_first, boundary, weight, max_iterations, tolerance, positivity, bounds, rho,
+                  callback, threads, true);
+  }, py::arg("image"), py::arg("psf"), py::arg("channel_first"), py::arg("boundary"), py::arg("weight"),
+     py::arg("max_iterations"), py::arg("tolerance"), py::arg("positivity"), py::arg("bounds"), py::arg("rho"),
+     py::arg("callback"), py::arg("threads") = 0, "The CUDA engine's TV deconvolution run on the host (tests only).");
 
   m.def("tv_fft_floor", [](const std::vector<py::ssize_t>& grid, const py::dtype& dtype, int iterations,
                            int channels, int threads) {

@@ -204,6 +204,14 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
                                       tolerance, bool(positivity), bounds, rho, callback, threads)
         if channel_axis is None:
             out = out[None]
+    elif _backend.gpu_engine() is not None:
+        cuda = _backend.gpu_engine()
+        stacked = xp.ascontiguousarray(stacked)
+        out = xp.empty_like(stacked)
+        run = cuda.tv_deconvolve(_backend.device_pointer(stacked, "image"), list(stacked.shape[1:]),
+                                 int(stacked.shape[0]), _backend.device_pointer(psf, "psf"), list(psf.shape),
+                                 out.data.ptr, stacked.dtype.name, boundary, weight, max_iterations, tolerance,
+                                 bool(positivity), bounds, rho, callback, _backend.current_stream())
     else:
         out, run = _xp_tv.tv_deconvolve(stacked, psf, boundary, weight, max_iterations, tolerance,
                                         bool(positivity), bounds, rho, callback)
