@@ -320,3 +320,32 @@ def test_tv_deconvolve_matches_the_cpu_engine(rng, dtype, boundary, kw):
     assert isinstance(got, cp.ndarray) and got.dtype == dtype and got.shape == img.shape
     np.testing.assert_allclose(cp.asnumpy(got), want, **_itol(dtype))
     assert info["iterations"] == winfo["iterations"]
+
+
+@gpu
+@needs_module
+def test_algorithms_copy_no_image_data_between_host_and_device(rng):
+    # The engine's copies are counted (csrc/cuda/transfer.hpp): uploads must be zero and
+    # downloads only the scalars of reductions and stopping rules (and Wiener's table of
+    # ring sums), never anything of the image's size.
+    cp = _cupy()
+    g, psf = _rl_problem(rng, np.float32, shape=(64, 64), psf_shape=(7, 7))
+    x, h = cp.asarray(g), cp.asarray(psf)
+    calls = {
+        "convolve": lambda: unblur.convolve(x, h),
+        "gaussian_filter": lambda: unblur.gaussian_filter(x, 2.0),
+        "richardson_lucy": lambda: unblur.richardson_lucy(x, h),
+        "richardson_lucy (fixed)": lambda: unblur.richardson_lucy(x, h, iterations=10, accelerate=False),
+        "wiener": lambda: unblur.wiener(x, h),
+        "tikhonov": lambda: unblur.tikhonov(x, h),
+        "tv_deconvolve": lambda: unblur.tv_deconvolve(x, h, iterations=10),
+        "ssim": lambda: unblur.metrics.ssim(x, x * 0.5, data_range=1.0),
+    }
+    for name, call in calls.items():
+        call()  # plans made, pools warm
+        cuda.reset_transfer_stats()
+        call()
+        cp.cuda.get_current_stream().synchronize()
+        stats = cuda.transfer_stats()
+        assert stats["host_to_device"] == 0, (name, stats)
+        assert stats["largest_device_to_host"] < g.nbytes // 4, (name, stats)

@@ -301,3 +301,21 @@ def test_tv_callback_and_tolerance_match_the_cpu_engine(rng):
         assert a["relative_change"] == pytest.approx(b["relative_change"], rel=1e-9)
     stop = (img, psf, False, "auto", 0.02, 300, 1e-3, True, None, (1.0, 2.0, 1.5), None)
     assert host.tv_deconvolve(*stop)[1]["iterations"] == unblur._core.tv_deconvolve(*stop)[1]["iterations"]
+
+
+def test_the_cuda_engine_copies_only_through_its_counted_helper():
+    # Every cudaMemcpy* of the CUDA engine is in csrc/cuda/transfer.hpp's transfer(),
+    # which counts copies by direction (tests/test_cuda.py checks the counts per
+    # algorithm on a GPU): a copy added anywhere else would escape that check.
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "csrc"
+    offenders = []
+    for path in sorted(root.rglob("*")):
+        if path.suffix not in (".hpp", ".cpp", ".cu", ".cuh") or path.name == "transfer.hpp":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\bcudaMemcpy\w*\s*\(", line):
+                offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert offenders == []

@@ -23,6 +23,7 @@
 #include "cuda/filters.hpp"
 #include "cuda/metrics.hpp"
 #include "cuda/richardson_lucy.hpp"
+#include "cuda/transfer.hpp"
 #include "cuda/tv_deconvolve.hpp"
 #include "cuda/wiener.hpp"
 
@@ -73,6 +74,26 @@ PYBIND11_MODULE(_cuda, m) {
   py::register_exception<unblur::ValueError>(m, "CudaValueError", PyExc_ValueError);
   py::register_exception<unblur::Error>(m, "CudaError", PyExc_RuntimeError);
   m.def("cufft_version", &unblur::cuda::cufft_version, "cuFFT's version (e.g. 12500 for 12.5), as loaded.");
+  m.def("transfer_stats", [] {
+    const unblur::cuda::TransferStats& s = unblur::cuda::transfer_stats();
+    py::dict d;
+    d["host_to_device"] = s.host_to_device.load();
+    d["host_to_device_bytes"] = s.host_to_device_bytes.load();
+    d["device_to_host"] = s.device_to_host.load();
+    d["device_to_host_bytes"] = s.device_to_host_bytes.load();
+    d["device_to_device"] = s.device_to_device.load();
+    d["largest_device_to_host"] = s.largest_device_to_host.load();
+    return d;
+  }, "Copies the CUDA engine has made since import (or reset_transfer_stats), by direction.");
+  m.def("reset_transfer_stats", [] {
+    unblur::cuda::TransferStats& s = unblur::cuda::transfer_stats();
+    s.host_to_device = 0;
+    s.host_to_device_bytes = 0;
+    s.device_to_host = 0;
+    s.device_to_host_bytes = 0;
+    s.device_to_device = 0;
+    s.largest_device_to_host = 0;
+  }, "Zeroes the copy counters.");
   m.def("clear_plan_cache", &unblur::cuda::clear_plan_cache, "Drops the cached cuFFT plans.");
   m.def("plan_cache_size", &unblur::cuda::plan_cache_size, "Number of cached cuFFT plans.");
 

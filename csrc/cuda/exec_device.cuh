@@ -14,6 +14,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/fft.hpp"
+#include "cuda/transfer.hpp"
 #include "gpu/exec.hpp"
 #include "gpu/gaussian_filter.hpp"
 
@@ -204,7 +205,7 @@ class DeviceExec {
     UNBLUR_CUDA_CHECK_LAUNCH();
     final_sums_kernel<K, Op><<<1, kBlock, 0, stream_>>>(partial.data(), static_cast<int>(blocks));
     UNBLUR_CUDA_CHECK_LAUNCH();
-    UNBLUR_CUDA_CHECK(cudaMemcpyAsync(&result, partial.data(), sizeof(result), cudaMemcpyDeviceToHost, stream_));
+    transfer(&result, partial.data(), sizeof(result), cudaMemcpyDeviceToHost, stream_);
     UNBLUR_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return result;
   }
@@ -252,7 +253,7 @@ class DeviceExec {
       UNBLUR_CUDA_CHECK_LAUNCH();
     }
     std::vector<double> host(len);
-    UNBLUR_CUDA_CHECK(cudaMemcpyAsync(host.data(), acc.data(), len * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+    transfer(host.data(), acc.data(), len * sizeof(double), cudaMemcpyDeviceToHost, stream_);
     UNBLUR_CUDA_CHECK(cudaStreamSynchronize(stream_));
     std::vector<gpu::Sums<K>> out(static_cast<std::size_t>(bins + 1));
     for (gpu::Index b = 0; b < bins; ++b)
@@ -263,7 +264,7 @@ class DeviceExec {
 
   template <typename U>
   void copy(U* dst, const U* src, gpu::Index n) const {
-    if (n > 0) UNBLUR_CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(U) * n, cudaMemcpyDeviceToDevice, stream_));
+    if (n > 0) transfer(dst, src, sizeof(U) * n, cudaMemcpyDeviceToDevice, stream_);
   }
   template <typename U>
   void fill(U* dst, gpu::Index n, U value) const {
