@@ -349,3 +349,21 @@ def test_algorithms_copy_no_image_data_between_host_and_device(rng):
         stats = cuda.transfer_stats()
         assert stats["host_to_device"] == 0, (name, stats)
         assert stats["largest_device_to_host"] < g.nbytes // 4, (name, stats)
+
+
+@gpu
+@needs_module
+def test_blind_richardson_lucy_matches_the_cpu_engine(rng, dtype):
+    from test_gpu_algorithms import _scaled
+
+    cp = _cupy()
+    g = (rng.random((37, 41)) + 0.1).astype(dtype)
+    h0 = rng.random((7, 5)).astype(dtype)
+    h0 /= h0.sum()
+    want, want_h = unblur.blind_richardson_lucy(g, h0, iterations=4, psf_iterations=2)
+    h_dev = cp.asarray(h0)
+    got, got_h = unblur.blind_richardson_lucy(cp.asarray(g), h_dev, iterations=4, psf_iterations=2)
+    assert isinstance(got, cp.ndarray) and isinstance(got_h, cp.ndarray) and got.dtype == dtype
+    np.testing.assert_array_equal(cp.asnumpy(h_dev), h0)  # the caller's PSF is not overwritten
+    np.testing.assert_allclose(cp.asnumpy(got), want, **_scaled(dtype, want))
+    np.testing.assert_allclose(cp.asnumpy(got_h), want_h, **_scaled(dtype, want_h))

@@ -321,3 +321,29 @@ def test_the_cuda_engine_copies_only_through_its_counted_helper():
             if re.search(r"\bcudaMemcpy\w*\s*\(", line):
                 offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+# ---- blind Richardson-Lucy (csrc/gpu/blind_richardson_lucy.hpp) ---------------------------
+
+@pytest.mark.parametrize("psf_iterations", [0, 1, 3])
+def test_blind_richardson_lucy_matches_the_cpu_engine(rng, dtype, psf_iterations):
+    g = (rng.random((37, 41)) + 0.1).astype(dtype)
+    h0 = rng.random((7, 5)).astype(dtype)
+    h0 /= h0.sum()
+    want, want_h, want_done = unblur._core.blind_richardson_lucy(g, h0, 4, psf_iterations)
+    got, got_h, done = host.blind_richardson_lucy(g, h0, 4, psf_iterations)
+    assert done == want_done == 4 and got.dtype == got_h.dtype == dtype
+    np.testing.assert_allclose(got, want, **_scaled(dtype, want))
+    np.testing.assert_allclose(got_h, want_h, **_scaled(dtype, want_h))
+    assert float(got_h.sum()) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_blind_richardson_lucy_callback_and_bad_psf(rng):
+    g = rng.random((20, 22)) + 0.1
+    h0 = np.full((3, 3), 1 / 9)
+    _, _, done = host.blind_richardson_lucy(g, h0, 10, 1, lambda s: s["iteration"] < 3)
+    assert done == 3
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        host.blind_richardson_lucy(g, np.array([[0.5, -0.1, 0.6]]), 2, 1)
+    with pytest.raises(ValueError, match="positive sum"):
+        host.blind_richardson_lucy(g, np.zeros((3, 3)), 2, 1)

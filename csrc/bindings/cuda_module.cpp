@@ -17,6 +17,7 @@
 
 #include "bindings/common.hpp"
 #include "core/error.hpp"
+#include "cuda/blind_richardson_lucy.hpp"
 #include "cuda/convolve.hpp"
 #include "cuda/device.hpp"
 #include "cuda/fft.hpp"
@@ -360,6 +361,27 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("dtype"), py::arg("boundary"), py::arg("weight"), py::arg("max_iterations"), py::arg("tolerance"),
         py::arg("positivity"), py::arg("bounds"), py::arg("rho"), py::arg("callback"), py::arg("stream"),
         "TV deconvolution on the GPU (device addresses); returns the run's info.");
+
+  m.def("blind_richardson_lucy",
+        [](std::uintptr_t image, const Shape& shape, std::uintptr_t psf, const Shape& psf_shape, std::uintptr_t out,
+           const std::string& dtype, int iterations, int psf_iterations, const py::object& callback,
+           std::uintptr_t stream) {
+          unblur::BlindRLOptions o;
+          o.iterations = iterations;
+          o.psf_iterations = psf_iterations;
+          const unblur::IterationCallback cb = unblur::bindings::wrap_callback(callback);
+          return by_dtype(dtype, [&](auto tag) {
+            using T = decltype(tag);
+            const T* g = address<const T>(image, "image");
+            T* h = address<T>(psf, "psf");
+            T* o_ptr = address<T>(out, "out");
+            py::gil_scoped_release release;
+            return unblur::cuda::blind_richardson_lucy<T>(g, shape, h, psf_shape, o_ptr, o, cb, stream_of(stream));
+          });
+        },
+        py::arg("image"), py::arg("shape"), py::arg("psf"), py::arg("psf_shape"), py::arg("out"), py::arg("dtype"),
+        py::arg("iterations"), py::arg("psf_iterations"), py::arg("callback"), py::arg("stream"),
+        "Blind Richardson-Lucy on the GPU; psf (device) is updated in place; returns the alternations run.");
 
   m.def("device_info", [] {
     std::string reason;

@@ -6,6 +6,8 @@
 #include "core/blind.hpp"
 #include "core/blind_kernel.hpp"
 #include "core/blind_richardson_lucy.hpp"
+#include "gpu/blind_richardson_lucy.hpp"
+#include "gpu/exec_host.hpp"
 
 namespace unblur::bindings {
 
@@ -225,6 +227,35 @@ void register_blind(py::module_& m) {
   }, py::arg("image"), py::arg("psf"), py::arg("iterations"), py::arg("psf_iterations"),
      py::arg("callback") = py::none(), py::arg("threads") = 0,
      "Blind Richardson-Lucy: (restored, psf, iterations run); psf must have the image's dtype.");
+
+  // The CUDA engine's blind RL (csrc/gpu/blind_richardson_lucy.hpp) run on the host (tests only).
+  m.attr("gpu_on_host").cast<py::module_>().def("blind_richardson_lucy",
+      [](const py::array& image, const py::array& psf, int iterations, int psf_iterations,
+         const py::object& callback) {
+    return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
+      using T = decltype(tag);
+      const T* g = cptr<T>(image, "image");
+      const T* p = cptr<T>(psf, "psf");
+      const Shape shape = shape_of(image), pshape = shape_of(psf);
+      auto h = new_array<T>(pshape);
+      std::copy(p, p + psf.size(), h.mutable_data());
+      auto out = new_array<T>(shape);
+      BlindRLOptions options;
+      options.iterations = iterations;
+      options.psf_iterations = psf_iterations;
+      const IterationCallback cb = wrap_callback(callback);
+      T* hp = h.mutable_data();
+      T* o = out.mutable_data();
+      int done = 0;
+      {
+        py::gil_scoped_release release;
+        static const gpu::HostExec<T> ex;
+        done = gpu::blind_richardson_lucy(ex, g, shape, hp, pshape, o, options, cb);
+      }
+      return py::make_tuple(out, h, done);
+    });
+  }, py::arg("image"), py::arg("psf"), py::arg("iterations"), py::arg("psf_iterations"),
+     py::arg("callback") = py::none());
 }
 
 }  // namespace unblur::bindings

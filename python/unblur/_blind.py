@@ -531,6 +531,13 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     if _backend.is_numpy(image):
         restored, est, done = _backend.core().blind_richardson_lucy(
             image, np.ascontiguousarray(psf, dtype=image.dtype), iterations, psf_iterations, callback, threads)
+    elif _backend.gpu_engine() is not None:
+        cuda = _backend.gpu_engine()
+        est = xp.array(psf, dtype=image.dtype, copy=True)  # updated in place: the caller's stays as it was
+        restored = xp.empty_like(image)
+        done = cuda.blind_richardson_lucy(_backend.device_pointer(image, "image"), list(image.shape), est.data.ptr,
+                                          list(est.shape), restored.data.ptr, image.dtype.name, iterations,
+                                          psf_iterations, callback, _backend.current_stream())
     else:
         restored, est, done = _brl.blind_richardson_lucy(image, xp.asarray(psf), iterations, 1, psf_iterations,
                                                          callback)
