@@ -22,40 +22,41 @@ def grid_shape(shape, psf_shape, boundary):
     return fast_fft_shape(tuple(n + k - 1 for n, k in zip(shape, psf_shape)))
 
 
-def _freq_axes(grid):
-    """Per-axis integer frequencies of the half spectrum, broadcastable."""
+def _freq_axes(grid, xp=np):
+    """Per-axis integer frequencies of the half spectrum, broadcastable (in `xp`)."""
     d = len(grid)
     out = []
     for i, n in enumerate(grid):
-        k = np.arange(n // 2 + 1) if i == d - 1 else np.arange(n)
+        k = xp.arange(n // 2 + 1) if i == d - 1 else xp.arange(n)
         shape = [1] * d
         shape[i] = -1
         out.append((k.reshape(shape), n))
     return out
 
 
-def radial_frequency(grid):
-    """|f| in cycles per pixel on the half spectrum of `grid` (NumPy)."""
+def radial_frequency(grid, xp=np):
+    """|f| in cycles per pixel on the half spectrum of `grid` (an `xp` array)."""
     f2 = 0.0
-    for k, n in _freq_axes(grid):
-        kk = np.where(2 * k < n, k, k - n)
+    for k, n in _freq_axes(grid, xp):
+        kk = xp.where(2 * k < n, k, k - n)
         f2 = f2 + (kk / n) ** 2
-    return np.sqrt(f2)
+    return xp.sqrt(f2)
 
 
-def regularizer_spectrum(grid, regularizer):
-    """|R(f)|^2 (NumPy, float64); None for the identity."""
+def regularizer_spectrum(grid, regularizer, xp=np):
+    """|R(f)|^2 (float64, in `xp`); None for the identity."""
     if regularizer == "identity":
         return None
     s = 0.0
-    for k, n in _freq_axes(grid):
-        s = s + (2.0 - 2.0 * np.cos(2 * np.pi * k / n))
+    for k, n in _freq_axes(grid, xp):
+        s = s + (2.0 - 2.0 * xp.cos(2 * np.pi * k / n))
     return s * s if regularizer == "laplacian" else s + 0.0
 
 
-def _weights(grid):
+def _weights(grid, xp=np):
+    """How many bins of the full spectrum each half-spectrum column stands for."""
     n = grid[-1]
-    w = np.full(n // 2 + 1, 2.0)
+    w = xp.full(n // 2 + 1, 2.0)
     w[0] = 1.0
     if n % 2 == 0:
         w[-1] = 1.0
@@ -86,8 +87,8 @@ def _tapered(data, psf_shape):
         t[n - band:] = t[:band][::-1]
         shape = [1] * d
         shape[axis] = -1
-        w = w * t.reshape(shape)
-    return (mean + (data.astype(xp.float64) - mean) * xp.asarray(w)).astype(data.dtype)
+        w = w * xp.asarray(t.reshape(shape))  # one line per axis to the device; their product there
+    return (mean + (data.astype(xp.float64) - mean) * w).astype(data.dtype)
 
 
 def _residual_and_trace(h2, r2, g2w, w, lam):
@@ -144,48 +145,57 @@ def choose_lam_discrepancy(h2, r2, g2w, w, size, sigma):
 
 
 def fit_power_spectrum(h2, g2, w, grid, sigma):
-    """NSR(f) = sigma^2 / S(f) with S fitted on rings where |H|^2 >= 0.5 (see wiener.hpp)."""
+    """NSR(f) = sigma^2 / S(f) with S fitted on rings where |H|^2 >= 0.5 (see wiener.hpp).
+
+    h2 = |H|^2, g2 = |G|^2 on the half spectrum and w, the half-spectrum weights of the
+    last axis, all in one namespace; NSR comes back in it. The rings are binned and
+    fitted where the arrays are: only the fit's few numbers are read back (the total
+    power, the number of usable rings per threshold tried, alpha and log A).
+    """
+    xp = namespace(h2)
     size = float(np.prod(grid))
     m = max(grid)
-    f = radial_frequency(grid)
-    wf = np.broadcast_to(w, f.shape)
+    f = radial_frequency(grid, xp)
+    wf = xp.broadcast_to(w, f.shape)
     p = g2 / size
-    first = np.zeros(f.shape, bool)
-    first[(0,) * f.ndim] = True
-    total = float((wf * p)[~first].sum())
-    k = np.rint(f * m).astype(int)
-    use = (~first) & (k > 0) & (k <= m // 2)
+    wp = wf * p
+    total = float(wp.ravel()[1:].sum())  # the DC bin left out
+    k = xp.rint(f * m).astype(xp.int64)
+    use = (k > 0) & (k <= m // 2)
+    use[(0,) * use.ndim] = False
     rings = m // 2 + 1
-    cnt = np.bincount(k[use], wf[use], rings)
-    ps = np.bincount(k[use], (wf * p)[use], rings)
-    hs = np.bincount(k[use], (wf * h2)[use], rings)
-    fs = np.bincount(k[use], (wf * f)[use], rings)
+    bins = xp.where(use, k, 0).ravel()
+
+    def ring_sum(values):
+        # Unused bins add zeros to ring 0, which the fit never reads.
+        return xp.bincount(bins, weights=xp.where(use, values, 0.0).ravel(), minlength=rings)[1:]
+
+    cnt, ps, hs, fs = ring_sum(wf), ring_sum(wp), ring_sum(wf * h2), ring_sum(wf * f)
+    filled = cnt > 0
+    per_ring = xp.where(filled, cnt, 1.0)
+    pj, hj, fj = ps / per_ring, hs / per_ring, fs / per_ring
     variance = total / size
     sigma = max(sigma, 1e-4 * math.sqrt(variance))
     s2 = sigma * sigma
     f0 = 1.0 / m
+    usable = filled & (hj > 0) & (pj > 2 * s2)
     for threshold in (0.5, 0.1, 0.01, 0.0):
-        xs, ys = [], []
-        for j in range(1, rings):
-            if cnt[j] <= 0:
-                continue
-            pj, hj, fj = ps[j] / cnt[j], hs[j] / cnt[j], fs[j] / cnt[j]
-            if hj < threshold or hj <= 0 or pj <= 2 * s2:
-                continue
-            xs.append(math.log(fj * fj + f0 * f0))
-            ys.append(math.log((pj - s2) / hj))
-        if len(xs) >= 3:
+        chosen = usable & (hj >= threshold)
+        n = int(chosen.sum())
+        if n >= 3:
             break
     alpha, log_a = 2.0, math.log(max(variance, 1e-30)) + math.log(f0 * f0)
-    if len(xs) >= 2:
-        xs, ys = np.array(xs), np.array(ys)
-        mx, my = xs.mean(), ys.mean()
-        sxx = float(((xs - mx) ** 2).sum())
-        alpha = -2.0 * float(((xs - mx) * (ys - my)).sum()) / sxx if sxx > 0 else 2.0
-        alpha = min(4.0, max(0.5, alpha))
-        log_a = float(my) + 0.5 * alpha * float(mx)
-    elif len(xs) == 1:
-        log_a = ys[0] + alpha * 0.5 * xs[0]
+    if n >= 1:
+        xs = xp.log(fj * fj + f0 * f0)
+        ys = xp.log(xp.where(chosen, (pj - s2) / xp.where(chosen, hj, 1.0), 1.0))
+        mx = xp.where(chosen, xs, 0.0).sum() / n
+        my = xp.where(chosen, ys, 0.0).sum() / n
+        if n >= 2:
+            dx = xp.where(chosen, xs - mx, 0.0)
+            sxx = (dx * dx).sum()
+            slope = xp.where(sxx > 0, -2.0 * (dx * (ys - my)).sum() / xp.where(sxx > 0, sxx, 1.0), 2.0)
+            alpha = float(xp.clip(slope, 0.5, 4.0))
+        log_a = float(my + 0.5 * alpha * mx)
     amp = math.exp(log_a)
     nsr = s2 / amp * (f * f + f0 * f0) ** (0.5 * alpha)
     return nsr, dict(noise_sigma=sigma, psd_amplitude=amp, psd_alpha=alpha, psd_f0=f0)
@@ -200,7 +210,7 @@ def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, c
     data = image if boundary == "periodic" else _reflect_data(image, psf.shape, grid)
     size = float(np.prod(grid))
     h2 = xp.abs(op.otf.astype(xp.complex128)) ** 2
-    w = xp.asarray(_weights(grid))
+    w = _weights(grid, xp)
     pdata = data if boundary == "periodic" else _tapered(data, psf.shape)
     gp = xp.fft.rfftn(pdata.astype(xp.float64))
     pen, info = choose(h2, gp, w, grid, size)
@@ -270,10 +280,9 @@ def wiener(image, psf, boundary, nsr, **kwargs):
         info = dict(noise_sigma=None, lam=0.0)
         if nsr is None:
             sigma = estimate_noise(image)
-            pen, fit = fit_power_spectrum(np.asarray(_to_numpy(h2)), np.abs(_to_numpy(G)) ** 2,
-                                          _weights(grid), grid, sigma)
+            pen, fit = fit_power_spectrum(h2, xp.abs(G) ** 2, w, grid, sigma)
             info.update(fit)
-            return xp.asarray(pen), info
+            return pen, info
         if isinstance(nsr, float):
             info["lam"] = nsr
             return nsr, info
@@ -286,8 +295,7 @@ def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
     xp = namespace(image)
 
     def choose(h2, G, w, grid, size):
-        r2 = regularizer_spectrum(grid, regularizer)
-        r2 = None if r2 is None else xp.asarray(r2)
+        r2 = regularizer_spectrum(grid, regularizer, xp)
         info = dict(noise_sigma=None)
         value = lam
         g2w = xp.abs(G) ** 2 * w
@@ -302,6 +310,3 @@ def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
 
     return _solve(image, psf, boundary, choose, **kwargs)
 
-
-def _to_numpy(a):
-    return a.get() if hasattr(a, "get") else a
