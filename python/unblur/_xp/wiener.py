@@ -68,10 +68,10 @@ def _reflect_data(image, psf_shape, grid):
     offset = [k // 2 for k in psf_shape]
     idx = []
     for o, n, g in zip(offset, image.shape, grid):
-        i = np.arange(g) - o
-        r = np.mod(i, 2 * n)
-        idx.append(np.where(r < n, r, 2 * n - 1 - r))
-    return xp.ascontiguousarray(image[xp.ix_(*[xp.asarray(i) for i in idx])])
+        i = xp.arange(g) - o
+        r = xp.mod(i, 2 * n)
+        idx.append(xp.where(r < n, r, 2 * n - 1 - r))
+    return xp.ascontiguousarray(image[xp.ix_(*idx)])
 
 
 def _tapered(data, psf_shape):
