@@ -91,18 +91,26 @@ def _tapered(data, psf_shape):
     return (mean + (data.astype(xp.float64) - mean) * w).astype(data.dtype)
 
 
-def _residual_and_trace(h2, r2, g2w, w, lam):
+def _complement(h2, r2, lam):
+    """1 - phi, phi = |H|^2 / (|H|^2 + lam |R|^2): the filter's complement."""
     xp = namespace(h2)
     p = lam * (r2 if r2 is not None else 1.0)
     d = h2 + p
-    om = xp.where(d > 0, p / xp.where(d > 0, d, 1.0), 1.0)
-    return float((om * om * g2w).sum()), float((om * w).sum())
+    return xp.where(d > 0, p / xp.where(d > 0, d, 1.0), 1.0)
+
+
+def _residual_and_trace(h2, r2, g2w, w, lam):
+    """(sum (1 - phi)^2 |G|^2 w, sum (1 - phi) w) as 0-d arrays where h2 is (not read)."""
+    om = _complement(h2, r2, lam)
+    return (om * om * g2w).sum(), (om * w).sum()
 
 
 def choose_lam_gcv(h2, r2, g2w, w, size):
-    def gcv(e):
+    xp = namespace(h2)
+
+    def gcv(e):  # one scalar read per evaluation
         num, den = _residual_and_trace(h2, r2, g2w, w, 10.0**e)
-        return size * num / (den * den) if den > 0 else math.inf
+        return float(xp.where(den > 0, size * num / xp.where(den > 0, den * den, 1.0), math.inf))
 
     lo, hi, step = -12.0, 4.0, 0.5
     grid = [lo + step * i for i in range(int(round((hi - lo) / step)) + 1)]
@@ -128,16 +136,21 @@ def choose_lam_gcv(h2, r2, g2w, w, size):
 
 def choose_lam_discrepancy(h2, r2, g2w, w, size, sigma):
     target = size * size * sigma * sigma
+
+    def residual(e):  # one scalar read per evaluation; the trace is not needed
+        om = _complement(h2, r2, 10.0**e)
+        return float((om * om * g2w).sum())
+
     a, b = -14.0, 6.0
-    if _residual_and_trace(h2, r2, g2w, w, 10.0**a)[0] >= target:
+    if residual(a) >= target:
         return 10.0**a
-    if _residual_and_trace(h2, r2, g2w, w, 10.0**b)[0] <= target:
+    if residual(b) <= target:
         return 10.0**b
     for _ in range(60):
         if b - a <= 1e-6:
             break
         m = 0.5 * (a + b)
-        if _residual_and_trace(h2, r2, g2w, w, 10.0**m)[0] < target:
+        if residual(m) < target:
             a = m
         else:
             b = m
