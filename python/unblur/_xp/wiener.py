@@ -215,7 +215,8 @@ def fit_power_spectrum(h2, g2, w, grid, sigma):
 
 
 def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, callback=None):
-    """choose(h2, G, w, grid, size, sigma-callable) -> (penalty spectrum (xp), info)."""
+    """choose(h2, spectrum, w, grid, size) -> (penalty spectrum (xp), info); spectrum()
+    gives the parameter-estimation spectrum (of the tapered data), made only if asked."""
     xp = namespace(image)
     dtype = image.dtype
     grid = grid_shape(image.shape, psf.shape, boundary)
@@ -224,9 +225,12 @@ def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, c
     size = float(np.prod(grid))
     h2 = xp.abs(op.otf.astype(xp.complex128)) ** 2
     w = _weights(grid, xp)
-    pdata = data if boundary == "periodic" else _tapered(data, psf.shape)
-    gp = xp.fft.rfftn(pdata.astype(xp.float64))
-    pen, info = choose(h2, gp, w, grid, size)
+
+    def spectrum():
+        pdata = data if boundary == "periodic" else _tapered(data, psf.shape)
+        return xp.fft.rfftn(pdata.astype(xp.float64))
+
+    pen, info = choose(h2, spectrum, w, grid, size)
     info["grid_shape"] = tuple(grid)
     info["iterations"] = 0
     info["relative_residual"] = 0.0
@@ -289,11 +293,11 @@ def wiener(image, psf, boundary, nsr, **kwargs):
     """nsr: a float, a spectrum on the grid's half spectrum, or None (automatic)."""
     xp = namespace(image)
 
-    def choose(h2, G, w, grid, size):
+    def choose(h2, spectrum, w, grid, size):
         info = dict(noise_sigma=None, lam=0.0)
         if nsr is None:
             sigma = estimate_noise(image)
-            pen, fit = fit_power_spectrum(h2, xp.abs(G) ** 2, w, grid, sigma)
+            pen, fit = fit_power_spectrum(h2, xp.abs(spectrum()) ** 2, w, grid, sigma)
             info.update(fit)
             return pen, info
         if isinstance(nsr, float):
@@ -307,17 +311,16 @@ def wiener(image, psf, boundary, nsr, **kwargs):
 def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
     xp = namespace(image)
 
-    def choose(h2, G, w, grid, size):
+    def choose(h2, spectrum, w, grid, size):
         r2 = regularizer_spectrum(grid, regularizer, xp)
         info = dict(noise_sigma=None)
         value = lam
-        g2w = xp.abs(G) ** 2 * w
         if lam_method == "gcv":
-            value = choose_lam_gcv(h2, r2, g2w, w, size)
+            value = choose_lam_gcv(h2, r2, xp.abs(spectrum()) ** 2 * w, w, size)
         elif lam_method == "discrepancy":
             sigma = estimate_noise(image)
             info["noise_sigma"] = sigma
-            value = choose_lam_discrepancy(h2, r2, g2w, w, size, sigma)
+            value = choose_lam_discrepancy(h2, r2, xp.abs(spectrum()) ** 2 * w, w, size, sigma)
         info["lam"] = value
         return value * (r2 if r2 is not None else 1.0), info
 
