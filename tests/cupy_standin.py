@@ -51,7 +51,10 @@ and NumPy" pages of its documentation):
    ``get()``).
 8. ``cupy.ascontiguousarray`` / ``cupy.*_like`` / everything that is not one of the
    creation functions of rule 7 refuse NumPy arrays (stricter than CuPy for the few
-   functions that would accept one, e.g. ``cupy.take`` with NumPy indices).
+   functions that would accept one, e.g. ``cupy.take`` with NumPy indices), and a
+   function that takes arrays must get at least one device array (``cupy.sum([1, 2])``
+   is refused: CuPy's routines do not take host lists); ufuncs take device arrays and
+   scalars only.
 9. ``x.flags`` has ``c_contiguous``, ``f_contiguous`` and ``owndata`` only (no
    ``writeable``, as CuPy); ``x.data.ptr`` is the NumPy buffer's address (fake: it
    must never reach the CUDA module, which the fixture ensures with
@@ -604,11 +607,26 @@ def get_array_module(*args):
     return cupy if any(isinstance(a, ndarray) for a in args) else np
 
 
+# Functions that take no array: creation from shapes and values, dtype helpers.
+_NO_ARRAY = set("""empty zeros ones full arange linspace logspace eye identity indices tri result_type can_cast
+promote_types common_type min_scalar_type issubdtype finfo iinfo dtype isscalar""".split())
+
+
 def _func(name, fn, syncs=False):
+    ufunc = isinstance(fn, np.ufunc)
+    needs_array = not ufunc and name.rsplit(".", 1)[-1] not in _NO_ARRAY
+
     def f(*args, **kwargs):
         out = kwargs.get("out")
         if out is not None and not isinstance(out, ndarray):
             raise TypeError(f"cupy.{name}: out must be a cupy.ndarray")
+        if ufunc:  # CuPy ufuncs take device arrays and scalars only (rule 2)
+            for a in args:
+                if not isinstance(a, ndarray):
+                    _operand(a)
+        elif needs_array and not (_has_device(args) or _has_device(list(kwargs.values()))):
+            raise TypeError(f"cupy.{name}: no cupy.ndarray among the arguments (host data given to a CuPy "
+                            f"function; copy it to the device with cupy.asarray first)")
         args = _device_args(args, name)
         kwargs = {k: _device_args(v, name) for k, v in kwargs.items()}
         if syncs:

@@ -118,6 +118,8 @@ def test_standin_keeps_cupys_rules(fake_cupy):
                 lambda: x * np.array(2.0), lambda: cp.maximum(x, np.zeros(3))):
         with pytest.raises(TypeError, match="Unsupported type"):
             bad()
+    with pytest.raises(TypeError, match="no cupy.ndarray among the arguments"):
+        cp.sum([1.0, 2.0])
     with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
         np.asarray(x)
     with pytest.raises(TypeError, match="numpy.sum"):
