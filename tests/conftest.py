@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import unblur
@@ -37,6 +39,30 @@ def simd(request):
     unblur._core.set_simd(request.param)
     yield unblur._core.simd_level()
     unblur._core.set_simd("auto")
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """tests/cupy_standin.py installed as `cupy` for one test (the array-API code "on
+    CuPy", on the CPU), with UNBLUR_BACKEND=cupy so that the CUDA module is never
+    handed its fake device pointers. Yields the stand-in module; its `transfers`
+    counts host <-> device traffic. Everything is undone afterwards. (Never installed
+    at collection: GPU below is decided without it.)"""
+    import cupy_standin
+
+    def clear_caches():
+        for value in vars(unblur._backend).values():
+            if hasattr(value, "cache_clear"):
+                value.cache_clear()
+
+    monkeypatch.setenv("UNBLUR_BACKEND", "cupy")
+    for name, module in cupy_standin.modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    clear_caches()
+    cupy_standin.reset()
+    yield cupy_standin.cupy
+    cupy_standin.reset()
+    clear_caches()  # monkeypatch then restores sys.modules and the environment
 
 
 def _gpu_available():

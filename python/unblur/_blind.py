@@ -458,7 +458,9 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
         The blurred observation (negative values are clipped to 0).
     psf : array or odd int
         The initial PSF (odd sizes, non-negative; normalised here), or its size for a
-        uniform square start. Its size is the size of the result.
+        uniform square start. Its size is the size of the result. A NumPy PSF with a
+        CuPy image is copied to the device; a CuPy PSF with a NumPy image is a
+        TypeError.
     iterations : int >= 1
         Alternations; each runs one image update and `psf_iterations` PSF updates.
     psf_iterations : int >= 0
@@ -518,7 +520,8 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
         if size % 2 == 0:
             raise ValueError(f"psf size must be odd, got {size}")
         psf = np.ones((size, size))
-    psf = _validate.as_psf(psf, "psf", ndim=2, dtype=image.dtype, require_odd=True)
+    xp = _backend.namespace_of(image)
+    psf = _validate.as_psf(psf, "psf", ndim=2, dtype=image.dtype, xp=xp, require_odd=True)
     if float(psf.min()) < 0:
         raise ValueError("psf must be non-negative for blind Richardson-Lucy")
     if psf.shape[0] > image.shape[0] or psf.shape[1] > image.shape[1]:
@@ -527,7 +530,6 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     psf_iterations = _validate.positive_int(psf_iterations, "psf_iterations", minimum=0)
     _deconv_common.check_callback(callback)
     threads = _validate.threads_arg(threads)
-    xp = _backend.namespace_of(image)
     if _backend.is_numpy(image):
         restored, est, done = _backend.core().blind_richardson_lucy(
             image, np.ascontiguousarray(psf, dtype=image.dtype), iterations, psf_iterations, callback, threads)
@@ -539,8 +541,7 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
                                           list(est.shape), restored.data.ptr, image.dtype.name, iterations,
                                           psf_iterations, callback, _backend.current_stream())
     else:
-        restored, est, done = _brl.blind_richardson_lucy(image, xp.asarray(psf), iterations, 1, psf_iterations,
-                                                         callback)
+        restored, est, done = _brl.blind_richardson_lucy(image, psf, iterations, 1, psf_iterations, callback)
         restored, est = restored.astype(image.dtype), est.astype(image.dtype)
     if return_info:
         return restored, est, {"iterations": done}

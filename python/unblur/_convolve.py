@@ -26,7 +26,8 @@ def convolve(image, kernel, *, mode="same", boundary="constant", cval=0.0, metho
     kernel : array
         As many dimensions as `image` has spatial axes; cast to the image's dtype.
         Its centre is index ``k // 2`` on each axis (the PSF convention of
-        :func:`unblur.fft.psf2otf`).
+        :func:`unblur.fft.psf2otf`). A NumPy kernel with a CuPy image is copied to
+        the device; a CuPy kernel with a NumPy image is a TypeError.
     mode : {'same', 'full', 'valid'}
         Output size per axis: 'same' N (aligned with the image), 'full' N + K - 1
         (every output the kernel touches), 'valid' N - K + 1 (only outputs that need no

@@ -44,7 +44,8 @@ def deconvolve(image, psf, method="auto", *, boundary="auto", channel_axis=None,
         float32 in [0, 1].
     psf : array
         Point-spread function, odd-sized, centred on its middle pixel; normalised to
-        sum 1 here.
+        sum 1 here. A NumPy PSF with a CuPy image is copied to the device; a CuPy PSF
+        with a NumPy image is a TypeError.
     method : {'auto', 'wiener', 'tikhonov', 'rl', 'tv'}
         'auto' picks the method that gave the best results with default parameters on
         bench/quality.py. The others call :func:`unblur.wiener`, :func:`unblur.tikhonov`,

@@ -28,7 +28,9 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         (e.g. from background subtraction) are clipped to 0 with a UserWarning.
     psf : array
         Point-spread function, odd sizes, centre at the middle pixel, as many
-        dimensions as the image's spatial axes; normalised to sum 1.
+        dimensions as the image's spatial axes; normalised to sum 1. A NumPy PSF
+        with a CuPy image is copied to the device; a CuPy PSF with a NumPy image is a
+        TypeError.
     iterations : int, optional
         Run exactly this many iterations (>= 1). None (default) stops automatically:
         at the discrepancy principle (the weighted mean squared residual of the
@@ -59,14 +61,16 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     weights : array, optional
         Per-pixel weights of the data, the image's shape, >= 0 (default 1). 0 masks a
         pixel (saturated, dead, outside a field of view): the estimate there is
-        inferred from its neighbours.
+        inferred from its neighbours. The image's array type (NumPy or CuPy), else
+        a TypeError.
     background : float
         Constant background b >= 0 added to the blurred estimate (image units).
     initial : array or dict, optional
         An image of the input's shape to start from (>= 0; the halo of 'auto' is
         filled with its mean), or ``info["state"]`` of an earlier call (a list of them
         with `channel_axis`) to continue that run: N iterations, then M from the
-        state, give exactly the N + M iterations of one call. The boundary must match.
+        state, give exactly the N + M iterations of one call. The boundary must match;
+        the image, or the state's arrays, must be of the image's array type.
     tolerance : float
         Relative change ``||x_new - x|| / ||x_new||`` below which the automatic stop
         ends the run (>= 0; 0 disables it). Ignored when `iterations` is given.
@@ -189,6 +193,7 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     ndim = (2, 3)
 
     if weights is not None:
+        _validate.like_image(weights, xp, "weights")
         weights, _ = _validate.as_image(weights, "weights", ndim=ndim, channel_axis=channel_axis, dtype=image.dtype)
         if tuple(weights.shape) != tuple(image.shape):
             raise ValueError(f"weights must have the image's shape {tuple(image.shape)}, got {tuple(weights.shape)}")
@@ -207,8 +212,10 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
                 raise ValueError("initial is a dict but not an info['state'] of richardson_lucy")
             if s.get("boundary") != boundary:
                 raise ValueError(f"initial is a state of boundary {s.get('boundary')!r}, not {boundary!r}")
+            _validate.like_image(s["estimate"], xp, "initial['estimate']")
         initial = None
     elif initial is not None:
+        _validate.like_image(initial, xp, "initial")
         initial, _ = _validate.as_image(initial, "initial", ndim=ndim, channel_axis=channel_axis, dtype=image.dtype)
         if tuple(initial.shape) != tuple(image.shape):
             raise ValueError(f"initial must have the image's shape {tuple(image.shape)}, got {tuple(initial.shape)}")

@@ -62,7 +62,9 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
         become float32 in [0, 1] and float16 float32 (unblur's dtype policy).
     psf : array
         Point-spread function, same spatial dimensionality as `image`, odd sizes, centre
-        at the middle pixel, no larger than the image; normalised to sum 1.
+        at the middle pixel, no larger than the image; normalised to sum 1. A NumPy
+        PSF with a CuPy image is copied to the device; a CuPy PSF with a NumPy image
+        is a TypeError.
     weight : float >= 0 or 'auto'
         The TV weight :math:`\\lambda`. 'auto': ``5 * sigma**2 / (max(g) - min(g))``
         with ``sigma = unblur.estimate_noise(image)`` (see Notes).

@@ -24,6 +24,7 @@ __all__ = [
     "as_image",
     "as_kernel",
     "as_psf",
+    "like_image",
     "check_out",
     "finite_float",
     "positive_float",
@@ -124,9 +125,16 @@ def _channel_axis(channel_axis, ndim, name):
 
 
 def as_kernel(k, name, *, ndim, dtype, xp=None):
-    """A convolution kernel: same dimensionality as the image, finite, cast to `dtype`."""
+    """A convolution kernel: same dimensionality as the image, finite, cast to `dtype`.
+
+    `xp` is the image's namespace: a NumPy kernel for a CuPy image is copied to the
+    device (a small upload); a CuPy kernel for a NumPy image is a TypeError (the data
+    would have to leave the device unasked)."""
     kxp, k = _asarray(k, name)
     if xp is not None and kxp is not xp:
+        if xp is np:
+            raise TypeError(f"{name} is a CuPy array but the image is a NumPy array; give both as NumPy arrays "
+                            f"(cupy.asnumpy) or both as CuPy arrays")
         k = xp.asarray(k)
         kxp = xp
     if k.dtype == object or k.dtype.kind in "USV":
@@ -139,6 +147,15 @@ def as_kernel(k, name, *, ndim, dtype, xp=None):
     k = kxp.ascontiguousarray(k.astype(dtype, copy=False))
     _require_finite(k, kxp, name)
     return k
+
+
+def like_image(x, xp, name):
+    """TypeError unless `x` has the image's array type (namespace `xp`): image-sized
+    data is never moved between host and device implicitly."""
+    if _backend.namespace_of(x) is not xp:
+        want = "NumPy" if xp is np else "CuPy"
+        raise TypeError(f"{name} must be a {want} array like the image, got {type(x).__module__}.{type(x).__name__}")
+    return x
 
 
 def as_psf(psf, name="psf", *, ndim, dtype, xp=None, require_odd=False):

@@ -36,8 +36,11 @@ def _spatial(image, channel_axis):
     return tuple(s for i, s in enumerate(image.shape) if i != channel_axis)
 
 
-def _nsr_arg(nsr, spatial, psf_shape, boundary, dtype):
-    """None (auto), a float, or a spectrum array on the grid's half spectrum."""
+def _nsr_arg(nsr, spatial, psf_shape, boundary, dtype, xp):
+    """None (auto), a float, or a spectrum array on the grid's half spectrum, in the
+    image's namespace `xp`: a NumPy spectrum for a CuPy image is copied to the device,
+    a CuPy one for a NumPy image is refused (TypeError). A callable gets the radial
+    frequencies as an `xp` array."""
     if isinstance(nsr, str):
         if nsr != "auto":
             raise ValueError(f"nsr must be 'auto', a number >= 0, an array or a callable; got {nsr!r}")
@@ -45,12 +48,14 @@ def _nsr_arg(nsr, spatial, psf_shape, boundary, dtype):
     grid = _xp_wiener.grid_shape(spatial, psf_shape, boundary)
     want = grid[:-1] + (grid[-1] // 2 + 1,)
     if callable(nsr):
-        values = np.asarray(nsr(_xp_wiener.radial_frequency(grid)), dtype=np.float64)
-        if values.shape != want:
-            values = np.broadcast_to(values, want) if values.ndim == 0 else values
-        if values.shape != want:
-            raise ValueError(f"nsr(f) must return an array of the shape of f, {want}; got {values.shape}")
+        values = nsr(_xp_wiener.radial_frequency(grid, xp))
         what = "nsr(f)"
+        if not hasattr(values, "shape"):
+            values = xp.asarray(values, dtype=np.float64)
+        if values.ndim == 0:
+            values = _backend.namespace_of(values).broadcast_to(values, want)
+        if tuple(values.shape) != want:
+            raise ValueError(f"nsr(f) must return an array of the shape of f, {want}; got {tuple(values.shape)}")
     elif isinstance(nsr, numbers.Real) and not isinstance(nsr, bool):
         return _validate.nonnegative_float(nsr, "nsr")
     elif isinstance(nsr, bool) or nsr is None:
@@ -65,8 +70,12 @@ def _nsr_arg(nsr, spatial, psf_shape, boundary, dtype):
                              f"{grid}, got {tuple(values.shape)}")
     if values.dtype.kind not in "fiu":
         raise TypeError(f"{what} must be real, got dtype {values.dtype}")
+    if _backend.namespace_of(values) is not xp:
+        if xp is np:
+            raise TypeError(f"{what} is a CuPy array but the image is a NumPy array; give both as NumPy arrays "
+                            f"(cupy.asnumpy) or both as CuPy arrays")
+        values = xp.asarray(values)  # a host spectrum for a device image: copied once
     values = values.astype(dtype)
-    xp = _backend.namespace_of(values)
     if not bool(xp.isfinite(values).all()) or bool((values < 0).any()):
         raise ValueError(f"{what} must be finite and >= 0")
     return xp.ascontiguousarray(values)
@@ -106,16 +115,22 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
         dtypes follow unblur's dtype policy.
     psf : array
         Point-spread function, odd sizes, centre at index ``k // 2`` per axis (the
-        :func:`unblur.fft.psf2otf` convention); normalised to sum 1.
+        :func:`unblur.fft.psf2otf` convention); normalised to sum 1. A NumPy PSF
+        with a CuPy image is copied to the device (the PSF generators of
+        :mod:`unblur.psf` return NumPy arrays); a CuPy PSF with a NumPy image is a
+        TypeError.
     nsr : 'auto', float, array or callable
         Noise-to-signal power ratio NSR(f):
 
         * a number >= 0: the same at every frequency (a white signal prior);
         * a callable ``nsr(f)`` of the radial frequency ``f`` (cycles per pixel,
-          an array with the half-spectrum shape of the grid) returning NSR values;
+          an array with the half-spectrum shape of the grid, of the image's array
+          type: NumPy or CuPy) returning NSR values;
         * an array on the half spectrum of the model's grid: ``rfftn`` layout of
           ``unblur._core.quadratic_grid_shape(shape, psf.shape, boundary)`` (the
-          image's shape for 'periodic', a fast FFT size >= N + K - 1 otherwise);
+          image's shape for 'periodic', a fast FFT size >= N + K - 1 otherwise).
+          A NumPy array with a CuPy image is copied to the device; a CuPy array
+          with a NumPy image is a TypeError;
         * 'auto': ``sigma^2 / S(f)`` with sigma from :func:`unblur.estimate_noise`
           and a fitted power-law image spectrum (see Notes).
     boundary : {'auto', 'periodic', 'reflect'}
@@ -187,12 +202,8 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
     spatial = _spatial(image, channel_axis)
     nsr_kind = "auto" if isinstance(nsr, str) else "callable" if callable(nsr) else (
         "number" if isinstance(nsr, numbers.Real) else "array")
-    value = _nsr_arg(nsr, spatial, psf.shape, boundary, image.dtype)
     xp = _backend.namespace_of(image)
-    if xp is not np and value is not None and not isinstance(value, float):
-        value = xp.asarray(value)
-    if xp is np and value is not None and not isinstance(value, float):
-        value = np.ascontiguousarray(np.asarray(value))
+    value = _nsr_arg(nsr, spatial, psf.shape, boundary, image.dtype, xp)
 
     cuda = None if xp is np else _backend.gpu_engine()
     if xp is np:

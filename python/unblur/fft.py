@@ -97,7 +97,7 @@ def irfftn(spectrum, shape, *, threads=None):
     if tuple(spectrum.shape) != expected:
         raise ValueError(f"spectrum has shape {tuple(spectrum.shape)}, but shape {shape} needs {expected}")
     if xp is not np:
-        out = xp.fft.irfftn(spectrum, s=shape)
+        out = xp.fft.irfftn(spectrum, s=shape, axes=tuple(range(len(shape))))
         return out.astype(xp.float32 if spectrum.dtype == xp.complex64 else xp.float64, copy=False)
     return _backend.core().irfftn(spectrum, list(shape), _validate.threads_arg(threads))
 

@@ -77,7 +77,7 @@ def blind_richardson_lucy(image, psf, iterations, image_steps=1, psf_steps=1, ca
     for it in range(1, iterations + 1):
         h_hat = model._pad(h)
         norm_f = model.image_adjoint(ones_hat, h_hat)
-        held = norm_f <= 1e-4 * float(xp.max(norm_f))
+        held = norm_f <= 1e-4 * xp.max(norm_f)  # compared on the device: no scalar read
         for _ in range(image_steps):
             f_hat = model._pad(f)
             ratio = g / (model.forward(f_hat, h_hat) + EPSILON)

@@ -31,26 +31,26 @@ def gaussian_kernel1d(sigma: float, truncate: float = 4.0):
     return w / w.sum()
 
 
-def boundary_indices(n: int, r: int, mode: str):
-    """Source index of positions -r .. n + r - 1 of a line of length n (-1: cval).
+def boundary_indices(n: int, r: int, mode: str, xp=np):
+    """Source index of positions -r .. n + r - 1 of a line of length n (-1: cval), in `xp`.
 
     'reflect' repeats with period 2n (d c b a | a b c d | d c b a), 'mirror' with
     period 2n - 2 (d c b | a b c d | c b a; a 1-sample line behaves as 'nearest'),
     'wrap' / 'periodic' with period n; 'nearest' repeats the edge sample.
     """
-    i = np.arange(-r, n + r)
+    i = xp.arange(-r, n + r)
     if mode == "constant":
-        return np.where((i >= 0) & (i < n), i, -1)
+        return xp.where((i >= 0) & (i < n), i, -1)
     if mode == "nearest" or (mode == "mirror" and n == 1):
-        return np.clip(i, 0, n - 1)
+        return xp.clip(i, 0, n - 1)
     if mode in ("wrap", "periodic"):
-        return np.mod(i, n)
+        return xp.mod(i, n)
     if mode == "reflect":
-        m = np.mod(i, 2 * n)
-        return np.where(m < n, m, 2 * n - 1 - m)
+        m = xp.mod(i, 2 * n)
+        return xp.where(m < n, m, 2 * n - 1 - m)
     if mode == "mirror":
-        m = np.mod(i, 2 * n - 2)
-        return np.where(m < n, m, 2 * n - 2 - m)
+        m = xp.mod(i, 2 * n - 2)
+        return xp.where(m < n, m, 2 * n - 2 - m)
     raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
 
 
@@ -59,11 +59,11 @@ def correlate_axis(x, weights, axis: int, mode: str = "reflect", cval: float = 0
     xp = namespace(x)
     n = x.shape[axis]
     r = (len(weights) - 1) // 2
-    idx = boundary_indices(n, r, mode)
-    ext = xp.take(x, xp.asarray(np.maximum(idx, 0)), axis=axis)
+    idx = boundary_indices(n, r, mode, xp)  # made where x is: no upload
+    ext = xp.take(x, xp.maximum(idx, 0), axis=axis)
     if mode == "constant":
-        outside = np.reshape(idx < 0, [-1 if a == axis else 1 for a in range(x.ndim)])
-        ext = xp.where(xp.asarray(outside), xp.asarray(cval, dtype=x.dtype), ext)
+        outside = xp.reshape(idx < 0, [-1 if a == axis else 1 for a in range(x.ndim)])
+        ext = xp.where(outside, x.dtype.type(cval), ext)
     out = xp.zeros_like(x)
     for k, w in enumerate(weights):
         window = [slice(None)] * x.ndim

@@ -22,40 +22,41 @@ def grid_shape(shape, psf_shape, boundary):
     return fast_fft_shape(tuple(n + k - 1 for n, k in zip(shape, psf_shape)))
 
 
-def _freq_axes(grid):
-    """Per-axis integer frequencies of the half spectrum, broadcastable."""
+def _freq_axes(grid, xp=np):
+    """Per-axis integer frequencies of the half spectrum, broadcastable (in `xp`)."""
     d = len(grid)
     out = []
     for i, n in enumerate(grid):
-        k = np.arange(n // 2 + 1) if i == d - 1 else np.arange(n)
+        k = xp.arange(n // 2 + 1) if i == d - 1 else xp.arange(n)
         shape = [1] * d
         shape[i] = -1
         out.append((k.reshape(shape), n))
     return out
 
 
-def radial_frequency(grid):
-    """|f| in cycles per pixel on the half spectrum of `grid` (NumPy)."""
+def radial_frequency(grid, xp=np):
+    """|f| in cycles per pixel on the half spectrum of `grid` (an `xp` array)."""
     f2 = 0.0
-    for k, n in _freq_axes(grid):
-        kk = np.where(2 * k < n, k, k - n)
+    for k, n in _freq_axes(grid, xp):
+        kk = xp.where(2 * k < n, k, k - n)
         f2 = f2 + (kk / n) ** 2
-    return np.sqrt(f2)
+    return xp.sqrt(f2)
 
 
-def regularizer_spectrum(grid, regularizer):
-    """|R(f)|^2 (NumPy, float64); None for the identity."""
+def regularizer_spectrum(grid, regularizer, xp=np):
+    """|R(f)|^2 (float64, in `xp`); None for the identity."""
     if regularizer == "identity":
         return None
     s = 0.0
-    for k, n in _freq_axes(grid):
-        s = s + (2.0 - 2.0 * np.cos(2 * np.pi * k / n))
+    for k, n in _freq_axes(grid, xp):
+        s = s + (2.0 - 2.0 * xp.cos(2 * np.pi * k / n))
     return s * s if regularizer == "laplacian" else s + 0.0
 
 
-def _weights(grid):
+def _weights(grid, xp=np):
+    """How many bins of the full spectrum each half-spectrum column stands for."""
     n = grid[-1]
-    w = np.full(n // 2 + 1, 2.0)
+    w = xp.full(n // 2 + 1, 2.0)
     w[0] = 1.0
     if n % 2 == 0:
         w[-1] = 1.0
@@ -67,10 +68,10 @@ def _reflect_data(image, psf_shape, grid):
     offset = [k // 2 for k in psf_shape]
     idx = []
     for o, n, g in zip(offset, image.shape, grid):
-        i = np.arange(g) - o
-        r = np.mod(i, 2 * n)
-        idx.append(np.where(r < n, r, 2 * n - 1 - r))
-    return xp.ascontiguousarray(image[xp.ix_(*[xp.asarray(i) for i in idx])])
+        i = xp.arange(g) - o
+        r = xp.mod(i, 2 * n)
+        idx.append(xp.where(r < n, r, 2 * n - 1 - r))
+    return xp.ascontiguousarray(image[xp.ix_(*idx)])
 
 
 def _tapered(data, psf_shape):
@@ -86,22 +87,30 @@ def _tapered(data, psf_shape):
         t[n - band:] = t[:band][::-1]
         shape = [1] * d
         shape[axis] = -1
-        w = w * t.reshape(shape)
-    return (mean + (data.astype(xp.float64) - mean) * xp.asarray(w)).astype(data.dtype)
+        w = w * xp.asarray(t.reshape(shape))  # one line per axis to the device; their product there
+    return (mean + (data.astype(xp.float64) - mean) * w).astype(data.dtype)
 
 
-def _residual_and_trace(h2, r2, g2w, w, lam):
+def _complement(h2, r2, lam):
+    """1 - phi, phi = |H|^2 / (|H|^2 + lam |R|^2): the filter's complement."""
     xp = namespace(h2)
     p = lam * (r2 if r2 is not None else 1.0)
     d = h2 + p
-    om = xp.where(d > 0, p / xp.where(d > 0, d, 1.0), 1.0)
-    return float((om * om * g2w).sum()), float((om * w).sum())
+    return xp.where(d > 0, p / xp.where(d > 0, d, 1.0), 1.0)
+
+
+def _residual_and_trace(h2, r2, g2w, w, lam):
+    """(sum (1 - phi)^2 |G|^2 w, sum (1 - phi) w) as 0-d arrays where h2 is (not read)."""
+    om = _complement(h2, r2, lam)
+    return (om * om * g2w).sum(), (om * w).sum()
 
 
 def choose_lam_gcv(h2, r2, g2w, w, size):
-    def gcv(e):
+    xp = namespace(h2)
+
+    def gcv(e):  # one scalar read per evaluation
         num, den = _residual_and_trace(h2, r2, g2w, w, 10.0**e)
-        return size * num / (den * den) if den > 0 else math.inf
+        return float(xp.where(den > 0, size * num / xp.where(den > 0, den * den, 1.0), math.inf))
 
     lo, hi, step = -12.0, 4.0, 0.5
     grid = [lo + step * i for i in range(int(round((hi - lo) / step)) + 1)]
@@ -127,16 +136,21 @@ def choose_lam_gcv(h2, r2, g2w, w, size):
 
 def choose_lam_discrepancy(h2, r2, g2w, w, size, sigma):
     target = size * size * sigma * sigma
+
+    def residual(e):  # one scalar read per evaluation; the trace is not needed
+        om = _complement(h2, r2, 10.0**e)
+        return float((om * om * g2w).sum())
+
     a, b = -14.0, 6.0
-    if _residual_and_trace(h2, r2, g2w, w, 10.0**a)[0] >= target:
+    if residual(a) >= target:
         return 10.0**a
-    if _residual_and_trace(h2, r2, g2w, w, 10.0**b)[0] <= target:
+    if residual(b) <= target:
         return 10.0**b
     for _ in range(60):
         if b - a <= 1e-6:
             break
         m = 0.5 * (a + b)
-        if _residual_and_trace(h2, r2, g2w, w, 10.0**m)[0] < target:
+        if residual(m) < target:
             a = m
         else:
             b = m
@@ -144,55 +158,65 @@ def choose_lam_discrepancy(h2, r2, g2w, w, size, sigma):
 
 
 def fit_power_spectrum(h2, g2, w, grid, sigma):
-    """NSR(f) = sigma^2 / S(f) with S fitted on rings where |H|^2 >= 0.5 (see wiener.hpp)."""
+    """NSR(f) = sigma^2 / S(f) with S fitted on rings where |H|^2 >= 0.5 (see wiener.hpp).
+
+    h2 = |H|^2, g2 = |G|^2 on the half spectrum and w, the half-spectrum weights of the
+    last axis, all in one namespace; NSR comes back in it. The rings are binned and
+    fitted where the arrays are: only the fit's few numbers are read back (the total
+    power, the number of usable rings per threshold tried, alpha and log A).
+    """
+    xp = namespace(h2)
     size = float(np.prod(grid))
     m = max(grid)
-    f = radial_frequency(grid)
-    wf = np.broadcast_to(w, f.shape)
+    f = radial_frequency(grid, xp)
+    wf = xp.broadcast_to(w, f.shape)
     p = g2 / size
-    first = np.zeros(f.shape, bool)
-    first[(0,) * f.ndim] = True
-    total = float((wf * p)[~first].sum())
-    k = np.rint(f * m).astype(int)
-    use = (~first) & (k > 0) & (k <= m // 2)
+    wp = wf * p
+    total = float(wp.ravel()[1:].sum())  # the DC bin left out
+    k = xp.rint(f * m).astype(xp.int64)
+    use = (k > 0) & (k <= m // 2)
+    use[(0,) * use.ndim] = False
     rings = m // 2 + 1
-    cnt = np.bincount(k[use], wf[use], rings)
-    ps = np.bincount(k[use], (wf * p)[use], rings)
-    hs = np.bincount(k[use], (wf * h2)[use], rings)
-    fs = np.bincount(k[use], (wf * f)[use], rings)
+    bins = xp.where(use, k, 0).ravel()
+
+    def ring_sum(values):
+        # Unused bins add zeros to ring 0, which the fit never reads.
+        return xp.bincount(bins, weights=xp.where(use, values, 0.0).ravel(), minlength=rings)[1:]
+
+    cnt, ps, hs, fs = ring_sum(wf), ring_sum(wp), ring_sum(wf * h2), ring_sum(wf * f)
+    filled = cnt > 0
+    per_ring = xp.where(filled, cnt, 1.0)
+    pj, hj, fj = ps / per_ring, hs / per_ring, fs / per_ring
     variance = total / size
     sigma = max(sigma, 1e-4 * math.sqrt(variance))
     s2 = sigma * sigma
     f0 = 1.0 / m
+    usable = filled & (hj > 0) & (pj > 2 * s2)
     for threshold in (0.5, 0.1, 0.01, 0.0):
-        xs, ys = [], []
-        for j in range(1, rings):
-            if cnt[j] <= 0:
-                continue
-            pj, hj, fj = ps[j] / cnt[j], hs[j] / cnt[j], fs[j] / cnt[j]
-            if hj < threshold or hj <= 0 or pj <= 2 * s2:
-                continue
-            xs.append(math.log(fj * fj + f0 * f0))
-            ys.append(math.log((pj - s2) / hj))
-        if len(xs) >= 3:
+        chosen = usable & (hj >= threshold)
+        n = int(chosen.sum())
+        if n >= 3:
             break
     alpha, log_a = 2.0, math.log(max(variance, 1e-30)) + math.log(f0 * f0)
-    if len(xs) >= 2:
-        xs, ys = np.array(xs), np.array(ys)
-        mx, my = xs.mean(), ys.mean()
-        sxx = float(((xs - mx) ** 2).sum())
-        alpha = -2.0 * float(((xs - mx) * (ys - my)).sum()) / sxx if sxx > 0 else 2.0
-        alpha = min(4.0, max(0.5, alpha))
-        log_a = float(my) + 0.5 * alpha * float(mx)
-    elif len(xs) == 1:
-        log_a = ys[0] + alpha * 0.5 * xs[0]
+    if n >= 1:
+        xs = xp.log(fj * fj + f0 * f0)
+        ys = xp.log(xp.where(chosen, (pj - s2) / xp.where(chosen, hj, 1.0), 1.0))
+        mx = xp.where(chosen, xs, 0.0).sum() / n
+        my = xp.where(chosen, ys, 0.0).sum() / n
+        if n >= 2:
+            dx = xp.where(chosen, xs - mx, 0.0)
+            sxx = (dx * dx).sum()
+            slope = xp.where(sxx > 0, -2.0 * (dx * (ys - my)).sum() / xp.where(sxx > 0, sxx, 1.0), 2.0)
+            alpha = float(xp.clip(slope, 0.5, 4.0))
+        log_a = float(my + 0.5 * alpha * mx)
     amp = math.exp(log_a)
     nsr = s2 / amp * (f * f + f0 * f0) ** (0.5 * alpha)
     return nsr, dict(noise_sigma=sigma, psd_amplitude=amp, psd_alpha=alpha, psd_f0=f0)
 
 
 def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, callback=None):
-    """choose(h2, G, w, grid, size, sigma-callable) -> (penalty spectrum (xp), info)."""
+    """choose(h2, spectrum, w, grid, size) -> (penalty spectrum (xp), info); spectrum()
+    gives the parameter-estimation spectrum (of the tapered data), made only if asked."""
     xp = namespace(image)
     dtype = image.dtype
     grid = grid_shape(image.shape, psf.shape, boundary)
@@ -200,10 +224,13 @@ def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, c
     data = image if boundary == "periodic" else _reflect_data(image, psf.shape, grid)
     size = float(np.prod(grid))
     h2 = xp.abs(op.otf.astype(xp.complex128)) ** 2
-    w = xp.asarray(_weights(grid))
-    pdata = data if boundary == "periodic" else _tapered(data, psf.shape)
-    gp = xp.fft.rfftn(pdata.astype(xp.float64))
-    pen, info = choose(h2, gp, w, grid, size)
+    w = _weights(grid, xp)
+
+    def spectrum():
+        pdata = data if boundary == "periodic" else _tapered(data, psf.shape)
+        return xp.fft.rfftn(pdata.astype(xp.float64))
+
+    pen, info = choose(h2, spectrum, w, grid, size)
     info["grid_shape"] = tuple(grid)
     info["iterations"] = 0
     info["relative_residual"] = 0.0
@@ -266,14 +293,13 @@ def wiener(image, psf, boundary, nsr, **kwargs):
     """nsr: a float, a spectrum on the grid's half spectrum, or None (automatic)."""
     xp = namespace(image)
 
-    def choose(h2, G, w, grid, size):
+    def choose(h2, spectrum, w, grid, size):
         info = dict(noise_sigma=None, lam=0.0)
         if nsr is None:
             sigma = estimate_noise(image)
-            pen, fit = fit_power_spectrum(np.asarray(_to_numpy(h2)), np.abs(_to_numpy(G)) ** 2,
-                                          _weights(grid), grid, sigma)
+            pen, fit = fit_power_spectrum(h2, xp.abs(spectrum()) ** 2, w, grid, sigma)
             info.update(fit)
-            return xp.asarray(pen), info
+            return pen, info
         if isinstance(nsr, float):
             info["lam"] = nsr
             return nsr, info
@@ -285,23 +311,18 @@ def wiener(image, psf, boundary, nsr, **kwargs):
 def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
     xp = namespace(image)
 
-    def choose(h2, G, w, grid, size):
-        r2 = regularizer_spectrum(grid, regularizer)
-        r2 = None if r2 is None else xp.asarray(r2)
+    def choose(h2, spectrum, w, grid, size):
+        r2 = regularizer_spectrum(grid, regularizer, xp)
         info = dict(noise_sigma=None)
         value = lam
-        g2w = xp.abs(G) ** 2 * w
         if lam_method == "gcv":
-            value = choose_lam_gcv(h2, r2, g2w, w, size)
+            value = choose_lam_gcv(h2, r2, xp.abs(spectrum()) ** 2 * w, w, size)
         elif lam_method == "discrepancy":
             sigma = estimate_noise(image)
             info["noise_sigma"] = sigma
-            value = choose_lam_discrepancy(h2, r2, g2w, w, size, sigma)
+            value = choose_lam_discrepancy(h2, r2, xp.abs(spectrum()) ** 2 * w, w, size, sigma)
         info["lam"] = value
         return value * (r2 if r2 is not None else 1.0), info
 
     return _solve(image, psf, boundary, choose, **kwargs)
 
-
-def _to_numpy(a):
-    return a.get() if hasattr(a, "get") else a
