@@ -65,6 +65,19 @@ def fake_cupy(monkeypatch):
     clear_caches()  # monkeypatch then restores sys.modules and the environment
 
 
+@pytest.fixture
+def fake_cuda(fake_cupy, monkeypatch):
+    """The CUDA route on the CPU: the CuPy stand-in, and tests/cuda_on_host.py in place
+    of unblur._cuda (the CUDA engine's single-source algorithms run by the host
+    executor, on the stand-in arrays' real addresses). Yields (cupy, the module)."""
+    import cuda_on_host
+
+    monkeypatch.setenv("UNBLUR_BACKEND", "auto")
+    monkeypatch.setattr(unblur._backend, "cuda_module", lambda: cuda_on_host)
+    cuda_on_host.calls.clear()
+    yield fake_cupy, cuda_on_host
+
+
 def _gpu_available():
     if not unblur._backend.cupy_available():
         return False
