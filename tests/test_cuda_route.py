@@ -174,3 +174,18 @@ def test_convolve_and_psf2otf_take_the_cuda_route(fake_cuda, rng, dtype):
     otf = _run(cp, unblur.fft.psf2otf, k, (16, 18))
     np.testing.assert_allclose(otf.get(), unblur.fft.psf2otf(k, (16, 18)), rtol=0, atol=10 * tol(dtype)["atol"])
     assert cuda.calls == ["convolve", "psf2otf"]
+
+
+def test_estimate_psf_with_the_cuda_engine_runs_the_cpu_engine_on_one_host_copy(fake_cuda, rng):
+    cp, _ = fake_cuda
+    from test_blind import _blurred as blind_case
+
+    true = unblur.psf.motion(11, 30)
+    g = blind_case(rng, true, size=160)
+    want, winfo = unblur.estimate_psf(g, model="motion", return_info=True)
+    dev = cp.asarray(g)
+    cp.transfers.reset()
+    got, info = unblur.estimate_psf(dev, model="motion", return_info=True)
+    assert cp.transfers.downloads == 1  # the documented host copy, nothing else
+    np.testing.assert_array_equal(got, want)
+    assert info["params"] == winfo["params"]

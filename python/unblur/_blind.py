@@ -167,6 +167,11 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
 
     Notes
     -----
+    A CuPy image is copied to the host once (its luminance, as float64) and estimated
+    by the C++ engine when unblur's CUDA module is built: the search is thousands of
+    small sequential steps, which a CPU runs faster than a GPU can be driven through
+    them. With ``UNBLUR_BACKEND=cupy`` the array-API code runs on CuPy instead.
+
     The expected periodogram of the observation is modelled as
     :math:`a |H_\\theta(\\omega)|^2 / |D(\\omega)|^\\beta + \\sigma^2`: a power-law
     image spectrum, the candidate blur and white noise at the level
@@ -233,6 +238,11 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     _deconv_common.check_callback(callback)
     gray = _luminance(image, channel_axis)
     max_size = _max_size(size, gray.shape)
+    if not _backend.is_numpy(gray) and _backend.gpu_engine() is not None:
+        # The search is thousands of small, sequential steps on a 128 x 128 grid (the
+        # array-API code on CuPy reads ~35,000 scalars back for one estimate): with the
+        # CUDA engine the luminance is copied to the host once and the C++ engine runs it.
+        gray = _to_host(gray)
     xp = _backend.namespace_of(gray)
     families = ("gaussian", "defocus", "motion") if model == "auto" else (model,)
     info = {"model": "none", "params": {}, "blur_found": False, "confidence": 0.0, "margin": 0.0,
@@ -493,7 +503,9 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     towards the truth only slowly and rarely widens one that starts too narrow, so
     start from a PSF of about the right size (for example :func:`estimate_psf`'s).
     NumPy arrays run on the C++ engine (csrc/core/blind_richardson_lucy.hpp), CuPy
-    arrays on the array-API reference (``unblur._xp.blind_richardson_lucy``).
+    arrays on the CUDA engine (csrc/gpu/blind_richardson_lucy.hpp), or on the
+    array-API reference (``unblur._xp.blind_richardson_lucy``) where it is not built
+    or ``UNBLUR_BACKEND=cupy``.
 
     References
     ----------
