@@ -189,3 +189,25 @@ def test_estimate_psf_with_the_cuda_engine_runs_the_cpu_engine_on_one_host_copy(
     assert cp.transfers.downloads == 1  # the documented host copy, nothing else
     np.testing.assert_array_equal(got, want)
     assert info["params"] == winfo["params"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda like: unblur.psf.gaussian(1.5, like=like), lambda like: unblur.psf.disk(3.0, like=like),
+    lambda like: unblur.psf.motion(9, 30, like=like), lambda like: unblur.psf.shake(9, seed=3, like=like),
+    lambda like: unblur.psf.turbulence(2.0, seed=1, size=15, like=like), lambda like: unblur.psf.airy(2.0, like=like),
+    lambda like: unblur.psf.moffat(3.0, like=like),
+])
+def test_psf_generators_return_the_type_of_like(fake_cuda, make):
+    cp, _ = fake_cuda
+    want = make(None)
+    cp.transfers.reset()
+    got = make(cp.zeros(1))
+    assert isinstance(got, cp.ndarray) and got.dtype == want.dtype and got.shape == want.shape
+    assert cp.transfers.uploads == 1 and cp.transfers.downloads == 0
+    np.testing.assert_array_equal(got.get(), want)
+    np.testing.assert_array_equal(make(np.zeros(1)), want)
+
+
+def test_psf_like_must_be_an_array():
+    with pytest.raises(TypeError, match="like must be an array"):
+        unblur.psf.gaussian(1.0, like="cupy")

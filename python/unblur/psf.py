@@ -40,6 +40,19 @@ __all__ = ["gaussian", "disk", "defocus", "motion", "shake", "turbulence", "airy
 
 
 # ---- argument helpers ----------------------------------------------------------------------
+def _as_like(psf, like):
+    """`psf` as the array type of `like` (None or a NumPy array: unchanged)."""
+    if like is None:
+        return psf
+    if not hasattr(like, "shape") or not hasattr(like, "dtype"):
+        raise TypeError(f"like must be an array (NumPy or CuPy), got {type(like).__name__}")
+    xp = _backend.namespace_of(like)
+    if xp is np:
+        return psf
+    _backend.require_current_device(like, "like")
+    return xp.asarray(psf)
+
+
 def _dtype_arg(dtype):
     try:
         dt = np.dtype(dtype)
@@ -83,7 +96,7 @@ def _seed_arg(seed, name="seed"):
 
 
 # ---- generators ---------------------------------------------------------------------------
-def gaussian(sigma, *, size=None, theta=0.0, ndim=None, dtype=np.float64):
+def gaussian(sigma, *, size=None, theta=0.0, ndim=None, dtype=np.float64, like=None):
     """Gaussian PSF, isotropic, anisotropic or rotated, integrated over each pixel.
 
     Parameters
@@ -102,6 +115,9 @@ def gaussian(sigma, *, size=None, theta=0.0, ndim=None, dtype=np.float64):
         Number of axes for a scalar sigma (default 2); must match ``len(sigma)``.
     dtype : float32 or float64
 
+    like : array, optional
+        Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
+        device (generated on the host, then copied once: a PSF-sized upload).
     Returns
     -------
     psf : ndarray, sum 1, centre on the middle pixel.
@@ -150,10 +166,10 @@ def gaussian(sigma, *, size=None, theta=0.0, ndim=None, dtype=np.float64):
         sig = [_validate.positive_float(sigma, "sigma")] * nd
     if theta != 0.0 and len(sig) != 2:
         raise ValueError("theta is only defined for 2-D Gaussians")
-    return _backend.core().gaussian_psf(sig, theta, _size_arg(size, len(sig)), _dtype_arg(dtype))
+    return _as_like(_backend.core().gaussian_psf(sig, theta, _size_arg(size, len(sig)), _dtype_arg(dtype)), like)
 
 
-def disk(radius, *, size=None, dtype=np.float64):
+def disk(radius, *, size=None, dtype=np.float64, like=None):
     """Anti-aliased uniform disk (pillbox), the geometric defocus PSF.
 
     Parameters
@@ -165,6 +181,9 @@ def disk(radius, *, size=None, dtype=np.float64):
         touches).
     dtype : float32 or float64
 
+    like : array, optional
+        Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
+        device (generated on the host, then copied once: a PSF-sized upload).
     Returns
     -------
     psf : ndarray, 2-D, sum 1.
@@ -189,13 +208,13 @@ def disk(radius, *, size=None, dtype=np.float64):
     (9, 9)
     """
     radius = _validate.nonnegative_float(radius, "radius")
-    return _backend.core().disk_psf(radius, _size_arg(size, 2), _dtype_arg(dtype))
+    return _as_like(_backend.core().disk_psf(radius, _size_arg(size, 2), _dtype_arg(dtype)), like)
 
 
 defocus = disk
 
 
-def motion(length, angle=0.0, *, size=None, dtype=np.float64):
+def motion(length, angle=0.0, *, size=None, dtype=np.float64, like=None):
     """Linear motion blur: a uniform segment of `length` pixels through the centre.
 
     Parameters
@@ -210,6 +229,9 @@ def motion(length, angle=0.0, *, size=None, dtype=np.float64):
         ``2 * max(1, ceil(length / 2 * |cos(angle)|)) + 1`` columns.
     dtype : float32 or float64
 
+    like : array, optional
+        Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
+        device (generated on the host, then copied once: a PSF-sized upload).
     Returns
     -------
     psf : ndarray, 2-D, sum 1, centroid exactly on the centre pixel.
@@ -236,10 +258,10 @@ def motion(length, angle=0.0, *, size=None, dtype=np.float64):
     """
     length = _validate.nonnegative_float(length, "length")
     angle = _angle(angle, "angle")
-    return _backend.core().motion_psf(length, angle, _size_arg(size, 2), _dtype_arg(dtype))
+    return _as_like(_backend.core().motion_psf(length, angle, _size_arg(size, 2), _dtype_arg(dtype)), like)
 
 
-def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.float64):
+def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.float64, like=None):
     """Camera shake: a random smooth trajectory, rasterised with anti-aliasing.
 
     Parameters
@@ -258,6 +280,9 @@ def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.fl
         distance of the trajectory from its centroid along that axis.
     dtype : float32 or float64
 
+    like : array, optional
+        Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
+        device (generated on the host, then copied once: a PSF-sized upload).
     Returns
     -------
     psf : ndarray, 2-D, sum 1, centroid exactly on the centre pixel.
@@ -295,11 +320,12 @@ def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.fl
     smoothness = _validate.nonnegative_float(smoothness, "smoothness")
     if smoothness >= 1:
         raise ValueError(f"smoothness must be in [0, 1), got {smoothness:g}")
-    return _backend.core().shake_psf(extent, seed, steps, smoothness, _size_arg(size, 2), _dtype_arg(dtype))
+    psf = _backend.core().shake_psf(extent, seed, steps, smoothness, _size_arg(size, 2), _dtype_arg(dtype))
+    return _as_like(psf, like)
 
 
 def turbulence(d_over_r0, *, size=None, oversampling=2.0, short_exposure=False, seed=None,
-               dtype=np.float64, threads=None):
+               dtype=np.float64, threads=None, like=None):
     """Atmospheric-turbulence PSF of a circular aperture (long or short exposure).
 
     Parameters
@@ -322,6 +348,9 @@ def turbulence(d_over_r0, *, size=None, oversampling=2.0, short_exposure=False, 
     threads : int, optional
         FFTW threads (default: ``unblur.get_threads()``).
 
+    like : array, optional
+        Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
+        device (generated on the host, then copied once: a PSF-sized upload).
     Returns
     -------
     psf : ndarray, 2-D, sum 1.
@@ -376,12 +405,12 @@ def turbulence(d_over_r0, *, size=None, oversampling=2.0, short_exposure=False, 
         seed = _seed_arg(seed)
     else:
         seed = 0 if seed is None else _seed_arg(seed)
-    return _backend.core().turbulence_psf(d_over_r0, oversampling, bool(short_exposure), seed,
-                                          _size_arg(size, 2), _dtype_arg(dtype),
-                                          _validate.threads_arg(threads))
+    psf = _backend.core().turbulence_psf(d_over_r0, oversampling, bool(short_exposure), seed, _size_arg(size, 2),
+                                         _dtype_arg(dtype), _validate.threads_arg(threads))
+    return _as_like(psf, like)
 
 
-def airy(radius, *, size=None, dtype=np.float64):
+def airy(radius, *, size=None, dtype=np.float64, like=None):
     """Diffraction-limited PSF of a circular aperture (Airy pattern), pixel-integrated.
 
     Parameters
@@ -392,6 +421,9 @@ def airy(radius, *, size=None, dtype=np.float64):
         Odd size. Default: ``2 * max(1, ceil(4 * radius)) + 1`` (about four dark rings).
     dtype : float32 or float64
 
+    like : array, optional
+        Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
+        device (generated on the host, then copied once: a PSF-sized upload).
     Returns
     -------
     psf : ndarray, 2-D, sum 1.
@@ -414,10 +446,10 @@ def airy(radius, *, size=None, dtype=np.float64):
     (21, 21)
     """
     radius = _validate.positive_float(radius, "radius")
-    return _backend.core().airy_psf(radius, _size_arg(size, 2), _dtype_arg(dtype))
+    return _as_like(_backend.core().airy_psf(radius, _size_arg(size, 2), _dtype_arg(dtype)), like)
 
 
-def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64):
+def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64, like=None):
     """Moffat profile, the usual model of seeing-limited stellar images.
 
     Parameters
@@ -432,6 +464,9 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64):
         of the continuous profile's flux.
     dtype : float32 or float64
 
+    like : array, optional
+        Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
+        device (generated on the host, then copied once: a PSF-sized upload).
     Returns
     -------
     psf : ndarray, 2-D, sum 1.
@@ -457,7 +492,7 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64):
     beta = _validate.finite_float(beta, "beta")
     if beta <= 1:
         raise ValueError(f"beta must be > 1 (finite flux), got {beta:g}")
-    return _backend.core().moffat_psf(fwhm, beta, _size_arg(size, 2), _dtype_arg(dtype))
+    return _as_like(_backend.core().moffat_psf(fwhm, beta, _size_arg(size, 2), _dtype_arg(dtype)), like)
 
 
 # ---- loading ------------------------------------------------------------------------------
@@ -501,7 +536,7 @@ def _gray(img):
     return a.astype(np.float64)
 
 
-def from_image(path, *, center=True, dtype=np.float64):
+def from_image(path, *, center=True, dtype=np.float64, like=None):
     """Loads a PSF from an image file (anything Pillow reads) or a ``.npy`` array.
 
     Parameters
@@ -515,6 +550,9 @@ def from_image(path, *, center=True, dtype=np.float64):
         one zero row/column appended at the end.
     dtype : float32 or float64
 
+    like : array, optional
+        Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
+        device (generated on the host, then copied once: a PSF-sized upload).
     Returns
     -------
     psf : ndarray with odd sizes, sum 1.
@@ -579,4 +617,4 @@ def from_image(path, *, center=True, dtype=np.float64):
         a = np.pad(a, pads)
     else:
         a = np.pad(a, [(0, 1 - n % 2) for n in a.shape])
-    return np.ascontiguousarray((a / a.sum()).astype(dt))
+    return _as_like(np.ascontiguousarray((a / a.sum()).astype(dt)), like)
