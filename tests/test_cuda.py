@@ -53,6 +53,16 @@ def test_output_shape_is_the_cpu_engines(rng, mode):
 
 @needs_module
 @pytest.mark.skipif(GPU, reason="runs only where no GPU is usable")
+def test_pool_and_transfer_reports_need_no_device():
+    # No pool exists before the first allocation, so these make no CUDA call.
+    assert cuda.memory_stats() == {"reserved": 0, "used": 0}
+    cuda.release_memory()
+    cuda.reset_transfer_stats()
+    assert all(v == 0 for v in cuda.transfer_stats().values())
+
+
+@needs_module
+@pytest.mark.skipif(GPU, reason="runs only where no GPU is usable")
 def test_a_failed_cuda_call_names_the_call():
     # Without a usable device the first CUDA call fails; the error says which.
     with pytest.raises(RuntimeError, match=r"cudaGetDevice\(&device\) failed"):
@@ -367,3 +377,16 @@ def test_blind_richardson_lucy_matches_the_cpu_engine(rng, dtype):
     np.testing.assert_array_equal(cp.asnumpy(h_dev), h0)  # the caller's PSF is not overwritten
     np.testing.assert_allclose(cp.asnumpy(got), want, **_scaled(dtype, want))
     np.testing.assert_allclose(cp.asnumpy(got_h), want_h, **_scaled(dtype, want_h))
+
+
+@gpu
+@needs_module
+def test_temporaries_come_from_a_pool_that_keeps_and_releases_memory(rng):
+    cp = _cupy()
+    g, psf = _rl_problem(rng, np.float32, shape=(64, 64), psf_shape=(7, 7))
+    unblur.richardson_lucy(cp.asarray(g), cp.asarray(psf), iterations=3)
+    cp.cuda.get_current_stream().synchronize()
+    stats = cuda.memory_stats()
+    assert stats["used"] == 0 and stats["reserved"] > 0  # freed, and kept for the next call
+    cuda.release_memory()
+    assert cuda.memory_stats()["reserved"] == 0

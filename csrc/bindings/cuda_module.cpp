@@ -22,6 +22,7 @@
 #include "cuda/device.hpp"
 #include "cuda/fft.hpp"
 #include "cuda/filters.hpp"
+#include "cuda/memory.hpp"
 #include "cuda/metrics.hpp"
 #include "cuda/richardson_lucy.hpp"
 #include "cuda/transfer.hpp"
@@ -75,6 +76,15 @@ PYBIND11_MODULE(_cuda, m) {
   py::register_exception<unblur::ValueError>(m, "CudaValueError", PyExc_ValueError);
   py::register_exception<unblur::Error>(m, "CudaError", PyExc_RuntimeError);
   m.def("cufft_version", &unblur::cuda::cufft_version, "cuFFT's version (e.g. 12500 for 12.5), as loaded.");
+  m.def("memory_stats", [] {
+    const unblur::cuda::PoolStats s = unblur::cuda::pool_stats();
+    py::dict d;
+    d["reserved"] = s.reserved;
+    d["used"] = s.used;
+    return d;
+  }, "Bytes reserved and in use by unblur's pools of temporaries (summed over devices).");
+  m.def("release_memory", [] { unblur::cuda::trim_pools(); },
+        "Gives the unused memory of unblur's pools of temporaries back to the driver.");
   m.def("transfer_stats", [] {
     const unblur::cuda::TransferStats& s = unblur::cuda::transfer_stats();
     py::dict d;

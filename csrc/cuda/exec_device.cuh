@@ -3,7 +3,7 @@
 // pass of per-block sums in double and one single-block pass, read back with one
 // synchronising copy of K doubles (the only device -> host traffic, and only where an
 // algorithm needs a scalar on the host: a stopping rule, an extrapolation step);
-// buffers come from the stream-ordered allocator; FFTs are the cached cuFFT plans.
+// buffers come from unblur's stream-ordered pool (cuda/memory.hpp); FFTs are the cached cuFFT plans.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -14,6 +14,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/fft.hpp"
+#include "cuda/memory.hpp"
 #include "cuda/transfer.hpp"
 #include "gpu/exec.hpp"
 #include "gpu/gaussian_filter.hpp"
@@ -150,19 +151,13 @@ class DeviceExec {
   explicit DeviceExec(cudaStream_t stream) : stream_(stream) {}
   cudaStream_t stream() const { return stream_; }
 
-  /// n elements of device memory from the stream-ordered allocator, freed on the stream.
+  /// n elements of device memory from unblur's stream-ordered pool, freed on the stream.
   template <typename U>
   class Buffer {
    public:
-    Buffer(const DeviceExec& ex, std::size_t n) : n_(n), stream_(ex.stream_) {
-      if (n == 0) return;
-      void* p = nullptr;
-      UNBLUR_CUDA_CHECK(cudaMallocAsync(&p, n * sizeof(U), stream_));
-      data_ = static_cast<U*>(p);
-    }
-    ~Buffer() {
-      if (data_) cudaFreeAsync(data_, stream_);  // not checked: a destructor must not throw
-    }
+    Buffer(const DeviceExec& ex, std::size_t n)
+        : data_(static_cast<U*>(allocate(n * sizeof(U), ex.stream_))), n_(n), stream_(ex.stream_) {}
+    ~Buffer() { release(data_, stream_); }  // not checked: a destructor must not throw
     Buffer(const Buffer&) = delete;
     Buffer& operator=(const Buffer&) = delete;
     U* data() const { return data_; }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cuda/check.hpp"
+#include "cuda/memory.hpp"
 
 namespace unblur::cuda {
 
@@ -85,16 +86,12 @@ std::map<Key, std::shared_ptr<void>>& cache() {
 
 template <typename T>
 DeviceBuffer<T>::DeviceBuffer(std::size_t n, cudaStream_t stream) : size_(n), stream_(stream) {
-  if (n == 0) return;
-  void* p = nullptr;
-  UNBLUR_CUDA_CHECK(cudaMallocAsync(&p, n * sizeof(T), stream));
-  data_ = static_cast<T*>(p);
+  data_ = static_cast<T*>(allocate(n * sizeof(T), stream));
 }
 
 template <typename T>
 DeviceBuffer<T>::~DeviceBuffer() {
-  // Not checked: a destructor must not throw, and a failed free leaves nothing to undo.
-  if (data_) cudaFreeAsync(data_, stream_);
+  release(data_, stream_);  // not checked: a destructor must not throw
 }
 
 template class DeviceBuffer<float>;

@@ -36,7 +36,7 @@ struct ComplexOf<double> {
 template <typename T>
 using Complex = typename ComplexOf<T>::type;
 
-/// n elements of device memory from the stream-ordered allocator (cudaMallocAsync),
+/// n elements of device memory from unblur's stream-ordered pool (cuda/memory.hpp),
 /// released on the same stream when the buffer goes (work queued before that on the
 /// stream still sees it).
 template <typename T>
