@@ -100,7 +100,16 @@ struct Index3 {
   Index i0, i1, i2;
 };
 UNBLUR_HD inline Index3 unravel(Index t, const Dims& d) {
-  return {t / (d.n[2] * d.n[1]), (t / d.n[2]) % d.n[1], t % d.n[2]};
+  // 32-bit division where everything fits (a GPU emulates 64-bit division in ~100
+  // instructions, and elementwise passes unravel every element).
+  if (t < (Index(1) << 31) && d.n[1] * d.n[2] < (Index(1) << 31)) {
+    const unsigned tt = static_cast<unsigned>(t), n2 = static_cast<unsigned>(d.n[2]);
+    const unsigned n1 = static_cast<unsigned>(d.n[1]);
+    const unsigned q = tt / n2;
+    return {Index(q / n1), Index(q % n1), Index(tt - q * n2)};
+  }
+  const Index q = t / d.n[2];
+  return {q / d.n[1], q % d.n[1], t - q * d.n[2]};
 }
 UNBLUR_HD inline Index ravel(Index i0, Index i1, Index i2, const Dims& d) { return (i0 * d.n[1] + i1) * d.n[2] + i2; }
 

@@ -13,3 +13,12 @@ if ! apt-get download "${packages[@]}" >/dev/null 2>&1; then
   apt-get download "${packages[@]}"
 fi
 ls -l
+
+cd ../..
+mkdir -p .device/whl
+if ! ls .device/whl/cucim_cu13-*.whl >/dev/null 2>&1; then
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 -d .device/whl cucim-cu13 \
+    || echo "prepare.sh: no cuCIM wheel (the GPU benchmark then reports cuCIM as not importable)"
+fi
+ls -l .device/whl
