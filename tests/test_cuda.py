@@ -55,7 +55,7 @@ def test_output_shape_is_the_cpu_engines(rng, mode):
 @pytest.mark.skipif(GPU, reason="runs only where no GPU is usable")
 def test_pool_and_transfer_reports_need_no_device():
     # No pool exists before the first allocation, so these make no CUDA call.
-    assert cuda.memory_stats() == {"reserved": 0, "used": 0}
+    assert cuda.memory_stats() == {"reserved": 0, "used": 0, "fallback_devices": 0}
     cuda.release_memory()
     cuda.reset_transfer_stats()
     assert all(v == 0 for v in cuda.transfer_stats().values())
@@ -387,6 +387,8 @@ def test_temporaries_come_from_a_pool_that_keeps_and_releases_memory(rng):
     unblur.richardson_lucy(cp.asarray(g), cp.asarray(psf), iterations=3)
     cp.cuda.get_current_stream().synchronize()
     stats = cuda.memory_stats()
-    assert stats["used"] == 0 and stats["reserved"] > 0  # freed, and kept for the next call
+    assert stats["used"] == 0
+    if stats["fallback_devices"] == 0:
+        assert stats["reserved"] > 0  # freed, and kept for the next call
     cuda.release_memory()
     assert cuda.memory_stats()["reserved"] == 0

@@ -81,6 +81,7 @@ PYBIND11_MODULE(_cuda, m) {
     py::dict d;
     d["reserved"] = s.reserved;
     d["used"] = s.used;
+    d["fallback_devices"] = s.fallback_devices;
     return d;
   }, "Bytes reserved and in use by unblur's pools of temporaries (summed over devices).");
   m.def("release_memory", [] { unblur::cuda::trim_pools(); },

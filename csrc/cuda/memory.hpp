@@ -4,6 +4,7 @@
 // reads a reduction back each iteration would pay for fresh allocations on every call;
 // changing the default pool's threshold would change every other library's too.)
 // Outputs are not allocated here: the Python layer allocates them from CuPy's pool.
+// Devices (or sandboxed drivers) without memory pools fall back to cudaMalloc / cudaFree.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -20,6 +21,7 @@ void release(void* p, cudaStream_t stream) noexcept;
 
 struct PoolStats {
   std::size_t reserved = 0, used = 0;  ///< bytes, summed over the devices' pools
+  int fallback_devices = 0;            ///< devices allocating with cudaMalloc (no pools)
 };
 PoolStats pool_stats();
 /// Gives every pool's unused memory back to the driver.
