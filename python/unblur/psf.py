@@ -114,10 +114,10 @@ def gaussian(sigma, *, size=None, theta=0.0, ndim=None, dtype=np.float64, like=N
     ndim : {1, 2, 3}, optional
         Number of axes for a scalar sigma (default 2); must match ``len(sigma)``.
     dtype : float32 or float64
-
     like : array, optional
         Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
         device (generated on the host, then copied once: a PSF-sized upload).
+
     Returns
     -------
     psf : ndarray, sum 1, centre on the middle pixel.
@@ -180,10 +180,10 @@ def disk(radius, *, size=None, dtype=np.float64, like=None):
         Odd size. Default: ``2 * max(1, ceil(radius - 0.5)) + 1`` (every pixel the disk
         touches).
     dtype : float32 or float64
-
     like : array, optional
         Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
         device (generated on the host, then copied once: a PSF-sized upload).
+
     Returns
     -------
     psf : ndarray, 2-D, sum 1.
@@ -228,10 +228,10 @@ def motion(length, angle=0.0, *, size=None, dtype=np.float64, like=None):
         Odd size. Default: ``2 * max(1, ceil(length / 2 * |sin(angle)|)) + 1`` rows and
         ``2 * max(1, ceil(length / 2 * |cos(angle)|)) + 1`` columns.
     dtype : float32 or float64
-
     like : array, optional
         Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
         device (generated on the host, then copied once: a PSF-sized upload).
+
     Returns
     -------
     psf : ndarray, 2-D, sum 1, centroid exactly on the centre pixel.
@@ -279,10 +279,10 @@ def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.fl
         Odd size. Default: ``2 * max(1, ceil(r)) + 1`` per axis, ``r`` the largest
         distance of the trajectory from its centroid along that axis.
     dtype : float32 or float64
-
     like : array, optional
         Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
         device (generated on the host, then copied once: a PSF-sized upload).
+
     Returns
     -------
     psf : ndarray, 2-D, sum 1, centroid exactly on the centre pixel.
@@ -347,10 +347,10 @@ def turbulence(d_over_r0, *, size=None, oversampling=2.0, short_exposure=False, 
     dtype : float32 or float64
     threads : int, optional
         FFTW threads (default: ``unblur.get_threads()``).
-
     like : array, optional
         Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
         device (generated on the host, then copied once: a PSF-sized upload).
+
     Returns
     -------
     psf : ndarray, 2-D, sum 1.
@@ -420,10 +420,10 @@ def airy(radius, *, size=None, dtype=np.float64, like=None):
     size : int or (int, int), optional
         Odd size. Default: ``2 * max(1, ceil(4 * radius)) + 1`` (about four dark rings).
     dtype : float32 or float64
-
     like : array, optional
         Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
         device (generated on the host, then copied once: a PSF-sized upload).
+
     Returns
     -------
     psf : ndarray, 2-D, sum 1.
@@ -463,10 +463,10 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64, like=None):
         ``r99 = alpha * sqrt(100 ** (1 / (beta - 1)) - 1)`` the radius that holds 99 %
         of the continuous profile's flux.
     dtype : float32 or float64
-
     like : array, optional
         Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
         device (generated on the host, then copied once: a PSF-sized upload).
+
     Returns
     -------
     psf : ndarray, 2-D, sum 1.
@@ -549,10 +549,10 @@ def from_image(path, *, center=True, dtype=np.float64, like=None):
         the array with zeros as needed (mass is never cropped). Otherwise even axes get
         one zero row/column appended at the end.
     dtype : float32 or float64
-
     like : array, optional
         Return the PSF as this array's type: a CuPy array gives a CuPy PSF on its
         device (generated on the host, then copied once: a PSF-sized upload).
+
     Returns
     -------
     psf : ndarray with odd sizes, sum 1.
