@@ -1,0 +1,435 @@
+"""Reading and writing images: PNG, JPEG, TIFF (8/16-bit, float, multi-page stacks), .npy.
+
+``read`` gives an :class:`Image`: the pixels as float32 in [0, 1] for integer files
+(floats as stored), the alpha channel apart (carried through to ``write``), and what
+``write`` needs to give back a file like the input: bit depth, colour encoding, ICC
+profile, EXIF. Deblurring is linear: a blurred photograph is the blur of the scene's
+*light*, not of its sRGB code values, so by default images stored in sRGB (8-bit files,
+PNG and JPEG, colour TIFF of integers) are decoded to linear light on reading and
+encoded back on writing; greyscale TIFF of 16 bits or more and float files are taken
+as linear data already (microscopes and telescopes record counts). ``linear=False``
+keeps the code values.
+
+Pillow reads PNG and JPEG (EXIF orientation applied, the orientation tag then reset),
+tifffile reads and writes TIFF. Limits: 16-bit colour PNG is read by Pillow at 8 bits
+(a warning says so; TIFF keeps 16 bits), and written only as TIFF.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+
+import numpy as np
+
+__all__ = ["Image", "read", "write", "MAX_PIXELS", "srgb_to_linear", "linear_to_srgb"]
+
+#: Largest image read, in pixels (per page, times pages): larger files are refused as
+#: probable decompression bombs (a 16384 x 16384 RGB image is 2^28 pixels).
+MAX_PIXELS = 1 << 28
+
+_TIFF = (".tif", ".tiff")
+_PILLOW_WRITE = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+@dataclasses.dataclass
+class Image:
+    """An image as read from a file.
+
+    Attributes
+    ----------
+    data : ndarray
+        float32 (float64 if the file held float64): (H, W) grey, (H, W, C) colour,
+        (Z, H, W) or (Z, H, W, C) for a stack. In [0, 1] for integer files; in linear
+        light when ``linear`` is True.
+    alpha : ndarray or None
+        The alpha channel, (H, W) or (Z, H, W), in [0, 1]; never linearised.
+    path : str
+    format : str
+        'PNG', 'JPEG', 'TIFF', 'NPY', or what Pillow calls it.
+    bits : int
+        Bits per sample of the file (8, 16, 32 or 64; 1 for bilevel).
+    float_data : bool
+        The file held floating-point samples.
+    srgb : bool
+        The file's values are sRGB code values (see the module's notes).
+    linear : bool
+        ``data`` was decoded from sRGB to linear light.
+    icc_profile, exif : bytes or None
+        Kept for writing a file like this one.
+    """
+
+    data: np.ndarray
+    alpha: np.ndarray | None = None
+    path: str = ""
+    format: str = ""
+    bits: int = 8
+    float_data: bool = False
+    srgb: bool = False
+    linear: bool = False
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+    @property
+    def channel_axis(self):
+        """-1 for colour data, None for grey."""
+        return -1 if self.colour else None
+
+    @property
+    def colour(self):
+        return self.data.ndim == (4 if self.volume else 3)
+
+    @property
+    def volume(self):
+        """A stack of 2-D pages (a multi-page TIFF or a 3-D .npy)."""
+        return self._volume
+
+    _volume: bool = False
+
+    def with_data(self, data):
+        """A copy that holds `data` (same metadata and alpha)."""
+        return dataclasses.replace(self, data=data)
+
+
+def srgb_to_linear(v):
+    """The sRGB transfer function's inverse (IEC 61966-2-1), elementwise, on [0, 1]."""
+    v = np.clip(v, 0.0, 1.0)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(v.dtype, copy=False)
+
+
+def linear_to_srgb(v):
+    """The sRGB transfer function (IEC 61966-2-1), elementwise; values clipped to [0, 1]."""
+    v = np.clip(v, 0.0, 1.0)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055).astype(v.dtype, copy=False)
+
+
+def _check_readable(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder, not an image")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"{path}: not readable (permission denied)")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: empty file")
+
+
+def _check_size(path, pixels):
+    if pixels > MAX_PIXELS:
+        raise ValueError(f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
+                         "a decompression bomb or an image to split first")
+
+
+def _scale(a, path):
+    """Samples to float: integers to [0, 1] by their type's range, floats kept."""
+    if a.dtype == np.bool_:
+        return a.astype(np.float32), 1, False
+    if np.issubdtype(a.dtype, np.integer):
+        info = np.iinfo(a.dtype)
+        if info.min < 0:
+            out = (a.astype(np.float64) - info.min) / (info.max - info.min)
+        else:
+            out = a.astype(np.float64) / info.max
+        return out.astype(np.float32), a.dtype.itemsize * 8, False
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{path}: the image holds NaN or infinite values")
+        dt = np.float64 if a.dtype == np.float64 else np.float32
+        return a.astype(dt, copy=False), a.dtype.itemsize * 8, True
+    raise ValueError(f"{path}: unsupported sample type {a.dtype}")
+
+
+def _split_alpha(a, has_alpha):
+    if has_alpha:
+        return np.ascontiguousarray(a[..., :-1] if a.shape[-1] > 2 else a[..., 0]), np.ascontiguousarray(a[..., -1])
+    return a, None
+
+
+def _read_tiff(path):
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, axes = tuple(series.shape), series.axes
+            _check_size(path, int(np.prod(shape)) // (shape[-1] if axes.endswith("S") else 1))
+            a = series.asarray()
+            page = tif.pages[0]
+            icc = page.tags.get(34675)
+            icc = bytes(icc.value) if icc is not None else None
+            extras = page.extrasamples if hasattr(page, "extrasamples") else ()
+    except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
+        if isinstance(exc, ValueError) and "pixels is more than" in str(exc):
+            raise
+        raise ValueError(f"{path}: not a readable TIFF ({exc})") from None
+    # Leading axes other than the image's own (pages, planes, time) form the stack.
+    if axes.endswith("S"):
+        samples = a.shape[-1]
+        spatial = a.shape[:-1]
+    else:
+        samples = 0
+        spatial = a.shape
+    if len(spatial) < 2:
+        raise ValueError(f"{path}: a TIFF image needs two spatial axes, got shape {a.shape}")
+    if len(spatial) > 3:
+        a = a.reshape((-1,) + a.shape[len(spatial) - 2:])  # all leading axes as one stack
+        spatial = a.shape[:-1] if samples else a.shape
+    has_alpha = samples in (2, 4) and len(extras) >= 1
+    if samples == 1:
+        a = a[..., 0]
+        samples = 0
+    data, bits, is_float = _scale(a, path)
+    data, alpha = _split_alpha(data, has_alpha)
+    colour = samples >= 3
+    srgb = not is_float and (bits == 8 or colour)
+    img = Image(data=data, alpha=alpha, path=path, format="TIFF", bits=bits, float_data=is_float, srgb=srgb,
+                icc_profile=icc)
+    img._volume = len(spatial) == 3
+    return img
+
+
+def _read_pillow(path):
+    from PIL import Image as PILImage
+    from PIL import ImageOps, UnidentifiedImageError
+
+    old = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            with PILImage.open(path) as im:
+                _check_size(path, im.width * im.height)
+                fmt = im.format or ""
+                bits16_rgb = fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16
+                icc = im.info.get("icc_profile")
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                exif = im.getexif()
+                if 0x0112 in exif:
+                    exif[0x0112] = 1  # the orientation is applied to the pixels now
+                exif_bytes = exif.tobytes() if len(exif) else None
+                mode = im.mode
+                if mode == "P":
+                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+                elif mode == "PA":
+                    im = im.convert("RGBA")
+                elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                    im = im.convert("RGB")
+                elif mode == "1":
+                    im = im.convert("L")
+                mode = im.mode
+                a = np.asarray(im)
+    except (PILImage.DecompressionBombWarning, PILImage.DecompressionBombError) as exc:
+        raise ValueError(f"{path}: refused as a probable decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: not an image format unblur reads (PNG, JPEG, TIFF, .npy, ...)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, ValueError) and "pixels is more than" in str(exc):
+            raise
+        raise ValueError(f"{path}: cannot read the image ({exc})") from None
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = old
+    if bits16_rgb:
+        warnings.warn(f"{path}: 16-bit colour PNG read at 8 bits (Pillow's limit); a 16-bit TIFF keeps them",
+                      UserWarning, stacklevel=3)
+    if mode in ("I;16", "I;16B", "I;16L"):
+        a = a.astype(np.uint16)
+    elif mode == "I":
+        a = a.astype(np.int32)
+        a = a.astype(np.uint16) if a.min() >= 0 and a.max() <= 65535 else a
+    has_alpha = mode in ("LA", "RGBA")
+    data, bits, is_float = _scale(a, path)
+    data, alpha = _split_alpha(data, has_alpha)
+    srgb = not is_float
+    return Image(data=data, alpha=alpha, path=path, format=fmt, bits=bits, float_data=is_float, srgb=srgb,
+                 icc_profile=icc, exif=exif_bytes)
+
+
+def _png_bit_depth(path):
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" else 8
+
+
+def read(path, *, linear=True):
+    """Reads an image file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        PNG, JPEG, TIFF (8/16-bit, float, multi-page), anything else Pillow reads, or a
+        ``.npy`` array (2-D grey, (H, W, 3|4) colour, 3-D stack).
+    linear : bool
+        Decode sRGB-encoded files to linear light (default; see the module's notes).
+
+    Returns
+    -------
+    Image
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError, ValueError
+        Missing, not a file, unreadable, or not an image unblur can read (corrupt,
+        truncated, unsupported, more than MAX_PIXELS pixels); the message names the file.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os, unblur.io
+    >>> path = os.path.join(tempfile.mkdtemp(), "grey.tif")
+    >>> unblur.io.write(path, np.full((4, 5), 0.5, np.float32))
+    >>> img = unblur.io.read(path)
+    >>> img.data.shape, img.bits, img.float_data
+    ((4, 5), 32, True)
+    """
+    path = os.fspath(path)
+    _check_readable(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        try:
+            a = np.load(path, allow_pickle=False, mmap_mode="r")
+        except Exception as exc:
+            raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
+        _check_size(path, int(np.prod(a.shape)))
+        a = np.asarray(a)
+        if a.ndim not in (2, 3, 4):
+            raise ValueError(f"{path}: an image array must be 2-D to 4-D, got shape {a.shape}")
+        data, bits, is_float = _scale(a, path)
+        colour = a.ndim == 4 or (a.ndim == 3 and a.shape[-1] in (3, 4))
+        has_alpha = colour and a.shape[-1] == 4
+        data, alpha = _split_alpha(data, has_alpha)
+        img = Image(data=data, alpha=alpha, path=path, format="NPY", bits=bits, float_data=is_float,
+                    srgb=False)
+        img._volume = a.ndim == 4 or (a.ndim == 3 and not colour)
+    elif ext in _TIFF:
+        img = _read_tiff(path)
+    else:
+        img = _read_pillow(path)
+    if linear and img.srgb:
+        img.data = srgb_to_linear(img.data)
+        img.linear = True
+    return img
+
+
+def _encode(values, bits, is_float):
+    """Float samples to the file's sample type."""
+    if is_float:
+        return values.astype(np.float64 if bits == 64 else np.float32)
+    v = np.clip(values, 0.0, 1.0)
+    if bits == 16:
+        return np.round(v * 65535).astype(np.uint16)
+    if bits == 8:
+        return np.round(v * 255).astype(np.uint8)
+    raise ValueError(f"bits must be 8, 16 or 32 (float), got {bits}")
+
+
+def write(path, image, *, like=None, bits=None, overwrite=False):
+    """Writes an image file; the format follows the extension (.png, .jpg, .tif, .npy).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    image : Image or ndarray
+        An :class:`Image` (its data, alpha and metadata are written), or an array
+        (grey (H, W), colour (H, W, 3), stack (Z, H, W) for TIFF/.npy) of values in
+        [0, 1] (floats outside are clipped for integer formats).
+    like : Image, optional
+        Take the encoding from this image (bits, sRGB, ICC, EXIF, alpha) when `image`
+        is an array: the restored pixels of an input written like the input.
+    bits : {8, 16, 32}, optional
+        Bits per sample (32: float, TIFF and .npy only). Default: the source's (16 and
+        float stay so where the format allows); for an array without `like`, float32
+        in TIFF and .npy when the array is float, else 8.
+    overwrite : bool
+        Replace an existing file (default: FileExistsError).
+
+    Raises
+    ------
+    FileExistsError, FileNotFoundError (no such folder), PermissionError, ValueError
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _PILLOW_WRITE and ext not in _TIFF and ext != ".npy":
+        raise ValueError(f"{path}: unblur writes .png, .jpg, .tif and .npy files, not {ext or 'no extension'!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{path}: the folder {folder} is not writable")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    if isinstance(image, Image):
+        meta, data = image, image.data
+    else:
+        meta, data = like, np.asarray(image)
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: image must be real numbers, got dtype {data.dtype}")
+    alpha = meta.alpha if meta is not None else None
+    if alpha is not None and alpha.shape != data.shape[:alpha.ndim]:
+        alpha = None  # the data no longer matches the source's frame
+    linear = meta.linear if meta is not None else False
+    src_bits = meta.bits if meta is not None else 8
+    src_float = meta.float_data if meta is not None else False
+    if bits is None:
+        if ext in _TIFF or ext == ".npy":
+            # The source's encoding; an array without one: float samples for float data.
+            wants_float = src_float if meta is not None else data.dtype.kind == "f"
+            bits = (64 if src_bits == 64 else 32) if wants_float else (16 if src_bits == 16 else 8)
+            is_float = wants_float
+        else:
+            bits, is_float = (16 if src_bits == 16 and ext == ".png" else 8), False
+    else:
+        if bits not in (8, 16, 32):
+            raise ValueError(f"bits must be 8, 16 or 32, got {bits}")
+        is_float = bits == 32
+    if is_float and ext in _PILLOW_WRITE:
+        raise ValueError(f"{path}: float samples need .tif or .npy")
+    values = data.astype(np.float64 if data.dtype == np.float64 else np.float32, copy=False)
+    if linear and not is_float:
+        values = linear_to_srgb(values)
+    samples = _encode(values, bits, is_float)
+    volume = meta.volume if meta is not None else (ext in _TIFF + (".npy",) and data.ndim == 3 and
+                                                    data.shape[-1] not in (3, 4))
+    colour = data.ndim == (4 if volume else 3)
+    if alpha is not None:
+        a = _encode(np.asarray(alpha, dtype=np.float32), bits, is_float)
+        samples = np.concatenate([samples if colour else samples[..., None], a[..., None]], axis=-1)
+    if ext == ".npy":
+        np.save(path, samples)
+        return
+    icc = meta.icc_profile if meta is not None else None
+    if ext in _TIFF:
+        import tifffile
+
+        extratags = [(34675, "B", len(icc), icc, True)] if icc else []
+        photometric = "rgb" if (colour and samples.shape[-1] >= 3) else "minisblack"
+        extrasamples = ("unassalpha",) if alpha is not None else None
+        tifffile.imwrite(path, samples, photometric=photometric, extrasamples=extrasamples,
+                         extratags=extratags, metadata=None)
+        return
+    if volume:
+        raise ValueError(f"{path}: a stack of {data.shape[0]} pages needs .tif or .npy")
+    from PIL import Image as PILImage
+
+    fmt = _PILLOW_WRITE[ext]
+    if bits == 16:
+        if fmt != "PNG" or samples.ndim != 2:
+            raise ValueError(f"{path}: 16-bit output is grey PNG or TIFF only (use .tif for 16-bit colour)")
+        im = PILImage.fromarray(samples.astype(np.uint16))
+    else:
+        if fmt == "JPEG" and alpha is not None:
+            samples = samples[..., :-1] if samples.shape[-1] in (2, 4) else samples
+            if samples.ndim == 3 and samples.shape[-1] == 1:
+                samples = samples[..., 0]
+            warnings.warn(f"{path}: JPEG has no alpha channel; it is dropped (use .png to keep it)",
+                          UserWarning, stacklevel=2)
+        im = PILImage.fromarray(samples)
+    kwargs = {}
+    if icc:
+        kwargs["icc_profile"] = icc
+    exif = meta.exif if meta is not None else None
+    if exif:
+        kwargs["exif"] = exif
+    if fmt == "JPEG":
+        kwargs["quality"] = 95
+    im.save(path, format=fmt, **kwargs)

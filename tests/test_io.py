@@ -1,0 +1,176 @@
+"""unblur.io on real files in a temporary folder: formats, bit depths, alpha, EXIF
+orientation, ICC profiles, stacks, linear light, and every kind of bad file."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image as PILImage
+from PIL import ImageCms
+from unblur import io
+
+
+def _pil(path):
+    """(pixels, info, mode) of an image file, the file closed again."""
+    with PILImage.open(path) as im:
+        im.load()
+        return np.asarray(im), dict(im.info), im.mode
+
+
+def _srgb_profile():
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_16bit_grey_tiff_is_linear_data_and_round_trips_exactly(tmp_path, rng):
+    a = rng.integers(0, 65536, (20, 30), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", a)
+    img = io.read(tmp_path / "in.tif")
+    assert img.bits == 16 and not img.srgb and not img.linear and img.data.dtype == np.float32
+    np.testing.assert_allclose(img.data, a / 65535.0, rtol=0, atol=1e-7)
+    io.write(tmp_path / "out.tif", img)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), a)
+
+
+def test_8bit_rgb_png_is_decoded_to_linear_light_and_back(tmp_path, rng):
+    a = rng.integers(0, 256, (16, 17, 3), dtype=np.uint8)
+    PILImage.fromarray(a).save(tmp_path / "in.png")
+    img = io.read(tmp_path / "in.png")
+    assert img.srgb and img.linear and img.colour and img.channel_axis == -1
+    np.testing.assert_allclose(img.data, io.srgb_to_linear(a / 255.0), rtol=0, atol=1e-6)
+    assert img.data[a == 128].mean() == pytest.approx(0.2158605, abs=1e-5)  # sRGB 128 is 21.6% of the light
+    io.write(tmp_path / "out.png", img)
+    np.testing.assert_array_equal(_pil(tmp_path / "out.png")[0], a)
+    raw = io.read(tmp_path / "in.png", linear=False)
+    np.testing.assert_allclose(raw.data, a / 255.0, atol=1e-7)
+
+
+def test_rgba_png_carries_its_alpha_through(tmp_path, rng):
+    a = rng.integers(0, 256, (10, 12, 4), dtype=np.uint8)
+    PILImage.fromarray(a, "RGBA").save(tmp_path / "in.png")
+    img = io.read(tmp_path / "in.png")
+    assert img.data.shape == (10, 12, 3) and img.alpha.shape == (10, 12)
+    np.testing.assert_allclose(img.alpha, a[..., 3] / 255.0, atol=1e-7)
+    io.write(tmp_path / "out.png", img.data, like=img)
+    back = _pil(tmp_path / "out.png")[0]
+    assert back.shape == (10, 12, 4)
+    np.testing.assert_array_equal(back, a)
+
+
+def test_jpeg_exif_orientation_is_applied_and_reset(tmp_path, rng):
+    a = rng.integers(0, 256, (8, 14, 3), dtype=np.uint8)
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # the camera was turned: display rotated 90 degrees clockwise
+    PILImage.fromarray(a).save(tmp_path / "in.jpg", exif=exif, quality=100)
+    img = io.read(tmp_path / "in.jpg")
+    assert img.data.shape == (14, 8, 3)  # rotated on reading
+    io.write(tmp_path / "out.jpg", img)
+    with PILImage.open(tmp_path / "out.jpg") as out:
+        assert out.size == (8, 14) and out.getexif().get(0x0112, 1) == 1  # not rotated twice
+
+
+def test_icc_profile_is_kept(tmp_path, rng):
+    icc = _srgb_profile()
+    a = rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    PILImage.fromarray(a).save(tmp_path / "in.png", icc_profile=icc)
+    img = io.read(tmp_path / "in.png")
+    assert img.icc_profile == icc
+    io.write(tmp_path / "out.png", img)
+    io.write(tmp_path / "out.tif", img)
+    assert _pil(tmp_path / "out.png")[1].get("icc_profile") == icc
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert bytes(tif.pages[0].tags[34675].value) == icc
+
+
+def test_multipage_tiff_is_a_stack_and_float_tiff_stays_float(tmp_path, rng):
+    stack = rng.integers(0, 65536, (5, 12, 13), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    img = io.read(tmp_path / "stack.tif")
+    assert img.volume and img.data.shape == (5, 12, 13) and img.channel_axis is None
+    io.write(tmp_path / "stack-out.tif", img)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "stack-out.tif"), stack)
+    f = rng.random((9, 10)).astype(np.float32) * 3.0  # floats are kept as they are, not clipped
+    tifffile.imwrite(tmp_path / "f.tif", f)
+    img = io.read(tmp_path / "f.tif")
+    assert img.float_data and not img.srgb
+    np.testing.assert_array_equal(img.data, f)
+    io.write(tmp_path / "f-out.tif", img)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "f-out.tif"), f)
+
+
+def test_16bit_colour_png_warns_and_16bit_colour_output_needs_tiff(tmp_path, rng):
+    a = rng.random((6, 8, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="16-bit output is grey PNG or TIFF only"):
+        io.write(tmp_path / "c.png", a, bits=16)
+    io.write(tmp_path / "c.tif", a, bits=16)
+    assert tifffile.imread(tmp_path / "c.tif").dtype == np.uint16
+    io.write(tmp_path / "g.png", a[..., 0], bits=16)
+    assert _pil(tmp_path / "g.png")[2].startswith("I")
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "empty file"),
+    (b"this is not an image at all", "not an image format unblur reads"),
+    (None, "cannot read the image"),  # a truncated PNG
+])
+def test_bad_files_are_one_clear_error(tmp_path, rng, content, match):
+    path = tmp_path / "bad.png"
+    if content is None:
+        PILImage.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        io.read(path)
+
+
+def test_missing_folder_and_bomb(tmp_path, monkeypatch, rng):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        io.read(tmp_path / "nope.png")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        io.read(tmp_path)
+    PILImage.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(tmp_path / "big.png")
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((3, 40, 40), np.uint8), photometric="minisblack")
+    monkeypatch.setattr(io, "MAX_PIXELS", 1000)
+    for name in ("big.png", "big.tif"):
+        with pytest.raises(ValueError, match="decompression bomb"):
+            io.read(tmp_path / name)
+
+
+def test_write_refuses_to_overwrite_and_bad_destinations(tmp_path):
+    a = np.zeros((4, 4), np.float32)
+    io.write(tmp_path / "a.png", a)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        io.write(tmp_path / "a.png", a)
+    io.write(tmp_path / "a.png", a + 1.0, overwrite=True)
+    assert _pil(tmp_path / "a.png")[0].max() == 255
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        io.write(tmp_path / "no" / "a.png", a)
+    with pytest.raises(ValueError, match="writes .png, .jpg, .tif and .npy"):
+        io.write(tmp_path / "a.bmp", a)
+    with pytest.raises(ValueError, match="float samples need .tif or .npy"):
+        io.write(tmp_path / "b.png", a, bits=32)
+    if os.geteuid() != 0:  # root writes anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(PermissionError, match="not writable"):
+            io.write(ro / "a.png", a)
+
+
+def test_jpeg_drops_alpha_with_a_warning_and_npy_round_trips(tmp_path, rng):
+    a = rng.integers(0, 256, (6, 6, 4), dtype=np.uint8)
+    PILImage.fromarray(a, "RGBA").save(tmp_path / "in.png")
+    img = io.read(tmp_path / "in.png")
+    with pytest.warns(UserWarning, match="no alpha channel"):
+        io.write(tmp_path / "out.jpg", img)
+    assert _pil(tmp_path / "out.jpg")[0].shape == (6, 6, 3)
+    x = rng.random((3, 8, 9)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    img = io.read(tmp_path / "x.npy")
+    assert img.volume and img.float_data
+    io.write(tmp_path / "y.npy", img)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), x)
