@@ -78,31 +78,6 @@ def test_demo_runs_and_never_overwrites(tmp_path, capsys, monkeypatch):
         unblur.cli.main(["demo", "-o", "unblur-demo.png"])
 
 
-def test_restore_command_writes_a_new_file_and_never_overwrites(tmp_path, capsys, monkeypatch):
-    from PIL import Image
-
-    monkeypatch.chdir(tmp_path)
-    scene = unblur.data.astronaut()[80:280, 60:260].astype(np.float32) / 255
-    blurred = unblur.convolve(scene, unblur.psf.motion(9, 45).astype(np.float32), mode="valid", channel_axis=-1)
-    Image.fromarray(np.round(np.clip(blurred, 0, 1) * 255).astype(np.uint8)).save("photo.png")
-    original = (tmp_path / "photo.png").read_bytes()
-    assert unblur.cli.main(["restore", "photo.png", "--size", "15"]) == 0
-    out = capsys.readouterr().out
-    assert "blur: motion" in out and (tmp_path / "photo-restored.png").exists()
-    assert (tmp_path / "photo.png").read_bytes() == original
-    with Image.open("photo-restored.png") as im:
-        assert im.size == (blurred.shape[1], blurred.shape[0]) and im.mode == "RGB"
-    assert unblur.cli.main(["restore", "photo.png", "--size", "15", "--model", "motion"]) == 0
-    assert (tmp_path / "photo-restored-1.png").exists()
-    with pytest.raises(SystemExit, match="exists; pass --overwrite"):
-        unblur.cli.main(["restore", "photo.png", "-o", "photo-restored.png"])
-    with pytest.raises(SystemExit, match="must not be the input"):
-        unblur.cli.main(["restore", "photo.png", "-o", "photo.png", "--overwrite"])
-    with pytest.raises(SystemExit, match="no such file"):
-        unblur.cli.main(["restore", "missing.png"])
-    assert (tmp_path / "photo.png").read_bytes() == original
-
-
 @pytest.mark.parametrize("args,match", [(["--noise", "-1"], "--noise must be >= 0"),
                                         (["--strength", "0"], "--strength must be > 0"),
                                         (["--strength", "1e9"], "more than the limit")])

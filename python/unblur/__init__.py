@@ -16,7 +16,7 @@ from importlib.metadata import version as _version
 # it loads with unblur._core just below; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import _backend, _core, data, fft, metrics, psf
+from . import _backend, _core, data, fft, io, metrics, psf
 from ._blind import blind_richardson_lucy, estimate_psf, restore
 from ._convolve import *  # noqa: F401,F403  (convolve)
 from ._convolve import __all__ as _convolve_all
@@ -37,7 +37,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-__all__ = ["data", "fft", "metrics", "psf", "estimate_noise", "deconvolve", "estimate_psf", "restore",
+__all__ = ["data", "fft", "io", "metrics", "psf", "estimate_noise", "deconvolve", "estimate_psf", "restore",
            "blind_richardson_lucy", "get_threads", "set_threads", "info", "__version__"]
 __all__ += list(_convolve_all) + list(_filters_all) + list(_rl_all) + list(_tv_all) + list(_wiener_all)
 

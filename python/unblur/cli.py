@@ -6,17 +6,27 @@ valid part of the blur, as a camera records it), restores it with
 writes a side-by-side PNG.
 It also runs ``unblur.restore``, which estimates the PSF from the blurred image alone,
 and reports that blind result next to the non-blind one.
-``unblur restore photo.png`` estimates the blur of a photograph and removes it.
-``unblur info`` prints what this installation provides.
+``unblur restore``, ``deconvolve``, ``simulate``, ``estimate-psf`` and ``evaluate``
+work on many files at once (files, globs, folders); ``unblur info`` prints what this
+installation provides. Run ``unblur COMMAND --help`` for each command's options.
+
+Rules every file command follows: outputs are named INPUT-<suffix> next to the input
+(or in ``--output-dir``; ``-o`` names the one output of a single input); nothing is
+overwritten without ``--overwrite``; an output may not be one of the inputs; a bad
+file is reported in one line and the others go on; the exit status is 0 when every
+file succeeded, 1 when any failed, 2 for a bad command line. ``--json`` prints one
+JSON document (and nothing else) on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -123,48 +133,474 @@ def _demo(args):
     return 0
 
 
-def _restore(args):
-    from PIL import Image
+# ---- shared machinery of the file commands ----------------------------------------------
 
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy", ".bmp", ".webp", ".gif")
+
+
+class UsageError(Exception):
+    """A bad command line: one line on stderr, exit status 2."""
+
+
+def _expand(inputs):
+    """Files named, matched by globs, or in folders (their images, sorted), in order, once each."""
+    out, seen = [], set()
+    for item in inputs:
+        if any(c in item for c in "*?["):
+            found = sorted(glob.glob(item))
+            if not found:
+                raise UsageError(f"{item}: no file matches")
+        elif os.path.isdir(item):
+            found = sorted(os.path.join(item, f) for f in os.listdir(item)
+                           if f.lower().endswith(_IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(item, f)))
+            if not found:
+                raise UsageError(f"{item}: the folder holds no image files")
+        else:
+            found = [item]  # a missing file is that file's error, not the whole run's
+        for f in found:
+            key = os.path.abspath(f)
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+def _output_path(args, path, suffix, n_inputs, extension=None):
+    """Where the result of input `path` goes (see the module's rules)."""
+    root, ext = os.path.splitext(os.path.basename(path))
+    ext = extension if extension else (f".{args.format}" if getattr(args, "format", None) else ext.lower())
+    if args.output is not None:
+        out = args.output
+    elif args.output_dir is not None:
+        out = os.path.join(args.output_dir, f"{root}{suffix}{ext}")
+    else:
+        out = os.path.join(os.path.dirname(path), f"{root}{suffix}{ext}")
+    return out
+
+
+def _check_outputs(args, inputs):
+    if getattr(args, "output", None) is not None and len(inputs) != 1:
+        raise UsageError(f"-o/--output names one file, but there are {len(inputs)} inputs; use --output-dir")
+    d = getattr(args, "output_dir", None)
+    if d is not None:
+        if not os.path.isdir(d):
+            raise UsageError(f"--output-dir {d}: no such folder")
+        if not os.access(d, os.W_OK):
+            raise UsageError(f"--output-dir {d}: not writable")
+
+
+def _guard_output(out, inputs, overwrite):
+    if os.path.abspath(out) in {os.path.abspath(p) for p in inputs}:
+        raise ValueError(f"{out}: the output would replace an input")
+    if os.path.exists(out) and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+
+
+class _Reporter:
+    """Human lines on stdout (unless --quiet or --json), a JSON document at the end with
+    --json, a progress bar on stderr for long work."""
+
+    def __init__(self, args, command):
+        self.json = getattr(args, "json", False)
+        self.quiet = getattr(args, "quiet", False) or self.json
+        self.command = command
+        self.results = []
+
+    def line(self, text):
+        if not self.quiet:
+            print(text, flush=True)
+
+    def add(self, result):
+        self.results.append(result)
+
+    def progress(self, total, desc):
+        """A tqdm bar (when tqdm is installed, stderr is a terminal and output is not quiet)."""
+        if self.quiet or total is None or not sys.stderr.isatty():
+            return _NoBar()
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return _NoBar()
+        return tqdm(total=total, desc=desc, leave=False, unit="it", file=sys.stderr)
+
+    def finish(self):
+        failed = [r for r in self.results if r.get("error")]
+        if self.json:
+            print(json.dumps({"command": self.command, "results": self.results, "failed": len(failed)},
+                             indent=2, default=_json_default))
+        elif failed and len(self.results) > 1:
+            print(f"unblur {self.command}: {len(failed)} of {len(self.results)} files failed: "
+                  + ", ".join(r["input"] for r in failed), file=sys.stderr)
+        return 1 if failed else 0
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _json_default(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def _for_each(args, command, inputs, work):
+    """work(path, report) for each input; a failure is reported and the rest go on."""
+    rep = _Reporter(args, command)
+    for path in inputs:
+        result = {"input": path, "error": None}
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                work(path, result, rep)
+            result["warnings"] = [str(w.message) for w in caught] or None
+            for w in caught:
+                print(f"unblur {command}: warning: {w.message}", file=sys.stderr)
+        except (ValueError, TypeError, OSError, MemoryError, RuntimeError) as exc:
+            result["error"] = str(exc) or type(exc).__name__
+            where = "" if result["error"].startswith(path) else f"{path}: "
+            print(f"unblur {command}: {where}{result['error']}", file=sys.stderr)
+        result["seconds"] = round(time.perf_counter() - t0, 3)
+        rep.add(result)
+    return rep.finish()
+
+
+def _device(args):
+    """numpy, or cupy for --device gpu (checked: CuPy, a GPU, unblur's CUDA module)."""
+    if getattr(args, "device", "cpu") != "gpu":
+        return None
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no CUDA device")
+    except Exception as exc:
+        raise UsageError(f"--device gpu needs CuPy and a CUDA GPU ({exc})") from None
+    return cupy
+
+
+def _to_device(xp, a):
+    return a if xp is None else xp.asarray(a)
+
+
+def _to_host(xp, a):
+    return a if xp is None or isinstance(a, np.ndarray) else a.get()
+
+
+def _read(args, path):
+    from . import io
+
+    return io.read(path, linear=not args.no_linear)
+
+
+def _iteration_callback(rep, total, desc):
+    bar = rep.progress(total, desc)
+
+    def cb(state):
+        bar.update(1)
+        return True
+
+    return bar, cb
+
+
+def _write_result(args, rep, path, out_path, img, restored, inputs, result):
+    from . import io
+
+    _guard_output(out_path, inputs, args.overwrite)
+    io.write(out_path, img.with_data(np.asarray(restored, dtype=img.data.dtype)), overwrite=args.overwrite,
+             bits=getattr(args, "bits", None))
+    result["output"] = out_path
+    if getattr(args, "compare", False):
+        cmp_path = os.path.splitext(out_path)[0] + "-compare.png"
+        _guard_output(cmp_path, inputs, args.overwrite)
+        _compare_picture(img, restored).save(cmp_path)
+        result["compare"] = cmp_path
+
+
+def _display(img, data):
+    """Values for looking at: sRGB code values in [0, 1], the middle page of a stack."""
+    from . import io
+
+    a = np.asarray(data, dtype=np.float64)
+    if img.volume:
+        a = a[a.shape[0] // 2]
+    if img.linear:
+        a = io.linear_to_srgb(a)
+    elif img.float_data:  # data of any range: stretched to its 0.1 .. 99.9 percentiles
+        lo, hi = np.percentile(a, [0.1, 99.9])
+        a = (a - lo) / (hi - lo) if hi > lo else a * 0
+    return np.clip(a, 0, 1)
+
+
+def _compare_picture(img, restored):
+    before, after = _display(img, img.data), _display(img, restored)
+    if before.ndim == 2:
+        before, after = (np.repeat(x[..., None], 3, axis=2) for x in (before, after))
+    return _side_by_side([before, after], ["before", "after"])
+
+
+def _psf_from_spec(spec):
+    """A PSF from 'kind:name=value,...' or an image / .npy file."""
+    from . import psf as psfs
+
+    kinds = {
+        "gaussian": (psfs.gaussian, {"sigma": float, "theta": float, "size": int}),
+        "motion": (psfs.motion, {"length": float, "angle": float, "size": int}),
+        "disk": (psfs.disk, {"radius": float, "size": int}),
+        "defocus": (psfs.disk, {"radius": float, "size": int}),
+        "shake": (psfs.shake, {"extent": float, "seed": int, "steps": int, "smoothness": float, "size": int}),
+        "airy": (psfs.airy, {"radius": float, "size": int}),
+        "moffat": (psfs.moffat, {"fwhm": float, "beta": float, "size": int}),
+        "turbulence": (psfs.turbulence, {"d_over_r0": float, "seed": int, "size": int}),
+    }
+    kind, _, rest = spec.partition(":")
+    if kind not in kinds:
+        if os.path.exists(spec):
+            return psfs.from_image(spec)
+        raise UsageError(f"--psf {spec!r}: not a file, and not one of {', '.join(sorted(kinds))} "
+                         "(e.g. gaussian:sigma=2, motion:length=21,angle=30, disk:radius=4)")
+    fn, accepted = kinds[kind]
+    params = {}
+    for item in filter(None, rest.split(",")):
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or name not in accepted:
+            raise UsageError(f"--psf {spec!r}: {kind} takes {', '.join(f'{k}=...' for k in accepted)}; "
+                             f"got {item!r}")
+        try:
+            params[name] = accepted[name](value)
+        except ValueError:
+            raise UsageError(f"--psf {spec!r}: {name} must be a number, got {value!r}") from None
+    first = next(iter(accepted))
+    if first not in params:
+        raise UsageError(f"--psf {spec!r}: {kind} needs {first}=...")
+    positional = params.pop(first)
+    try:
+        return fn(positional, **params)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--psf {spec!r}: {exc}") from None
+
+
+# ---- the commands -------------------------------------------------------------------------
+
+def _restore(args):
     from . import restore
 
-    if not os.path.exists(args.input):
-        raise SystemExit(f"unblur restore: {args.input}: no such file")
-    root, _ = os.path.splitext(args.input)
-    output = args.output if args.output is not None else _unique_path(f"{root}-restored.png")
-    if os.path.abspath(output) == os.path.abspath(args.input):
-        raise SystemExit("unblur restore: --output must not be the input file")
-    if args.output is not None and os.path.exists(output) and not args.overwrite:
-        raise SystemExit(f"unblur restore: {output} exists; pass --overwrite to replace it")
-    with Image.open(args.input) as im:
-        rgb = im.mode not in ("L", "I", "I;16", "F")
-        arr = np.asarray(im.convert("RGB" if rgb else "F"), dtype=np.float32)
-    scale = 255.0 if rgb or arr.max() <= 255 else 65535.0
-    image = arr / scale
-    t0 = time.perf_counter()
-    restored, info = restore(image, model=args.model, size=args.size, channel_axis=-1 if rgb else None,
-                             return_info=True)
-    seconds = time.perf_counter() - t0
-    est = info["estimate"]
-    found = ", ".join(f"{k} {v:.2f}" for k, v in est["params"].items()) or "none"
-    print(f"{args.input}: {image.shape[1]}x{image.shape[0]}{' RGB' if rgb else ''}; blur: {est['model']} ({found}), "
-          f"confidence {est['confidence']:.2f}, noise {est['noise_sigma']:.4f}; {seconds:.1f} s")
-    out = np.round(np.clip(restored, 0.0, 1.0) * 255).astype(np.uint8)
-    Image.fromarray(out).save(output)
-    print(f"wrote {output}")
-    return 0
+    xp = _device(args)
+    inputs = _expand(args.inputs)
+    _check_outputs(args, inputs)
+
+    def work(path, result, rep):
+        img = _read(args, path)
+        if img.volume:
+            raise ValueError("restore works on 2-D images (a stack needs deconvolve with a PSF)")
+        out_path = _output_path(args, path, "-restored", len(inputs))
+        _guard_output(out_path, inputs, args.overwrite)
+        t0 = time.perf_counter()
+        restored, info = restore(_to_device(xp, img.data), model=args.model, size=args.size,
+                                 channel_axis=img.channel_axis, return_info=True, threads=args.threads)
+        restored = _to_host(xp, restored)
+        est = info["estimate"]
+        result.update(model=est["model"], params=est["params"], confidence=est["confidence"],
+                      noise_sigma=est["noise_sigma"], method=info.get("method"))
+        _write_result(args, rep, path, out_path, img, restored, inputs, result)
+        found = ", ".join(f"{k} {v:.2f}" for k, v in est["params"].items()) or "none"
+        rep.line(f"{path}: blur {est['model']} ({found}), confidence {est['confidence']:.2f}, noise "
+                 f"{est['noise_sigma']:.4f}; {time.perf_counter() - t0:.1f} s -> {out_path}")
+
+    return _for_each(args, "restore", inputs, work)
 
 
-def _info(_args):
+def _deconvolve_cmd(args):
+    from . import deconvolve
+
+    xp = _device(args)
+    kernel = _psf_from_spec(args.psf)
+    inputs = _expand(args.inputs)
+    _check_outputs(args, inputs)
+    params = {}
+    if args.iterations is not None:
+        if args.method not in ("rl", "tv"):
+            raise UsageError("--iterations applies to --method rl and tv")
+        params["iterations"] = args.iterations
+
+    def work(path, result, rep):
+        img = _read(args, path)
+        out_path = _output_path(args, path, "-deconvolved", len(inputs))
+        _guard_output(out_path, inputs, args.overwrite)
+        h = kernel.astype(img.data.dtype)
+        t0 = time.perf_counter()
+
+        def run(x):
+            # A bar over the iterations of rl / tv when their number is known.
+            iterative = args.method in ("rl", "tv") and "iterations" in params
+            bar, cb = _iteration_callback(rep, params["iterations"] if iterative else None, os.path.basename(path))
+            with bar:
+                out, info = deconvolve(_to_device(xp, x), _to_device(xp, h), method=args.method,
+                                       boundary=args.boundary, channel_axis=img.channel_axis, return_info=True,
+                                       callback=cb if iterative else None, threads=args.threads, **params)
+            return _to_host(xp, out), info
+
+        if img.volume and h.ndim == 2:  # a 2-D PSF on a stack: page by page
+            pages = [run(page) for page in img.data]
+            restored, info = np.stack([p[0] for p in pages]), pages[0][1]
+        else:
+            if h.ndim != img.data.ndim - (img.channel_axis is not None):
+                raise ValueError(f"a {h.ndim}-D PSF does not fit a {'stack' if img.volume else '2-D image'}")
+            restored, info = run(img.data)
+        result.update(method=info.get("method"), psf_shape=list(h.shape))
+        _write_result(args, rep, path, out_path, img, restored, inputs, result)
+        rep.line(f"{path}: {info.get('method')} with a {'x'.join(map(str, h.shape))} PSF; "
+                 f"{time.perf_counter() - t0:.1f} s -> {out_path}")
+
+    return _for_each(args, "deconvolve", inputs, work)
+
+
+def _simulate(args):
+    from . import convolve
+
+    kernel = _psf_from_spec(args.psf)
+    if not (args.noise >= 0 and np.isfinite(args.noise)):
+        raise UsageError(f"--noise must be >= 0, got {args.noise}")
+    inputs = _expand(args.inputs)
+    _check_outputs(args, inputs)
+    rng = np.random.default_rng(args.seed)
+
+    def work(path, result, rep):
+        img = _read(args, path)
+        out_path = _output_path(args, path, "-blurred", len(inputs))
+        _guard_output(out_path, inputs, args.overwrite)
+        h = kernel.astype(img.data.dtype)
+        spatial = img.data.ndim - (img.channel_axis is not None)
+        if h.ndim == 2 and spatial == 3:
+            blurred = np.stack([convolve(p, h, boundary="reflect", channel_axis=img.channel_axis)
+                                for p in img.data])
+        else:
+            blurred = convolve(img.data, h, boundary="reflect", channel_axis=img.channel_axis)
+        blurred = blurred + rng.normal(0.0, args.noise, blurred.shape).astype(blurred.dtype)
+        if not img.float_data:
+            blurred = np.clip(blurred, 0.0, 1.0)
+        result.update(psf_shape=list(h.shape), noise=args.noise)
+        _write_result(args, rep, path, out_path, img, blurred, inputs, result)
+        rep.line(f"{path}: blurred with a {'x'.join(map(str, h.shape))} PSF, noise sigma {args.noise:g} -> {out_path}")
+
+    return _for_each(args, "simulate", inputs, work)
+
+
+def _estimate_psf_cmd(args):
+    from . import estimate_psf, io
+
+    inputs = _expand(args.inputs)
+    _check_outputs(args, inputs)
+
+    def work(path, result, rep):
+        img = _read(args, path)
+        if img.volume:
+            raise ValueError("estimate-psf works on 2-D images")
+        out_path = _output_path(args, path, "-psf", len(inputs), extension=None if args.format else ".png")
+        _guard_output(out_path, inputs, args.overwrite)
+        kernel, info = estimate_psf(img.data, model=args.model, size=args.size, channel_axis=img.channel_axis,
+                                    return_info=True, threads=args.threads)
+        # PNG/TIFF of integers hold the PSF scaled to a peak of 1 (unblur.psf.from_image and
+        # --psf FILE normalise the sum again); .npy and float TIFF hold it as it is.
+        ext = os.path.splitext(out_path)[1].lower()
+        stored = kernel if ext == ".npy" else kernel / kernel.max()
+        io.write(out_path, stored.astype(np.float32), bits=16 if ext in (".png", ".tif", ".tiff") else None,
+                 overwrite=args.overwrite)
+        result.update(output=out_path, model=info["model"], params=info["params"], confidence=info["confidence"],
+                      blur_found=info["blur_found"], psf_shape=list(kernel.shape))
+        if args.picture:
+            view = os.path.splitext(out_path)[0] + "-view.png"
+            _guard_output(view, inputs, args.overwrite)
+            _psf_picture(kernel).save(view)
+            result["picture"] = view
+        found = ", ".join(f"{k} {v:.2f}" for k, v in info["params"].items()) or "none"
+        rep.line(f"{path}: {info['model']} ({found}), confidence {info['confidence']:.2f}, "
+                 f"{kernel.shape[0]}x{kernel.shape[1]} -> {out_path}")
+
+    return _for_each(args, "estimate-psf", inputs, work)
+
+
+def _psf_picture(kernel):
+    """The PSF enlarged by a whole factor (nearest neighbour, its longer side at least
+    256 px), peak white, square-root scaled so that its faint tails show."""
+    from PIL import Image
+
+    k = kernel / kernel.max()
+    scale = max(1, -(-256 // max(k.shape)))
+    big = np.kron(k, np.ones((scale, scale)))
+    return Image.fromarray(np.round(np.sqrt(np.clip(big, 0, 1)) * 255).astype(np.uint8))  # sqrt shows the tails
+
+
+def _evaluate(args):
+    from . import io, metrics
+
+    ref_img = io.read(args.reference, linear=False)
+    inputs = _expand(args.inputs)
+
+    def work(path, result, rep):
+        img = io.read(path, linear=False)  # scored in the files' own code values, as is usual
+        if img.data.shape != ref_img.data.shape:
+            raise ValueError(f"shape {img.data.shape} differs from the reference's {ref_img.data.shape}")
+        data_range = 1.0 if not (img.float_data or ref_img.float_data) else None
+        p = metrics.psnr(ref_img.data, img.data, data_range=data_range)
+        kwargs = {"channel_axis": ref_img.channel_axis} if not ref_img.volume else {}
+        s = metrics.ssim(ref_img.data, img.data, data_range=data_range, **kwargs)
+        result.update(psnr=p, ssim=s)
+        rep.line(f"{path}: PSNR {p:.2f} dB, SSIM {s:.4f}")
+
+    return _for_each(args, "evaluate", inputs, work)
+
+
+def _info(args):
     from . import info
 
-    print(json.dumps(info(), indent=2, default=str))
+    out = info()
+    for name in ("tifffile", "PIL", "tqdm", "onnxruntime", "tensorrt"):
+        try:
+            module = __import__(name)
+            out.setdefault("python_packages", {})[name] = getattr(module, "__version__", "present")
+        except ImportError:
+            out.setdefault("python_packages", {})[name] = None
+    print(json.dumps(out, indent=2, default=str))
     return 0
 
 
-def main(argv=None):
+def _add_common(p, *, writes=True, suffix=None):
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, globs (quote them) or folders")
+    if writes:
+        p.add_argument("-o", "--output", default=None, help=f"the output file (one input only); default "
+                                                            f"INPUT{suffix}.EXT next to the input")
+        p.add_argument("--output-dir", default=None, help="write the outputs into this (existing) folder")
+        p.add_argument("--format", choices=("png", "jpg", "tif", "npy"), default=None,
+                       help="output format (default: the input's)")
+        p.add_argument("--bits", type=int, choices=(8, 16, 32), default=None,
+                       help="bits per sample (default: the input's; 32 = float, TIFF/.npy)")
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--no-linear", action="store_true",
+                   help="work on the sRGB code values instead of linear light (see unblur.io)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines or bars")
+
+
+def _build_parser():
     parser = argparse.ArgumentParser(prog="unblur", description="Fast deblurring and deconvolution.")
     sub = parser.add_subparsers(dest="command", required=True)
+
     demo = sub.add_parser("demo", help="blur the sample photograph, restore it, report PSNR/SSIM")
     demo.add_argument("--psf", choices=_PSFS, default="motion", help="blur kind (default: motion)")
     demo.add_argument("--strength", type=float, default=15.0,
@@ -176,22 +612,68 @@ def main(argv=None):
                       help="PNG to write (default: unblur-demo.png, or -1, -2... if it exists)")
     demo.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     demo.set_defaults(func=_demo)
-    rest = sub.add_parser("restore", help="estimate the blur of a photograph and remove it")
-    rest.add_argument("input", help="image file (PNG, JPEG, TIFF, ...)")
-    rest.add_argument("-o", "--output", default=None,
-                      help="PNG to write (default: INPUT-restored.png, or -1, -2... if it exists)")
+
+    rest = sub.add_parser("restore", help="estimate each image's blur and remove it (blind)")
+    _add_common(rest, suffix="-restored")
     rest.add_argument("--model", choices=("auto", "gaussian", "defocus", "motion", "shake"), default="auto",
                       help="blur family (default: auto)")
     rest.add_argument("--size", type=int, default=None, help="largest kernel size in pixels (odd)")
-    rest.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    rest.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to compute (default cpu)")
+    rest.add_argument("--compare", action="store_true", help="also write OUTPUT-compare.png (before | after)")
     rest.set_defaults(func=_restore)
-    inf = sub.add_parser("info", help="show what this installation provides")
+
+    dec = sub.add_parser("deconvolve", help="remove a known blur")
+    _add_common(dec, suffix="-deconvolved")
+    dec.add_argument("--psf", required=True,
+                     help="gaussian:sigma=2 | motion:length=21,angle=30 | disk:radius=4 | shake:extent=15,seed=1 | "
+                          "airy:radius=2 | moffat:fwhm=3 | turbulence:d_over_r0=2 | a PSF image or .npy file")
+    dec.add_argument("--method", choices=("auto", "wiener", "tikhonov", "rl", "tv"), default="auto",
+                     help="deconvolution method (default: auto)")
+    dec.add_argument("--boundary", choices=("auto", "periodic", "reflect"), default="auto",
+                     help="edge model (default: auto, no ringing)")
+    dec.add_argument("--iterations", type=int, default=None, help="iterations (rl, tv)")
+    dec.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to compute (default cpu)")
+    dec.add_argument("--compare", action="store_true", help="also write OUTPUT-compare.png (before | after)")
+    dec.set_defaults(func=_deconvolve_cmd)
+
+    sim = sub.add_parser("simulate", help="blur and add noise to sharp images (test data)")
+    _add_common(sim, suffix="-blurred")
+    sim.add_argument("--psf", required=True, help="as for deconvolve")
+    sim.add_argument("--noise", type=float, default=0.01, help="Gaussian noise sigma, in [0, 1] units (default 0.01)")
+    sim.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    sim.set_defaults(func=_simulate)
+
+    est = sub.add_parser("estimate-psf", help="estimate each image's blur; write the PSF and print it")
+    _add_common(est, suffix="-psf")
+    est.add_argument("--model", choices=("auto", "gaussian", "defocus", "motion", "shake"), default="auto",
+                     help="blur family (default: auto)")
+    est.add_argument("--size", type=int, default=None, help="largest kernel size in pixels (odd)")
+    est.add_argument("--picture", action="store_true", help="also write OUTPUT-view.png, the PSF enlarged")
+    est.set_defaults(func=_estimate_psf_cmd)
+
+    ev = sub.add_parser("evaluate", help="PSNR and SSIM of images against a reference")
+    _add_common(ev, writes=False)
+    ev.add_argument("--reference", required=True, help="the sharp reference image")
+    ev.set_defaults(func=_evaluate)
+
+    inf = sub.add_parser("info", help="show what this installation provides (threads, FFTW, CUDA, GPUs, packages)")
     inf.set_defaults(func=_info)
+    return parser
+
+
+def main(argv=None):
+    parser = _build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "threads", None) is not None and args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
         return args.func(args)
+    except UsageError as exc:
+        parser.exit(2, f"unblur {args.command}: error: {exc}\n")
     except (ValueError, TypeError, OSError) as exc:  # bad parameters or files: one line, no traceback
         parser.exit(2, f"unblur {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"unblur {args.command}: interrupted\n")
 
 
 if __name__ == "__main__":

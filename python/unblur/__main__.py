@@ -1,0 +1,7 @@
+"""``python -m unblur``: the command line (unblur.cli)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

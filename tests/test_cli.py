@@ -1,0 +1,198 @@
+"""The command line, run as a user would: real files in a temporary folder (8-bit PNG,
+RGBA PNG, JPEG with EXIF rotation, 16-bit TIFF, a 3-D TIFF stack), every command, and
+the bad-input list: one line, a non-zero status, no traceback, the other files done,
+nothing overwritten without --overwrite. Most calls run unblur.cli.main in-process
+(the same code the `unblur` entry point runs); a few run `python -m unblur` itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+import tifffile
+import unblur
+import unblur.io
+from PIL import Image as PILImage
+from unblur import cli
+
+
+def _run(capsys, *argv):
+    """(status, stdout, stderr) of `unblur argv...` in-process."""
+    try:
+        status = cli.main(list(argv))
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return status, out, err
+
+
+def _photo(size=96):
+    return unblur.data.astronaut()[60:60 + size, 140:140 + size]
+
+
+@pytest.fixture
+def files(tmp_path):
+    """The test files: sharp and blurred versions in several formats."""
+    rgb = _photo()
+    PILImage.fromarray(rgb).save(tmp_path / "sharp.png")
+    # A lens blurs light: the blur is applied in linear light and the file holds sRGB
+    # code values, as a camera's (the CLI decodes them back to light by default).
+    light = unblur.io.srgb_to_linear(rgb.astype(np.float32) / 255)
+    blurred = unblur.convolve(light, unblur.psf.motion(7, 30).astype(np.float32), boundary="reflect",
+                              channel_axis=-1)
+    b8 = np.round(unblur.io.linear_to_srgb(blurred) * 255).astype(np.uint8)
+    PILImage.fromarray(b8).save(tmp_path / "blurred.png")
+    rgba = np.concatenate([b8, np.full(b8.shape[:2] + (1,), 200, np.uint8)], axis=-1)
+    rgba[:10, :10, 3] = 0
+    PILImage.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    PILImage.fromarray(b8[:, :80]).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    grey16 = np.round(blurred.mean(axis=-1) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "grey16.tif", grey16)
+    stack = np.stack([grey16[:48, :48]] * 4)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
+    return tmp_path
+
+
+def test_simulate_deconvolve_evaluate_round_trip(files, capsys):
+    d = files
+    status, out, _ = _run(capsys, "simulate", str(d / "sharp.png"), "--psf", "gaussian:sigma=1.5", "--noise",
+                          "0.005")
+    assert status == 0 and (d / "sharp-blurred.png").exists() and "sharp-blurred.png" in out
+    status, out, _ = _run(capsys, "deconvolve", str(d / "sharp-blurred.png"), "--psf", "gaussian:sigma=1.5",
+                          "--method", "wiener", "--compare")
+    assert status == 0 and (d / "sharp-blurred-deconvolved.png").exists()
+    assert (d / "sharp-blurred-deconvolved-compare.png").exists()
+    status, out, _ = _run(capsys, "evaluate", str(d / "sharp-blurred.png"), str(d / "sharp-blurred-deconvolved.png"),
+                          "--reference", str(d / "sharp.png"), "--json")
+    doc = json.loads(out)
+    before, after = doc["results"]
+    assert status == 0 and doc["failed"] == 0
+    assert after["psnr"] > before["psnr"] + 1.0 and after["ssim"] > before["ssim"]
+
+
+def test_restore_keeps_alpha_and_formats_and_refuses_to_overwrite(files, capsys):
+    d = files
+    status, out, err = _run(capsys, "restore", str(d / "alpha.png"), str(d / "rotated.jpg"), "--json")
+    doc = json.loads(out)
+    assert status == 0, err
+    assert [r["model"] for r in doc["results"]] == ["motion", "motion"]
+    with PILImage.open(d / "alpha-restored.png") as im:
+        assert im.mode == "RGBA" and im.size == (96, 96)
+        alpha = np.asarray(im)[..., 3]
+    assert alpha[0, 0] == 0 and alpha[50, 50] == 200  # carried through untouched
+    with PILImage.open(d / "rotated-restored.jpg") as im:
+        assert im.size == (96, 80)  # EXIF rotation applied once: 80 wide x 96 high became 96 x 80
+        assert im.getexif().get(0x0112, 1) == 1
+    before = (d / "alpha-restored.png").read_bytes()
+    status, _, err = _run(capsys, "restore", str(d / "alpha.png"))
+    assert status == 1 and "exists; pass --overwrite" in err
+    assert (d / "alpha-restored.png").read_bytes() == before
+
+
+def test_16bit_tiff_and_3d_stack(files, capsys):
+    d = files
+    status, _, err = _run(capsys, "deconvolve", str(d / "grey16.tif"), str(d / "stack.tif"), "--psf",
+                          "motion:length=7,angle=30", "--method", "rl", "--iterations", "5")
+    assert status == 0, err
+    out = tifffile.imread(d / "grey16-deconvolved.tif")
+    assert out.dtype == np.uint16 and out.shape == (96, 96)
+    stack = tifffile.imread(d / "stack-deconvolved.tif")
+    assert stack.dtype == np.uint16 and stack.shape == (4, 48, 48)
+    status, _, err = _run(capsys, "restore", str(d / "stack.tif"))
+    assert status == 1 and "restore works on 2-D images" in err
+
+
+def test_estimate_psf_writes_the_psf_and_its_picture(files, capsys):
+    d = files
+    light = unblur.io.srgb_to_linear(unblur.data.astronaut()[20:212, 100:292].astype(np.float32) / 255)
+    big = unblur.convolve(light, unblur.psf.motion(9, 30).astype(np.float32), mode="valid", channel_axis=-1)
+    PILImage.fromarray(np.round(unblur.io.linear_to_srgb(big) * 255).astype(np.uint8)).save(d / "blurred.png")
+    status, out, _ = _run(capsys, "estimate-psf", str(d / "blurred.png"), "--picture", "--json")
+    doc = json.loads(out)["results"][0]
+    assert status == 0 and doc["model"] == "motion"
+    assert doc["params"]["length"] == pytest.approx(9, abs=1.5)
+    psf = unblur.psf.from_image(d / "blurred-psf.png", center=False)
+    assert psf.shape == tuple(doc["psf_shape"]) and psf.sum() == pytest.approx(1.0)
+    with PILImage.open(d / "blurred-psf-view.png") as im:
+        assert max(im.size) >= 256 and im.size[0] % psf.shape[1] == 0  # whole-pixel enlargement
+    # The written PSF is a valid --psf FILE.
+    status, _, err = _run(capsys, "deconvolve", str(d / "blurred.png"), "--psf", str(d / "blurred-psf.png"),
+                          "--output-dir", str(d), "-q", "--format", "tif")
+    assert status == 0, err
+    assert (d / "blurred-deconvolved.tif").exists()
+
+
+def _bomb_png(path, side=30000):
+    """A PNG whose header claims side x side pixels (the data is a few bytes)."""
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def test_bad_inputs_are_one_line_each_and_the_batch_goes_on(files, capsys):
+    d = files
+    (d / "corrupt.png").write_bytes(b"not an image")
+    data = (d / "blurred.png").read_bytes()
+    (d / "truncated.png").write_bytes(data[: len(data) // 3])
+    (d / "notes.txt").write_text("hello")
+    _bomb_png(d / "bomb.png")
+    bad = ["missing.png", "corrupt.png", "truncated.png", "notes.txt", "bomb.png"]
+    status, out, err = _run(capsys, "deconvolve", *[str(d / b) for b in bad], str(d / "blurred.png"), "--psf",
+                            "disk:radius=2", "--json")
+    doc = json.loads(out)
+    assert status == 1 and doc["failed"] == len(bad)
+    errors = {os.path.basename(r["input"]): r["error"] for r in doc["results"]}
+    assert errors["blurred.png"] is None and (d / "blurred-deconvolved.png").exists()
+    assert "no such file" in errors["missing.png"]
+    assert "not an image format" in errors["corrupt.png"] and "not an image format" in errors["notes.txt"]
+    assert "cannot read the image" in errors["truncated.png"]
+    assert "decompression bomb" in errors["bomb.png"] or "more than unblur reads" in errors["bomb.png"]
+    assert len(err.strip().splitlines()) == len(bad)  # one line each
+    status, out, err = _run(capsys, "deconvolve", *[str(d / b) for b in bad[:2]], str(d / "sharp.png"), "--psf",
+                            "disk:radius=2")
+    assert status == 1 and "2 of 3 files failed" in err and "missing.png" in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["deconvolve", "{d}/blurred.png", "--psf", "gauss:sigma=2"], "not a file, and not one of"),
+    (["deconvolve", "{d}/blurred.png", "--psf", "gaussian:width=2"], "gaussian takes sigma=..."),
+    (["deconvolve", "{d}/blurred.png", "--psf", "motion:length=abc"], "length must be a number"),
+    (["deconvolve", "{d}/blurred.png", "--psf", "motion:angle=3"], "motion needs length=..."),
+    (["deconvolve", "{d}/blurred.png", "--psf", "disk:radius=-1"], "radius"),
+    (["restore", "{d}/blurred.png", "--output-dir", "{d}/nowhere"], "no such folder"),
+    (["restore", "{d}/blurred.png", "{d}/sharp.png", "-o", "{d}/x.png"], "-o/--output names one file"),
+    (["restore", "{d}/blurred.png", "-o", "{d}/blurred.png", "--overwrite"], "would replace an input"),
+    (["restore", "{d}/*.nothing"], "no file matches"),
+    (["simulate", "{d}/sharp.png", "--psf", "disk:radius=2", "--noise", "-1"], "--noise must be >= 0"),
+    (["restore", "{d}/blurred.png", "--threads", "0"], "--threads must be >= 1"),
+    (["restore", "{d}/blurred.png", "-o", "{d}/out.bmp"], "writes .png, .jpg, .tif and .npy"),
+])
+def test_bad_command_lines(files, capsys, argv, message):
+    argv = [a.format(d=files) for a in argv]
+    status, out, err = _run(capsys, *argv)
+    assert status in (1, 2) and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_entry_points_run(files):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    r = subprocess.run([sys.executable, "-m", "unblur", "info"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0 and '"cpu_threads"' in r.stdout
+    r = subprocess.run([sys.executable, "-m", "unblur", "deconvolve", str(files / "missing.png"), "--psf",
+                        "disk:radius=2"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "unblur", "nonsense"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
