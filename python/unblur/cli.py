@@ -410,8 +410,18 @@ def _restore(args):
         out_path = _output_path(args, path, "-restored", len(inputs))
         _guard_output(out_path, inputs, args.overwrite)
         t0 = time.perf_counter()
-        restored, info = restore(_to_device(xp, img.data), model=args.model, size=args.size,
-                                 channel_axis=img.channel_axis, return_info=True, threads=args.threads)
+        bar = rep.progress(1, os.path.basename(path))
+
+        def progress(state):  # the estimation's stages, then the deconvolution's iterations
+            if "steps" in state:
+                bar.total = state["steps"]
+                bar.update(1)
+            return True
+
+        with bar:
+            restored, info = restore(_to_device(xp, img.data), model=args.model, size=args.size,
+                                     channel_axis=img.channel_axis, return_info=True, threads=args.threads,
+                                     callback=progress)
         restored = _to_host(xp, restored)
         est = info["estimate"]
         result.update(model=est["model"], params=est["params"], confidence=est["confidence"],
