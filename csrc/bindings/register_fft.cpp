@@ -7,6 +7,7 @@
 namespace unblur::bindings {
 
 void register_fft(py::module_& m) {
+  m.def("fftw_version", [] { return std::string(fftw_version_string()); }, "FFTW's version string, as loaded.");
   m.def("rfftn", [](const py::array& x, int threads) {
     return dispatch_real(x, "x", [&](auto tag) -> py::array {
       using T = decltype(tag);

@@ -166,6 +166,8 @@ PlanCacheStats plan_cache_stats() {
   return s;
 }
 
+const char* fftw_version_string() { return fftw_version; }
+
 void clear_plan_cache() {
   std::lock_guard<std::recursive_mutex> lock(planner_mutex());
   cache().clear();  // plans still in use elsewhere are destroyed when released

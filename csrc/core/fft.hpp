@@ -29,6 +29,8 @@ struct PlanCacheStats {
   double planning_seconds = 0;   ///< wall time spent in FFTW's planner
 };
 PlanCacheStats plan_cache_stats();
+/// FFTW's version string (e.g. "fftw-3.3.10-sse2-avx"), of the library loaded.
+const char* fftw_version_string();
 /// Drops every cached plan (transforms in flight keep theirs alive).
 void clear_plan_cache();
 

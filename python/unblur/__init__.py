@@ -53,12 +53,13 @@ def set_threads(threads: int) -> None:
 
 
 def info() -> dict:
-    """What this installation provides: version, CPU threads, CUDA module and devices."""
+    """What this installation provides: version, CPU threads, FFTW, CUDA module and devices."""
     cuda = _backend.cuda_module()
     out = {
         "version": __version__,
         "cpu_threads": get_threads(),
         "fft_planner": fft.get_planner(),
+        "fftw": _core.fftw_version(),
         "cuda_module": cuda is not None,
         "cupy": _backend.cupy_available(),
     }
