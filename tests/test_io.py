@@ -52,6 +52,7 @@ def test_rgba_png_carries_its_alpha_through(tmp_path, rng):
     PILImage.fromarray(a, "RGBA").save(tmp_path / "in.png")
     img = io.read(tmp_path / "in.png")
     assert img.data.shape == (10, 12, 3) and img.alpha.shape == (10, 12)
+    assert repr(img).endswith("PNG 10x12x3 colour, 8-bit, sRGB decoded to linear light, alpha)")
     np.testing.assert_allclose(img.alpha, a[..., 3] / 255.0, atol=1e-7)
     io.write(tmp_path / "out.png", img.data, like=img)
     back = _pil(tmp_path / "out.png")[0]

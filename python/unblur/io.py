@@ -87,6 +87,15 @@ class Image:
 
     _volume: bool = False
 
+    def __repr__(self):
+        kind = "colour" if self.colour else "grey"
+        shape = "x".join(str(n) for n in self.data.shape)
+        enc = "float" if self.float_data else f"{self.bits}-bit"
+        light = ", sRGB decoded to linear light" if self.linear else (", sRGB" if self.srgb else "")
+        extra = (", alpha" if self.alpha is not None else "") + (", ICC" if self.icc_profile else "")
+        stack = " stack" if self.volume else ""
+        return f"Image({self.path!r}: {self.format} {shape} {kind}{stack}, {enc}{light}{extra})"
+
     def with_data(self, data):
         """A copy that holds `data` (same metadata and alpha)."""
         return dataclasses.replace(self, data=data)
