@@ -417,3 +417,19 @@ def test_cupy_arrays_give_the_numpy_results(fake_cupy, rng):
     np.testing.assert_array_equal(got.get(), skr.denoise_tv_chambolle(colour, weight=0.2, channel_axis=-1))
     with pytest.raises(TypeError, match="psf"):
         compat.wiener(g, cp.asarray(psf), 0.05)
+
+
+@pytest.mark.slow
+def test_defaults_on_a_photograph(dtype):
+    """Every function with scikit-image's defaults on a 384 x 384 photograph (the
+    default run's cases are small)."""
+    photo = (unblur.data.astronaut()[..., 1] / 255.0).astype(dtype)
+    psf = np.ones((5, 5)) / 25
+    g = np.maximum(scipy.signal.fftconvolve(photo, psf, mode="same")
+                   + np.random.default_rng(0).normal(0, 0.01, photo.shape), 0).astype(dtype)
+    _close(compat.wiener(g, psf, 0.05), skr.wiener(g, psf, 0.05), dtype)
+    _close(compat.richardson_lucy(g, psf), skr.richardson_lucy(g, psf), dtype)
+    _same_chain(compat.unsupervised_wiener(g, psf, rng=1), skr.unsupervised_wiener(g, psf, rng=1), dtype)
+    colour = unblur.data.astronaut().astype(dtype) / 255
+    np.testing.assert_array_equal(compat.denoise_tv_chambolle(colour, channel_axis=-1),
+                                  skr.denoise_tv_chambolle(colour, channel_axis=-1))

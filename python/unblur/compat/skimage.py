@@ -51,7 +51,8 @@ arguments are validated first, with a TypeError or ValueError naming the argumen
 infinite inputs are a ValueError; complex images are a TypeError (scikit-image: a
 ValueError); ``unsupervised_wiener`` accepts only 2-D images (scikit-image's sampler
 transforms the data over the last two axes only, so other dimensions give wrong
-results) and unknown `user_params` keys are a ValueError (scikit-image ignores them).
+results, where it does not fail) and unknown `user_params` keys are a ValueError
+(scikit-image ignores them).
 """
 
 from __future__ import annotations
@@ -560,9 +561,10 @@ def unsupervised_wiener(image, psf, reg=None, user_params=None, is_real=True, cl
     the host (two uploads of the half spectrum's size per iteration), so the chain is
     the NumPy one.
 
-    Differences from scikit-image: 2-D images only (ValueError; scikit-image runs
-    other dimensions but transforms the data over the last two axes only, which gives
-    wrong results); `user_params` is checked (unknown keys are a ValueError, and
+    Differences from scikit-image: 2-D images only, a ValueError otherwise
+    (scikit-image documents (M, N) images; its sampler transforms the data over the last
+    two axes only, and with a 3-D image fails in NumPy broadcasting or gives wrong
+    results); `user_params` is checked (unknown keys are a ValueError, and
     ``max_num_iter`` must be at least ``burnin + 2``, below which scikit-image returns
     NaNs); NaN/infinite inputs are a ValueError.
 
@@ -913,8 +915,11 @@ def _tv_chambolle(image, weight, eps, max_num_iter):
     i = 0
     while i < max_num_iter:
         if i > 0:
-            xp.sum(p, axis=0, out=d)
-            xp.negative(d, out=d)  # d = -div p, built as skimage builds it
+            # d = -div p, built as skimage builds it: -(p_0 + p_1 + ...), then the shifted
+            # components added; (-p_0) - p_1 - ... is the same number and one pass cheaper.
+            xp.negative(p[0], out=d)
+            for axis in range(1, ndim):
+                d -= p[axis]
             for axis, (later, earlier) in enumerate(shifts):
                 d[later] += p[axis][earlier]
             out = xp.add(image, d, out=buffer)
