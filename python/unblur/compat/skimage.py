@@ -553,7 +553,8 @@ def unsupervised_wiener(image, psf, reg=None, user_params=None, is_real=True, cl
     This implementation draws the same numbers from `rng` in the same order as
     scikit-image (two standard-normal arrays, then two gamma variates, per iteration;
     the normals are drawn ahead by a worker thread while the previous iteration
-    computes, and the caller's generator is left in the state scikit-image leaves it),
+    computes, and the caller's generator is left in the state scikit-image leaves it;
+    if the call raises, e.g. in the callback, after that iteration's draws),
     and computes the same quantities with fewer temporaries, so a seed reproduces
     scikit-image's chain to rounding. Like scikit-image, the norms count the
     half spectrum's columns twice (except the first) whenever the spectrum's last two
