@@ -85,6 +85,19 @@ def test_icc_profile_is_kept(tmp_path, rng):
         assert bytes(tif.pages[0].tags[34675].value) == icc
 
 
+def test_tiff_resolution_and_description_are_kept(tmp_path, rng):
+    a = rng.integers(0, 65536, (6, 7), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", a, resolution=(300, 150), resolutionunit="INCH",
+                     description="scan 42", metadata=None)
+    img = io.read(tmp_path / "in.tif")
+    assert img.resolution == ((300.0, 150.0), "INCH") and img.description == "scan 42"
+    io.write(tmp_path / "out.tif", img)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        page = tif.pages[0]
+        assert page.tags["XResolution"].value == (300, 1) and page.tags["YResolution"].value == (150, 1)
+        assert page.tags["ImageDescription"].value == "scan 42"
+
+
 def test_multipage_tiff_is_a_stack_and_float_tiff_stays_float(tmp_path, rng):
     stack = rng.integers(0, 65536, (5, 12, 13), dtype=np.uint16)
     tifffile.imwrite(tmp_path / "stack.tif", stack)

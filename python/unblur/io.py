@@ -58,6 +58,8 @@ class Image:
         ``data`` was decoded from sRGB to linear light.
     icc_profile, exif : bytes or None
         Kept for writing a file like this one.
+    resolution, description
+        A TIFF's resolution (((x, y) per unit, unit)) and ImageDescription, kept too.
     """
 
     data: np.ndarray
@@ -70,6 +72,8 @@ class Image:
     linear: bool = False
     icc_profile: bytes | None = None
     exif: bytes | None = None
+    resolution: tuple | None = None  # TIFF: ((x, y) pixels per unit, unit name)
+    description: str | None = None   # TIFF: ImageDescription
 
     @property
     def channel_axis(self):
@@ -167,6 +171,16 @@ def _read_tiff(path):
             page = tif.pages[0]
             icc = page.tags.get(34675)
             icc = bytes(icc.value) if icc is not None else None
+            resolution = None
+            if "XResolution" in page.tags and "YResolution" in page.tags:
+                def ratio(v):
+                    return v[0] / v[1] if isinstance(v, tuple) else float(v)
+                unit = page.tags.get("ResolutionUnit")
+                unit_name = getattr(getattr(unit, "value", None), "name", None)
+                resolution = ((ratio(page.tags["XResolution"].value), ratio(page.tags["YResolution"].value)),
+                              unit_name)
+            desc = page.tags.get("ImageDescription")
+            description = desc.value if desc is not None and not str(desc.value).startswith("{") else None
             extras = page.extrasamples if hasattr(page, "extrasamples") else ()
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
         if isinstance(exc, ValueError) and "pixels is more than" in str(exc):
@@ -193,7 +207,7 @@ def _read_tiff(path):
     colour = samples >= 3
     srgb = not is_float and (bits == 8 or colour)
     img = Image(data=data, alpha=alpha, path=path, format="TIFF", bits=bits, float_data=is_float, srgb=srgb,
-                icc_profile=icc)
+                icc_profile=icc, resolution=resolution, description=description)
     img._volume = len(spatial) == 3
     return img
 
@@ -413,8 +427,16 @@ def write(path, image, *, like=None, bits=None, overwrite=False):
         extratags = [(34675, "B", len(icc), icc, True)] if icc else []
         photometric = "rgb" if (colour and samples.shape[-1] >= 3) else "minisblack"
         extrasamples = ("unassalpha",) if alpha is not None else None
+        kwargs = {}
+        res = meta.resolution if meta is not None else None
+        if res is not None:
+            kwargs["resolution"] = res[0]
+            if res[1] in ("INCH", "CENTIMETER", "NONE", "MILLIMETER", "MICROMETER"):
+                kwargs["resolutionunit"] = res[1]
+        if meta is not None and meta.description:
+            kwargs["description"] = meta.description
         tifffile.imwrite(path, samples, photometric=photometric, extrasamples=extrasamples,
-                         extratags=extratags, metadata=None)
+                         extratags=extratags, metadata=None, **kwargs)
         return
     if volume:
         raise ValueError(f"{path}: a stack of {data.shape[0]} pages needs .tif or .npy")
