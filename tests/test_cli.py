@@ -199,3 +199,27 @@ def test_the_entry_points_run(files):
     r = subprocess.run([sys.executable, "-m", "unblur", "nonsense"], capture_output=True, text=True, env=env,
                        timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_unreadable_inputs_and_unwritable_folders(files, capsys, monkeypatch):
+    # Permissions cannot be taken from root, who runs CI: the operating system's answer
+    # (os.access) is made "no" for the paths in question instead, and the CLI must say so.
+    d = files
+    real_access = os.access
+    locked = {str(d / "blurred.png"), str(d / "ro")}
+    (d / "ro").mkdir()
+
+    def access(path, mode, *a, **k):
+        return False if os.fspath(path) in locked else real_access(path, mode, *a, **k)
+
+    monkeypatch.setattr(unblur.io.os, "access", access)
+    monkeypatch.setattr(cli.os, "access", access)
+    status, _, err = _run(capsys, "deconvolve", str(d / "blurred.png"), str(d / "sharp.png"), "--psf",
+                          "disk:radius=2")
+    assert status == 1 and "not readable (permission denied)" in err and (d / "sharp-deconvolved.png").exists()
+    status, _, err = _run(capsys, "deconvolve", str(d / "sharp.png"), "--psf", "disk:radius=2", "--output-dir",
+                          str(d / "ro"))
+    assert status == 2 and "not writable" in err
+    status, _, err = _run(capsys, "deconvolve", str(d / "sharp.png"), "--psf", "disk:radius=2", "-o",
+                          str(d / "ro" / "x.png"))
+    assert status == 1 and "is not writable" in err
