@@ -23,6 +23,7 @@ from ._convolve import __all__ as _convolve_all
 from ._deconv_common import estimate_noise
 from ._deconvolve import deconvolve
 from ._filters import *  # noqa: F401,F403  (gaussian_filter)
+from ._memory import get_memory_limit, set_memory_limit
 from ._filters import __all__ as _filters_all
 from ._richardson_lucy import *  # noqa: F401,F403
 from ._richardson_lucy import __all__ as _rl_all
@@ -38,7 +39,8 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
 __all__ = ["data", "fft", "io", "metrics", "psf", "estimate_noise", "deconvolve", "estimate_psf", "restore",
-           "blind_richardson_lucy", "get_threads", "set_threads", "info", "__version__"]
+           "blind_richardson_lucy", "get_threads", "set_threads", "get_memory_limit", "set_memory_limit", "info",
+           "__version__"]
 __all__ += list(_convolve_all) + list(_filters_all) + list(_rl_all) + list(_tv_all) + list(_wiener_all)
 
 

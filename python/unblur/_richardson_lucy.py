@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from . import _backend, _deconv_common, _validate
+from . import _backend, _deconv_common, _memory, _validate
 from ._xp import blur_operator as _xp_blur
 from ._xp import richardson_lucy as _xp_rl
 
@@ -202,6 +202,10 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         if not bool((weights > 0).any()):
             raise ValueError("weights must not all be zero")
     n_channels = 1 if channel_axis is None else image.shape[channel_axis]
+    spatial = tuple(s for i, s in enumerate(image.shape) if i != channel_axis)
+    _memory.require("richardson_lucy", _memory.richardson_lucy_bytes(
+        spatial, psf.shape, boundary, image.dtype.itemsize, accelerate=bool(accelerate), weights=weights is not None,
+        tv=tv_weight > 0, channels=n_channels), xp)
     states = None
     if isinstance(initial, (dict, list, tuple)):
         states = [initial] if isinstance(initial, dict) else list(initial)

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from . import _backend, _deconv_common, _validate
+from . import _backend, _deconv_common, _memory, _validate
 from ._xp import tv_deconvolve as _xp_tv
 
 __all__ = ["tv_deconvolve"]
@@ -175,6 +175,9 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
     image, psf, channel_axis, boundary = _deconv_common.prepare(image, psf, channel_axis=channel_axis,
                                                                 boundary=boundary)
     xp = _backend.namespace_of(image)
+    spatial = tuple(s for i, s in enumerate(image.shape) if i != channel_axis)
+    _memory.require("tv_deconvolve", _memory.tv_bytes(spatial, psf.shape, boundary, image.dtype.itemsize,
+                                                      1 if channel_axis is None else image.shape[channel_axis]), xp)
     if iterations is None:
         max_iterations = MAX_ITERATIONS
         tolerance = _validate.nonnegative_float(tolerance, "tolerance")

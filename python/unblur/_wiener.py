@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from . import _backend, _deconv_common, _validate
+from . import _backend, _deconv_common, _memory, _validate
 from ._xp import blur_operator as _xp_blur
 from ._xp import wiener as _xp_wiener
 
@@ -30,6 +30,13 @@ _REFERENCES = """
        unknown boundaries using the alternating direction method of multipliers",
        IEEE Trans. Image Processing 22(8), 2013.
 """
+
+
+def _require_memory(name, image, psf, channel_axis, boundary):
+    spatial = _spatial(image, channel_axis)
+    channels = 1 if channel_axis is None else image.shape[channel_axis]
+    _memory.require(name, _memory.quadratic_bytes(spatial, psf.shape, boundary, image.dtype.itemsize, channels),
+                    _backend.namespace_of(image))
 
 
 def _spatial(image, channel_axis):
@@ -196,6 +203,7 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
     """
     image, psf, channel_axis, boundary = _deconv_common.prepare(image, psf, channel_axis=channel_axis,
                                                                 boundary=boundary)
+    _require_memory("wiener", image, psf, channel_axis, boundary)
     threads = _validate.threads_arg(threads)
     if not isinstance(return_info, bool):
         raise TypeError(f"return_info must be a bool, got {type(return_info).__name__}")
@@ -323,6 +331,7 @@ def tikhonov(image, psf, *, lam="auto", regularizer="laplacian", lam_method="gcv
     """
     image, psf, channel_axis, boundary = _deconv_common.prepare(image, psf, channel_axis=channel_axis,
                                                                 boundary=boundary)
+    _require_memory("tikhonov", image, psf, channel_axis, boundary)
     threads = _validate.threads_arg(threads)
     regularizer = _validate.choice(regularizer, "regularizer", _REGULARIZERS)
     lam_method = _validate.choice(lam_method, "lam_method", _LAM_METHODS)

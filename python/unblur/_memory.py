@@ -1,0 +1,131 @@
+"""Working-memory estimates and the memory limit.
+
+Each heavy function estimates the working memory of a call from its sizes before it
+allocates anything (the counts of grid-sized buffers below are the engines' own, see
+the comments in csrc/core), and raises a MemoryError naming the function when the
+estimate exceeds the limit set with :func:`unblur.set_memory_limit` or the memory the
+machine (or, for CuPy arrays, the GPU) has available now. The estimates are upper
+bounds of the engines' temporaries plus the output, within a few buffers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_limit = None  # bytes, or None: the machine's available memory only
+
+
+def set_memory_limit(limit):
+    """Refuse calls whose working memory would exceed `limit` bytes (None: only the
+    machine's available memory). Accepts an int or a string such as '2GiB', '500MB'.
+
+    Examples
+    --------
+    >>> import unblur
+    >>> unblur.set_memory_limit("4GiB"); unblur.get_memory_limit()
+    4294967296
+    >>> unblur.set_memory_limit(None)
+    """
+    global _limit
+    if limit is None:
+        _limit = None
+        return
+    if isinstance(limit, str):
+        limit = parse_bytes(limit)
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)):
+        raise TypeError(f"limit must be a number of bytes, a string like '2GiB', or None; got {type(limit).__name__}")
+    if limit <= 0:
+        raise ValueError(f"limit must be > 0 bytes, got {limit}")
+    _limit = int(limit)
+
+
+def get_memory_limit():
+    """The limit set by :func:`set_memory_limit` (bytes), or None."""
+    return _limit
+
+
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text):
+    s = text.strip().lower().replace(" ", "")
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if s.endswith(unit):
+            number = s[: -len(unit)]
+            try:
+                value = float(number)
+            except ValueError:
+                break
+            if not (value > 0 and math.isfinite(value)):
+                break
+            return int(value * _UNITS[unit])
+    raise ValueError(f"limit must look like '512MiB' or '2GB', got {text!r}")
+
+
+def available_bytes(xp=np):
+    """Memory available for a new allocation now: the machine's (MemAvailable), or the
+    current GPU's free memory for CuPy; None when unknown."""
+    if xp is not np:
+        try:
+            free, _total = xp.cuda.runtime.memGetInfo()
+            return int(free)
+        except Exception:
+            return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _gib(n):
+    return f"{n / 2**30:.2f} GiB"
+
+
+def require(what, nbytes, xp=np):
+    """MemoryError unless `nbytes` of working memory fit the limit and what is available."""
+    nbytes = int(nbytes)
+    if _limit is not None and nbytes > _limit:
+        raise MemoryError(f"{what} needs about {_gib(nbytes)} of working memory, more than unblur's limit of "
+                          f"{_gib(_limit)} (unblur.set_memory_limit)")
+    avail = available_bytes(xp)
+    if avail is not None and nbytes > avail:
+        where = "the GPU has free" if xp is not np else "this machine has available"
+        raise MemoryError(f"{what} needs about {_gib(nbytes)} of working memory, more than {where} "
+                          f"({_gib(avail)})")
+
+
+def grid_elements(shape, psf_shape, boundary):
+    """Elements of a deconvolution's FFT grid (the engines' rule)."""
+    from . import _core
+
+    b = "auto" if boundary == "zero" else boundary
+    return int(np.prod(_core.quadratic_grid_shape(list(shape), list(psf_shape), b)))
+
+
+# Grid-sized buffers per channel (real; a half spectrum counts as one), from the engines:
+# RL (core/richardson_lucy.cpp's memory comment): 7 plain, 11 accelerated, +1 weights, +1 TV.
+# Wiener / Tikhonov (core/wiener.cpp): model 4, spectrum 1, penalty 1, tapered data 2, CG 6.
+# TV (core/tv_deconvolve.cpp): model 4, x, x_old, hx, du, dw, rhs, data, 1/den, 2 spectra,
+#   and dv, b per axis.
+
+def richardson_lucy_bytes(shape, psf_shape, boundary, itemsize, *, accelerate, weights, tv, channels=1):
+    n = grid_elements(shape, psf_shape, boundary)
+    buffers = (11 if accelerate else 7) + (1 if weights else 0) + (1 if tv and not accelerate else 0)
+    return n * itemsize * buffers + channels * int(np.prod(shape)) * itemsize
+
+
+def quadratic_bytes(shape, psf_shape, boundary, itemsize, channels=1):
+    n = grid_elements(shape, psf_shape, boundary)
+    return n * itemsize * 14 + channels * int(np.prod(shape)) * itemsize
+
+
+def tv_bytes(shape, psf_shape, boundary, itemsize, channels=1):
+    n = grid_elements(shape, psf_shape, boundary)
+    return n * itemsize * (4 + channels * (10 + 2 * len(shape))) + channels * int(np.prod(shape)) * itemsize
