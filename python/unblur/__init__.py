@@ -23,8 +23,8 @@ from ._convolve import __all__ as _convolve_all
 from ._deconv_common import estimate_noise
 from ._deconvolve import deconvolve
 from ._filters import *  # noqa: F401,F403  (gaussian_filter)
-from ._memory import get_memory_limit, set_memory_limit
 from ._filters import __all__ as _filters_all
+from ._memory import get_memory_limit, set_memory_limit
 from ._richardson_lucy import *  # noqa: F401,F403
 from ._richardson_lucy import __all__ as _rl_all
 from ._tv import *  # noqa: F401,F403
