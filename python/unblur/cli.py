@@ -221,7 +221,7 @@ class _Reporter:
             from tqdm import tqdm
         except ImportError:
             return _NoBar()
-        return tqdm(total=total, desc=desc, leave=False, unit="it", file=sys.stderr)
+        return tqdm(total=total, desc=desc, leave=False, file=sys.stderr)
 
     def finish(self):
         failed = [r for r in self.results if r.get("error")]
@@ -259,6 +259,7 @@ def _json_default(v):
 def _for_each(args, command, inputs, work):
     """work(path, report) for each input; a failure is reported and the rest go on."""
     rep = _Reporter(args, command)
+    files_bar = rep.progress(len(inputs), command) if len(inputs) > 1 else _NoBar()
     for path in inputs:
         result = {"input": path, "error": None}
         t0 = time.perf_counter()
@@ -275,6 +276,8 @@ def _for_each(args, command, inputs, work):
             print(f"unblur {command}: {where}{result['error']}", file=sys.stderr)
         result["seconds"] = round(time.perf_counter() - t0, 3)
         rep.add(result)
+        files_bar.update(1)
+    files_bar.close()
     return rep.finish()
 
 
