@@ -392,3 +392,27 @@ def test_temporaries_come_from_a_pool_that_keeps_and_releases_memory(rng):
         assert stats["reserved"] > 0  # freed, and kept for the next call
     cuda.release_memory()
     assert cuda.memory_stats()["reserved"] == 0
+
+
+@gpu
+@needs_module
+def test_threads_on_their_own_streams_equal_the_serial_results(rng):
+    import concurrent.futures
+
+    cp = _cupy()
+    cases = []
+    for k in range(8):
+        g, psf = _rl_problem(rng, (np.float32, np.float64)[k % 2], shape=(48 + 4 * k, 52))
+        cases.append((cp.asarray(g), cp.asarray(psf)))
+    serial = [cp.asnumpy(unblur.richardson_lucy(g, h, iterations=6)) for g, h in cases]
+
+    def run(case):
+        with cp.cuda.Stream(non_blocking=True) as stream:
+            out = unblur.richardson_lucy(*case, iterations=6)
+            stream.synchronize()
+            return cp.asnumpy(out)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, cases * 4))
+    for i, got in enumerate(results):
+        np.testing.assert_array_equal(got, serial[i % len(cases)])
