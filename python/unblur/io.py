@@ -18,6 +18,7 @@ tifffile reads and writes TIFF. Limits: 16-bit colour PNG is read by Pillow at 8
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import warnings
 
@@ -159,6 +160,24 @@ def _split_alpha(a, has_alpha):
     return a, None
 
 
+def _tiff_resolution(page):
+    """((x, y) pixels per unit, unit name) of a TIFF page, or None when absent or not
+    usable (a zero denominator, not a number, not finite and positive): metadata is
+    kept when it is sound, never a reason to refuse the pixels."""
+    def ratio(v):
+        if isinstance(v, tuple) and len(v) == 2 and all(isinstance(t, numbers.Real) for t in v):
+            return v[0] / v[1] if v[1] else None
+        return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else None
+
+    if "XResolution" not in page.tags or "YResolution" not in page.tags:
+        return None
+    x, y = ratio(page.tags["XResolution"].value), ratio(page.tags["YResolution"].value)
+    if x is None or y is None or not (np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0):
+        return None
+    unit = page.tags.get("ResolutionUnit")
+    return (x, y), getattr(getattr(unit, "value", None), "name", None)
+
+
 def _read_tiff(path):
     import tifffile
 
@@ -171,14 +190,7 @@ def _read_tiff(path):
             page = tif.pages[0]
             icc = page.tags.get(34675)
             icc = bytes(icc.value) if icc is not None else None
-            resolution = None
-            if "XResolution" in page.tags and "YResolution" in page.tags:
-                def ratio(v):
-                    return v[0] / v[1] if isinstance(v, tuple) else float(v)
-                unit = page.tags.get("ResolutionUnit")
-                unit_name = getattr(getattr(unit, "value", None), "name", None)
-                resolution = ((ratio(page.tags["XResolution"].value), ratio(page.tags["YResolution"].value)),
-                              unit_name)
+            resolution = _tiff_resolution(page)
             desc = page.tags.get("ImageDescription")
             description = desc.value if desc is not None and not str(desc.value).startswith("{") else None
             extras = page.extrasamples if hasattr(page, "extrasamples") else ()

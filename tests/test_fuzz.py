@@ -1,0 +1,84 @@
+"""Fuzzing the file readers (unblur.io.read, unblur.psf.from_image) and the CLI.
+
+The property, for every input: either a valid result comes back (an Image with finite
+float data of a documented shape; a PSF with odd sizes summing to 1), or
+FileNotFoundError / IsADirectoryError / PermissionError / ValueError with a message that
+names the file: never another exception, never a hang (a per-input time limit, and
+faulthandler's watchdog for hangs inside C), never a memory blow-up (images of more
+than unblur.io.MAX_PIXELS pixels are refused before they are decoded). For the CLI:
+exit status 0, 1 or 2 and no traceback on stderr.
+
+Inputs: the valid files of tests/fuzz_corpus.py (written by unblur itself) mutated by
+generic and format-aware edits, random bytes behind real magic numbers, and hand-made
+reproducers of every bug the fuzzing found (the "regressions" section).
+
+The default run is a fast subset. ``HYPOTHESIS_PROFILE=thorough`` (see
+tests/conftest.py) runs the thorough one: more hypothesis examples and a seeded
+mutation loop of UNBLUR_FUZZ_INPUTS inputs (default 100,000 in that profile); the counts
+and times go to the file named by UNBLUR_FUZZ_REPORT, if set.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import random
+import struct
+import sys
+import time
+import zlib
+
+import numpy as np
+import pytest
+import unblur
+import unblur.io as uio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fuzz_corpus as fc  # noqa: E402
+
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE", "") == "thorough"
+
+
+def _tiff(entries, tail=b""):
+    """A little-endian classic TIFF: one IFD of (tag, type, count, value) entries at
+    offset 8, followed by `tail` (at offset 8 + 2 + 12 n + 4)."""
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in sorted(entries))
+    return b"II*\x00\x08\x00\x00\x00" + ifd + b"\x00\x00\x00\x00" + tail
+
+
+def _tiff_data_offset(n_entries):
+    return 8 + 2 + 12 * n_entries + 4
+
+
+def _png_header(width, height, depth=8, colour=0):
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+# ---- regressions: the bugs this fuzzing found, one reproducer each ------------------------
+def test_tiff_resolution_with_a_zero_denominator_is_dropped_not_a_crash(tmp_path):
+    # XResolution = YResolution = 72/0: io.read raised ZeroDivisionError.
+    n = 7
+    data = _tiff_data_offset(n)
+    entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (273, 4, 1, data), (279, 4, 1, 1),
+               (282, 5, 1, data + 1), (283, 5, 1, data + 1)]
+    path = _write(tmp_path, "res0.tif", _tiff(entries, b"\x80" + struct.pack("<II", 72, 0)))
+    img = uio.read(path)
+    assert img.data.shape == (1, 1) and img.resolution is None
+    assert fc.read_one(path) == ("ok", "ok")
+    uio.write(tmp_path / "back.tif", img)  # and it writes back without a resolution
+
+
