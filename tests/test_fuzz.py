@@ -82,3 +82,35 @@ def test_tiff_resolution_with_a_zero_denominator_is_dropped_not_a_crash(tmp_path
     uio.write(tmp_path / "back.tif", img)  # and it writes back without a resolution
 
 
+def _one_pixel_tiff(**override):
+    """A 1x1 8-bit grey TIFF (pixel 0x80); `override` maps a tag to (type, count, value)."""
+    n = 5
+    off = _tiff_data_offset(n)
+    entries = {256: (3, 1, 1), 257: (3, 1, 1), 258: (3, 1, 8), 273: (4, 1, off), 279: (4, 1, 1)}
+    tail = b"\x80"
+    for tag, (typ, count, value) in override.items():
+        if typ == 5:  # RATIONAL: the value is an offset to (1, 1) after the pixel
+            value, tail = off + 1, b"\x80" + struct.pack("<II", 1, 1)
+        entries[int(tag.lstrip("t"))] = (typ, count, value)
+    return _tiff([(t,) + v for t, v in entries.items()], tail)
+
+
+@pytest.mark.parametrize("name, data, decoder_error", [
+    # tifffile: a header cut after the IFD offset's first byte (struct.error)
+    pytest.param("cut.tif", b"II*\x00\x08", "error", id="tifffile-struct.error"),
+    # tifffile + zlib: a deflate-compressed strip that is not zlib data (zlib.error)
+    pytest.param("deflate.tif", _tiff([(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 8),
+                                       (273, 4, 1, _tiff_data_offset(6)), (279, 4, 1, 4)], b"\x00\x01\x02\x03"),
+                 "error", id="tifffile-zlib.error"),
+    # Pillow (a TIFF under another name goes to Pillow): StripOffsets as a RATIONAL (TypeError)
+    pytest.param("rational.png", _one_pixel_tiff(t273=(5, 1, 0)), "TypeError", id="pillow-TypeError"),
+])
+def test_decoder_exceptions_become_one_value_error_naming_the_file(tmp_path, name, data, decoder_error):
+    # io.read let struct.error, zlib.error and TypeError from tifffile / Pillow escape
+    # (and with them tracebacks from the CLI); they are the file's fault.
+    path = _write(tmp_path, name, data)
+    with pytest.raises(ValueError, match=decoder_error) as exc:
+        uio.read(path)
+    assert str(exc.value).startswith(path)
+
+

@@ -129,10 +129,23 @@ def _check_readable(path):
         raise ValueError(f"{path}: empty file")
 
 
+class _TooLarge(ValueError):
+    """More than MAX_PIXELS (from _check_size): passed through the decoders' handlers."""
+
+
 def _check_size(path, pixels):
     if pixels > MAX_PIXELS:
-        raise ValueError(f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
-                         "a decompression bomb or an image to split first")
+        raise _TooLarge(f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
+                        "a decompression bomb or an image to split first")
+
+
+def _unreadable(path, what, exc):
+    """The ValueError for a file that a decoder gave up on. The decoders of untrusted
+    bytes (tifffile, Pillow, zlib, imagecodecs) raise far more than ValueError and
+    OSError on corrupt files (struct.error, TypeError, KeyError, ZeroDivisionError,
+    EOFError, MemoryError for a bogus size...): each is the file's fault, so each
+    becomes this one error, which names the file and keeps the decoder's words."""
+    return ValueError(f"{path}: {what} ({type(exc).__name__}: {exc})")
 
 
 def _scale(a, path):
@@ -194,10 +207,12 @@ def _read_tiff(path):
             desc = page.tags.get("ImageDescription")
             description = desc.value if desc is not None and not str(desc.value).startswith("{") else None
             extras = page.extrasamples if hasattr(page, "extrasamples") else ()
+    except _TooLarge:
+        raise
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
-        if isinstance(exc, ValueError) and "pixels is more than" in str(exc):
-            raise
         raise ValueError(f"{path}: not a readable TIFF ({exc})") from None
+    except Exception as exc:  # anything else tifffile or its codecs raise on a corrupt file
+        raise _unreadable(path, "not a readable TIFF", exc) from exc
     # Leading axes other than the image's own (pages, planes, time) form the stack.
     if axes.endswith("S"):
         samples = a.shape[-1]
@@ -259,10 +274,12 @@ def _read_pillow(path):
         raise ValueError(f"{path}: refused as a probable decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image format unblur reads (PNG, JPEG, TIFF, .npy, ...)") from None
+    except _TooLarge:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ValueError) and "pixels is more than" in str(exc):
-            raise
         raise ValueError(f"{path}: cannot read the image ({exc})") from None
+    except Exception as exc:  # anything else Pillow's plugins raise on a corrupt file
+        raise _unreadable(path, "cannot read the image", exc) from exc
     finally:
         PILImage.MAX_IMAGE_PIXELS = old
     if bits16_rgb:
