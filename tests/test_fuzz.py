@@ -114,3 +114,18 @@ def test_decoder_exceptions_become_one_value_error_naming_the_file(tmp_path, nam
     assert str(exc.value).startswith(path)
 
 
+@pytest.mark.parametrize("name, make", [
+    pytest.param("zero-width.tif", lambda p: p.write_bytes(_one_pixel_tiff(t256=(3, 1, 0))), id="tiff-width-0"),
+    pytest.param("zero-rows.npy", lambda p: np.save(p, np.zeros((0, 4), np.float32)), id="npy-0x4"),
+    pytest.param("zero-pages.npy", lambda p: np.save(p, np.zeros((0, 5, 6), np.uint8)), id="npy-0x5x6"),
+])
+def test_an_empty_image_is_refused(tmp_path, name, make):
+    # io.read returned an Image of shape (1, 0) / (0, 4): every later step then failed
+    # with a message about the array instead of the file.
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(ValueError, match="empty") as exc:
+        uio.read(path)
+    assert str(exc.value).startswith(str(path))
+
+

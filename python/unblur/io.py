@@ -150,6 +150,8 @@ def _unreadable(path, what, exc):
 
 def _scale(a, path):
     """Samples to float: integers to [0, 1] by their type's range, floats kept."""
+    if a.size == 0:
+        raise ValueError(f"{path}: the image is empty (shape {a.shape})")
     if a.dtype == np.bool_:
         return a.astype(np.float32), 1, False
     if np.issubdtype(a.dtype, np.integer):
