@@ -129,3 +129,13 @@ def test_an_empty_image_is_refused(tmp_path, name, make):
     assert str(exc.value).startswith(str(path))
 
 
+def test_a_timedelta_npy_is_an_unsupported_sample_type_naming_the_file(tmp_path):
+    # np.issubdtype(timedelta64, np.integer) is True: io.read went on to np.iinfo and
+    # raised "ValueError: Invalid integer data type 'm'." without the file's name.
+    path = tmp_path / "durations.npy"
+    np.save(path, np.zeros((3, 4), "m8[s]"))
+    with pytest.raises(ValueError, match="unsupported sample type") as exc:
+        uio.read(path)
+    assert str(exc.value).startswith(str(path))
+
+

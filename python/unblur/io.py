@@ -154,7 +154,7 @@ def _scale(a, path):
         raise ValueError(f"{path}: the image is empty (shape {a.shape})")
     if a.dtype == np.bool_:
         return a.astype(np.float32), 1, False
-    if np.issubdtype(a.dtype, np.integer):
+    if a.dtype.kind in "iu":  # by kind: NumPy counts timedelta64 as an integer type
         info = np.iinfo(a.dtype)
         if info.min < 0:
             out = (a.astype(np.float64) - info.min) / (info.max - info.min)
