@@ -139,3 +139,16 @@ def test_a_timedelta_npy_is_an_unsupported_sample_type_naming_the_file(tmp_path)
     assert str(exc.value).startswith(str(path))
 
 
+@pytest.mark.parametrize("dtype", [">f8", "<f8", ">f4", ">f2"])
+def test_a_float_npy_of_either_byte_order_keeps_its_precision(tmp_path, dtype):
+    # '>f8' != np.float64, so a big-endian float64 .npy was read as float32 (bits 64
+    # reported, 29 bits of mantissa silently lost).
+    a = (np.arange(12.0).reshape(3, 4) / 7 + 1e-12).astype(dtype)
+    np.save(tmp_path / "x.npy", a)
+    img = uio.read(tmp_path / "x.npy")
+    wide = np.dtype(dtype).itemsize == 8
+    assert img.data.dtype == (np.float64 if wide else np.float32) and img.data.dtype.isnative
+    assert img.bits == np.dtype(dtype).itemsize * 8 and img.float_data
+    np.testing.assert_array_equal(img.data, a.astype(img.data.dtype))
+
+

@@ -164,8 +164,10 @@ def _scale(a, path):
     if np.issubdtype(a.dtype, np.floating):
         if not np.isfinite(a).all():
             raise ValueError(f"{path}: the image holds NaN or infinite values")
-        dt = np.float64 if a.dtype == np.float64 else np.float32
-        return a.astype(dt, copy=False), a.dtype.itemsize * 8, True
+        # By size, not dtype equality: big-endian float64 ('>f8', from a .npy written on
+        # such a machine) is not equal to np.float64 but is float64 data all the same.
+        wide = a.dtype.itemsize >= 8
+        return a.astype(np.float64 if wide else np.float32, copy=False), 64 if wide else a.dtype.itemsize * 8, True
     raise ValueError(f"{path}: unsupported sample type {a.dtype}")
 
 
