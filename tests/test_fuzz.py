@@ -152,3 +152,38 @@ def test_a_float_npy_of_either_byte_order_keeps_its_precision(tmp_path, dtype):
     np.testing.assert_array_equal(img.data, a.astype(img.data.dtype))
 
 
+def _bomb_png(width, height):
+    """A grey 8-bit PNG header claiming width x height (the CRC right), then one empty
+    IDAT: a few dozen bytes that ask for width * height bytes."""
+    return _png_header(width, height) + _png_chunk(b"IDAT", zlib.compress(b"")) + _png_chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("name, data", [
+    pytest.param("bomb.png", _bomb_png(20000, 20000), id="png-20000x20000"),
+    pytest.param("bomb.tif", _one_pixel_tiff(t256=(4, 1, 100000), t257=(4, 1, 100000)), id="tiff-100000x100000"),
+    pytest.param("wide.tif", _one_pixel_tiff(t256=(4, 1, 1 << 20), t257=(4, 1, 300)), id="tiff-2^20x300"),
+])
+def test_from_image_refuses_decompression_bombs_by_max_pixels(tmp_path, name, data):
+    # unblur.psf.from_image let Pillow's DecompressionBombError escape (over 2 x 89M
+    # pixels), and below that decoded whatever the header claimed (a mutated 650-byte
+    # TIFF of 17 x 4194317 pixels took 8 s and GBs); unblur.io.MAX_PIXELS applies now.
+    path = _write(tmp_path, name, data)
+    for reader in (uio.read, unblur.psf.from_image):
+        with pytest.raises(ValueError, match="pixels|bomb") as exc:
+            reader(path)
+        assert path in str(exc.value)
+
+
+def test_from_image_applies_max_pixels_to_all_pages_and_to_npy(tmp_path, monkeypatch):
+    import tifffile
+
+    monkeypatch.setattr(uio, "MAX_PIXELS", 1000)
+    tifffile.imwrite(tmp_path / "stack.tif", np.ones((3, 20, 20), np.uint8), photometric="minisblack")  # 3 pages
+    np.save(tmp_path / "big.npy", np.ones((40, 30)))
+    for path in (tmp_path / "stack.tif", tmp_path / "big.npy"):
+        with pytest.raises(ValueError, match="more than unblur reads"):
+            unblur.psf.from_image(path)
+    monkeypatch.setattr(uio, "MAX_PIXELS", 1200)
+    assert unblur.psf.from_image(tmp_path / "stack.tif").shape == (3, 21, 21)
+
+

@@ -29,12 +29,14 @@ dtype('float32')
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 
 import numpy as np
 
 from . import _backend, _validate
+from . import io as _io
 
 __all__ = ["gaussian", "disk", "defocus", "motion", "shake", "turbulence", "airy", "moffat", "from_image"]
 
@@ -496,28 +498,50 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64, like=None):
 
 
 # ---- loading ------------------------------------------------------------------------------
+def _too_large(name, pixels):
+    if pixels > _io.MAX_PIXELS:
+        raise _io._TooLarge(f"path {name!r}: {pixels} pixels is more than unblur reads (unblur.io.MAX_PIXELS = "
+                         f"{_io.MAX_PIXELS}); a decompression bomb?")
+
+
 def _read_array(path):
+    import warnings
+
     name = os.fspath(path)
     if str(name).lower().endswith(".npy"):
         try:
-            a = np.load(name, allow_pickle=False)
+            # Memory-mapped first: the header's shape is checked before any data is read.
+            a = np.load(name, allow_pickle=False, mmap_mode="r")
         except Exception as exc:
             raise ValueError(f"path {name!r}: not a readable .npy file ({exc})") from None
         if a.dtype.kind not in "biuf":
             raise ValueError(f"path {name!r}: PSF must be real numbers, got dtype {a.dtype}")
         if a.ndim not in (2, 3):
             raise ValueError(f"path {name!r}: PSF must be 2-D or 3-D, got shape {a.shape}")
-        return a.astype(np.float64)
+        _too_large(name, math.prod(a.shape))
+        return np.array(a, dtype=np.float64)
     from PIL import Image, UnidentifiedImageError
 
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = _io.MAX_PIXELS  # Pillow's own bomb check, at unblur's limit
     try:
-        with Image.open(name) as img:
-            frames = []
-            for k in range(getattr(img, "n_frames", 1)):
-                img.seek(k)
-                frames.append(_gray(img))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(name) as img:
+                frames, pixels = [], 0
+                for k in range(getattr(img, "n_frames", 1)):
+                    img.seek(k)
+                    pixels += img.width * img.height  # every page counts, before it is decoded
+                    _too_large(name, pixels)
+                    frames.append(_gray(img))
+    except _io._TooLarge:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ValueError(f"path {name!r}: refused as a probable decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ValueError(f"path {name!r}: not a readable image ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
     if len(frames) == 1:
         return frames[0]
     if len({f.shape for f in frames}) != 1:
@@ -562,7 +586,9 @@ def from_image(path, *, center=True, dtype=np.float64, like=None):
     FileNotFoundError
         `path` does not exist.
     ValueError
-        The file cannot be read, or holds an empty, non-finite or all-zero PSF.
+        The file cannot be read, has more than ``unblur.io.MAX_PIXELS`` pixels (all
+        pages together; refused before they are decoded), or holds an empty,
+        non-finite or all-zero PSF.
 
     Notes
     -----
