@@ -187,3 +187,33 @@ def test_from_image_applies_max_pixels_to_all_pages_and_to_npy(tmp_path, monkeyp
     assert unblur.psf.from_image(tmp_path / "stack.tif").shape == (3, 21, 21)
 
 
+def _two_page_tiff(second_page_entries):
+    """A 2-page 1x1 8-bit TIFF; the second IFD has `second_page_entries` (both pages
+    share the one pixel)."""
+    first = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (273, 4, 1, 0), (279, 4, 1, 1)]
+    second_at = 8 + 2 + 12 * len(first) + 4
+    pixel_at = second_at + 2 + 12 * len(second_page_entries) + 4
+
+    def ifd(entries, next_ifd):
+        entries = [(t, ty, c, pixel_at if t == 273 else v) for t, ty, c, v in sorted(entries)]
+        return struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + \
+            struct.pack("<I", next_ifd)
+
+    return b"II*\x00\x08\x00\x00\x00" + ifd(first, second_at) + ifd(second_page_entries, 0) + b"\x80"
+
+
+@pytest.mark.parametrize("name, data, decoder_error", [
+    # Pillow: the second page has no ImageWidth (TypeError: Missing dimensions, from n_frames)
+    pytest.param("pages.tif", _two_page_tiff([(257, 3, 1, 1), (258, 3, 1, 8), (273, 4, 1, 0), (279, 4, 1, 1)]),
+                 "TypeError", id="pillow-TypeError"),
+    # Pillow: the second page's Compression is unknown (KeyError: 10825)
+    pytest.param("comp.tif", _two_page_tiff([(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 10825),
+                                             (273, 4, 1, 0), (279, 4, 1, 1)]), "KeyError", id="pillow-KeyError"),
+])
+def test_from_image_decoder_exceptions_become_one_value_error_naming_the_file(tmp_path, name, data, decoder_error):
+    path = _write(tmp_path, name, data)
+    with pytest.raises(ValueError, match=decoder_error) as exc:
+        unblur.psf.from_image(path)
+    assert path in str(exc.value)
+
+

@@ -540,6 +540,8 @@ def _read_array(path):
         raise ValueError(f"path {name!r}: refused as a probable decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ValueError(f"path {name!r}: not a readable image ({exc})") from None
+    except Exception as exc:  # Pillow's plugins raise nearly anything on corrupt files (see unblur.io)
+        raise ValueError(f"path {name!r}: not a readable image ({type(exc).__name__}: {exc})") from exc
     finally:
         Image.MAX_IMAGE_PIXELS = old
     if len(frames) == 1:
