@@ -217,3 +217,20 @@ def test_from_image_decoder_exceptions_become_one_value_error_naming_the_file(tm
     assert path in str(exc.value)
 
 
+@pytest.mark.parametrize("values", [np.full((3, 3), 1e308), np.array([[0, 0, 0], [0, 1e308, 1e308], [0, 0, 0]]),
+                                    np.full((1, 2), np.finfo(np.float64).max)])
+def test_from_image_normalises_a_psf_of_huge_finite_values(tmp_path, values):
+    # The sum overflowed to inf, the centroid to NaN, and from_image raised "ValueError:
+    # cannot convert float NaN to integer" (no file named), after a RuntimeWarning.
+    np.save(tmp_path / "huge.npy", values)
+    psf = unblur.psf.from_image(tmp_path / "huge.npy")
+    fc.check_psf(psf)
+    expected = unblur.psf.from_image(_save(tmp_path / "unit.npy", values / values.max()))
+    np.testing.assert_allclose(psf, expected, rtol=1e-15, atol=0)
+
+
+def _save(path, array):
+    np.save(path, array)
+    return path
+
+

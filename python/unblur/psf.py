@@ -631,6 +631,11 @@ def from_image(path, *, center=True, dtype=np.float64, like=None):
     if not np.isfinite(a).all():
         raise ValueError(f"path {name!r}: the PSF contains NaN or infinite values")
     a = np.maximum(a, 0.0)
+    if float(a.max()) * a.size * max(a.shape) > 1e300:
+        # Values near float64's limit (a float file may hold anything finite): the sums
+        # below would overflow to inf and the centroid to NaN. The PSF is normalised
+        # anyway, so scale it to a peak of 1 first (only then: other files are untouched).
+        a = a / a.max()
     total = float(a.sum())
     if not total > 0:
         raise ValueError(f"path {name!r}: the PSF is all zero (after clipping negatives)")
