@@ -32,6 +32,8 @@ __all__ = [
     "positive_int",
     "axis_tuple",
     "threads_arg",
+    "thread_count",
+    "MAX_THREADS",
     "choice",
 ]
 
@@ -232,11 +234,26 @@ def axis_tuple(v, n, name, convert):
     return (convert(v, name),) * n
 
 
+#: The most CPU threads a call (or ``unblur.set_threads``) may ask for. More OpenMP
+#: threads than cores never helps, and libgomp ends the whole process when it cannot
+#: create them: on the 2-core development machine ``threads=50000`` exited with
+#: "libgomp: Thread creation failed", 100000 was a segmentation fault.
+MAX_THREADS = 1024
+
+
+def thread_count(v, name="threads"):
+    """An int in [1, MAX_THREADS]."""
+    v = positive_int(v, name)
+    if v > MAX_THREADS:
+        raise ValueError(f"{name} must be <= {MAX_THREADS}, got {v}")
+    return v
+
+
 def threads_arg(threads):
-    """None -> 0 (the engine's default); else an int >= 1."""
+    """None -> 0 (the engine's default); else an int in [1, MAX_THREADS]."""
     if threads is None:
         return 0
-    return positive_int(threads, "threads")
+    return thread_count(threads)
 
 
 def choice(v, name, options):

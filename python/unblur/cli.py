@@ -675,8 +675,13 @@ def main(argv=None):
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "threads", None) is not None and args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        if getattr(args, "threads", None) is not None:
+            from ._validate import MAX_THREADS
+
+            if args.threads < 1:
+                raise UsageError(f"--threads must be >= 1, got {args.threads}")
+            if args.threads > MAX_THREADS:
+                raise UsageError(f"--threads must be <= {MAX_THREADS}, got {args.threads}")
         return args.func(args)
     except UsageError as exc:
         parser.exit(2, f"unblur {args.command}: error: {exc}\n")
