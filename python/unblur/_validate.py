@@ -45,7 +45,8 @@ def policy_dtype(dtype, name="image"):
         dtype = dtype.newbyteorder("=")  # byte-swapped data (e.g. read from a big-endian file)
     if dtype in (np.float32, np.float64):
         return dtype
-    if dtype == np.float16 or dtype == np.bool_ or np.issubdtype(dtype, np.integer):
+    # Integers by kind: NumPy counts timedelta64 as an integer type, which is not pixels.
+    if dtype == np.float16 or dtype == np.bool_ or dtype.kind in "iu":
         return np.dtype(np.float32)
     if np.issubdtype(dtype, np.complexfloating):
         raise TypeError(f"{name} must be real; complex dtype {dtype} is not supported")
@@ -74,7 +75,7 @@ def _convert(x, xp, name, dtype=None):
         policy_dtype(src, name)  # still reject complex / object inputs
     if src == np.bool_:
         x = x.astype(target)
-    elif np.issubdtype(src, np.integer):
+    elif src.kind in "iu":
         # Integer images are scaled to [0, 1] by the largest value of their type.
         x = x.astype(target) / target.type(np.iinfo(src).max)
         x = x.astype(target, copy=False)
