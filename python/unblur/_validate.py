@@ -227,6 +227,8 @@ def positive_int(v, name, minimum=1):
 
 def axis_tuple(v, n, name, convert):
     """A scalar or a length-n sequence of scalars -> tuple of n converted values."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v.item()  # a 0-d array is a scalar (it cannot be iterated)
     if isinstance(v, (list, tuple, np.ndarray)):
         vals = list(v)
         if len(vals) != n:
