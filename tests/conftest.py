@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import collections
+import json
+import os
 import sys
 
 import numpy as np
 import pytest
 import unblur
+from hypothesis import HealthCheck, settings
 
 # Relative tolerances for comparisons between unblur's engines and references
 # (FFT round-off grows like eps * log N; these hold for the sizes the tests use).
@@ -105,3 +109,41 @@ def pytest_runtest_makereport(item, call):
         for k, v in item.user_properties:
             if k == "seed":
                 print(f"\n[{item.nodeid}] rng seed = {v}")
+
+
+# Hypothesis (tests/test_properties.py, tests/test_fuzz.py): the default profile "ci" runs
+# a fast subset; HYPOTHESIS_PROFILE=thorough (or --hypothesis-profile=thorough) the long
+# run. Example counts are per test (`examples(ci, thorough)`); no deadline, the machines
+# are noisy.
+settings.register_profile("ci", deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("thorough", parent=settings.get_profile("ci"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def thorough():
+    return settings.get_current_profile_name() == "thorough"
+
+
+def examples(ci, thorough_examples):
+    """@settings with `ci` examples in the default profile, `thorough_examples` in "thorough"."""
+    return settings(max_examples=thorough_examples if thorough() else ci)
+
+
+#: Cases run per property / fuzz target (tests call CASE_COUNTS[name] += 1); the
+#: terminal summary prints the totals, UNBLUR_CASE_REPORT=FILE writes them as JSON.
+CASE_COUNTS = collections.Counter()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not CASE_COUNTS:
+        return
+    total = sum(CASE_COUNTS.values())
+    terminalreporter.write_sep("-", f"hypothesis / fuzz cases: {total} (profile {settings.get_current_profile_name()})")
+    for name, n in sorted(CASE_COUNTS.items()):
+        terminalreporter.write_line(f"  {name:32s} {n}")
+    path = os.environ.get("UNBLUR_CASE_REPORT")
+    if path:
+        with open(path, "w") as f:
+            json.dump({"profile": settings.get_current_profile_name(), "total": total, "cases": dict(CASE_COUNTS)},
+                      f, indent=1)

@@ -29,7 +29,7 @@ from ._richardson_lucy import *  # noqa: F401,F403
 from ._richardson_lucy import __all__ as _rl_all
 from ._tv import *  # noqa: F401,F403
 from ._tv import __all__ as _tv_all
-from ._validate import positive_int as _positive_int
+from ._validate import thread_count as _thread_count
 from ._wiener import *  # noqa: F401,F403
 from ._wiener import __all__ as _wiener_all
 
@@ -50,8 +50,8 @@ def get_threads() -> int:
 
 
 def set_threads(threads: int) -> None:
-    """Sets the default number of CPU threads; per-call ``threads=`` overrides it."""
-    _core.set_threads(_positive_int(threads, "threads"))
+    """Sets the default number of CPU threads (1 to 1024); per-call ``threads=`` overrides it."""
+    _core.set_threads(_thread_count(threads, "threads"))
 
 
 def info() -> dict:

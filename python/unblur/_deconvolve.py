@@ -84,6 +84,10 @@ def deconvolve(image, psf, method="auto", *, boundary="auto", channel_axis=None,
     True
     """
     method = _validate.choice(method, "method", _METHODS)
+    # Checked here (errors before any work), but the method gets the caller's PSF: it
+    # normalises it itself, and a PSF normalised twice in float32 differs in the last
+    # bit, so the result would not be the method's own.
+    given_psf = psf
     image, psf, channel_axis, boundary = _deconv_common.prepare(image, psf, channel_axis=channel_axis,
                                                                  boundary=boundary)
     _deconv_common.check_callback(callback)
@@ -95,7 +99,7 @@ def deconvolve(image, psf, method="auto", *, boundary="auto", channel_axis=None,
     elif callback is not None:
         raise ValueError("callback is for iterative methods; method='wiener' is a closed form")
     try:
-        restored, info = fn(image, psf, **kwargs)
+        restored, info = fn(image, given_psf, **kwargs)
     except TypeError as exc:  # an option the chosen method does not take
         raise TypeError(f"method {chosen!r}: {exc}") from None
     info = dict(info)

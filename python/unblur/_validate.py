@@ -32,6 +32,8 @@ __all__ = [
     "positive_int",
     "axis_tuple",
     "threads_arg",
+    "thread_count",
+    "MAX_THREADS",
     "choice",
 ]
 
@@ -43,7 +45,8 @@ def policy_dtype(dtype, name="image"):
         dtype = dtype.newbyteorder("=")  # byte-swapped data (e.g. read from a big-endian file)
     if dtype in (np.float32, np.float64):
         return dtype
-    if dtype == np.float16 or dtype == np.bool_ or np.issubdtype(dtype, np.integer):
+    # Integers by kind: NumPy counts timedelta64 as an integer type, which is not pixels.
+    if dtype == np.float16 or dtype == np.bool_ or dtype.kind in "iu":
         return np.dtype(np.float32)
     if np.issubdtype(dtype, np.complexfloating):
         raise TypeError(f"{name} must be real; complex dtype {dtype} is not supported")
@@ -72,7 +75,7 @@ def _convert(x, xp, name, dtype=None):
         policy_dtype(src, name)  # still reject complex / object inputs
     if src == np.bool_:
         x = x.astype(target)
-    elif np.issubdtype(src, np.integer):
+    elif src.kind in "iu":
         # Integer images are scaled to [0, 1] by the largest value of their type.
         x = x.astype(target) / target.type(np.iinfo(src).max)
         x = x.astype(target, copy=False)
@@ -224,6 +227,8 @@ def positive_int(v, name, minimum=1):
 
 def axis_tuple(v, n, name, convert):
     """A scalar or a length-n sequence of scalars -> tuple of n converted values."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v.item()  # a 0-d array is a scalar (it cannot be iterated)
     if isinstance(v, (list, tuple, np.ndarray)):
         vals = list(v)
         if len(vals) != n:
@@ -232,11 +237,26 @@ def axis_tuple(v, n, name, convert):
     return (convert(v, name),) * n
 
 
+#: The most CPU threads a call (or ``unblur.set_threads``) may ask for. More OpenMP
+#: threads than cores never helps, and libgomp ends the whole process when it cannot
+#: create them: on the 2-core development machine ``threads=50000`` exited with
+#: "libgomp: Thread creation failed", 100000 was a segmentation fault.
+MAX_THREADS = 1024
+
+
+def thread_count(v, name="threads"):
+    """An int in [1, MAX_THREADS]."""
+    v = positive_int(v, name)
+    if v > MAX_THREADS:
+        raise ValueError(f"{name} must be <= {MAX_THREADS}, got {v}")
+    return v
+
+
 def threads_arg(threads):
-    """None -> 0 (the engine's default); else an int >= 1."""
+    """None -> 0 (the engine's default); else an int in [1, MAX_THREADS]."""
     if threads is None:
         return 0
-    return positive_int(threads, "threads")
+    return thread_count(threads)
 
 
 def choice(v, name, options):

@@ -76,10 +76,10 @@ def _unique_path(path):
 def _demo(args):
     from . import convolve, data, deconvolve, metrics, restore
 
-    if args.noise < 0 or not np.isfinite(args.noise):
-        raise SystemExit(f"unblur demo: --noise must be >= 0, got {args.noise}")
-    if not args.strength > 0:
-        raise SystemExit(f"unblur demo: --strength must be > 0, got {args.strength}")
+    if args.noise < 0 or not np.isfinite(args.noise):  # a bad command line: status 2, like the others
+        raise UsageError(f"--noise must be >= 0, got {args.noise}")
+    if not args.strength > 0 or not np.isfinite(args.strength):
+        raise UsageError(f"--strength must be > 0, got {args.strength}")
     if args.output is not None and os.path.exists(args.output) and not args.overwrite:
         raise SystemExit(f"unblur demo: {args.output} exists; pass --overwrite to replace it")
     output = args.output if args.output is not None else _unique_path("unblur-demo.png")
@@ -678,8 +678,13 @@ def main(argv=None):
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "threads", None) is not None and args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        if getattr(args, "threads", None) is not None:
+            from ._validate import MAX_THREADS
+
+            if args.threads < 1:
+                raise UsageError(f"--threads must be >= 1, got {args.threads}")
+            if args.threads > MAX_THREADS:
+                raise UsageError(f"--threads must be <= {MAX_THREADS}, got {args.threads}")
         return args.func(args)
     except UsageError as exc:
         parser.exit(2, f"unblur {args.command}: error: {exc}\n")

@@ -18,6 +18,7 @@ tifffile reads and writes TIFF. Limits: 16-bit colour PNG is read by Pillow at 8
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import warnings
 
@@ -128,17 +129,32 @@ def _check_readable(path):
         raise ValueError(f"{path}: empty file")
 
 
+class _TooLarge(ValueError):
+    """More than MAX_PIXELS (from _check_size): passed through the decoders' handlers."""
+
+
 def _check_size(path, pixels):
     if pixels > MAX_PIXELS:
-        raise ValueError(f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
-                         "a decompression bomb or an image to split first")
+        raise _TooLarge(f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
+                        "a decompression bomb or an image to split first")
+
+
+def _unreadable(path, what, exc):
+    """The ValueError for a file that a decoder gave up on. The decoders of untrusted
+    bytes (tifffile, Pillow, zlib, imagecodecs) raise far more than ValueError and
+    OSError on corrupt files (struct.error, TypeError, KeyError, ZeroDivisionError,
+    EOFError, MemoryError for a bogus size...): each is the file's fault, so each
+    becomes this one error, which names the file and keeps the decoder's words."""
+    return ValueError(f"{path}: {what} ({type(exc).__name__}: {exc})")
 
 
 def _scale(a, path):
     """Samples to float: integers to [0, 1] by their type's range, floats kept."""
+    if a.size == 0:
+        raise ValueError(f"{path}: the image is empty (shape {a.shape})")
     if a.dtype == np.bool_:
         return a.astype(np.float32), 1, False
-    if np.issubdtype(a.dtype, np.integer):
+    if a.dtype.kind in "iu":  # by kind: NumPy counts timedelta64 as an integer type
         info = np.iinfo(a.dtype)
         if info.min < 0:
             out = (a.astype(np.float64) - info.min) / (info.max - info.min)
@@ -148,8 +164,10 @@ def _scale(a, path):
     if np.issubdtype(a.dtype, np.floating):
         if not np.isfinite(a).all():
             raise ValueError(f"{path}: the image holds NaN or infinite values")
-        dt = np.float64 if a.dtype == np.float64 else np.float32
-        return a.astype(dt, copy=False), a.dtype.itemsize * 8, True
+        # By size, not dtype equality: big-endian float64 ('>f8', from a .npy written on
+        # such a machine) is not equal to np.float64 but is float64 data all the same.
+        wide = a.dtype.itemsize >= 8
+        return a.astype(np.float64 if wide else np.float32, copy=False), 64 if wide else a.dtype.itemsize * 8, True
     raise ValueError(f"{path}: unsupported sample type {a.dtype}")
 
 
@@ -157,6 +175,24 @@ def _split_alpha(a, has_alpha):
     if has_alpha:
         return np.ascontiguousarray(a[..., :-1] if a.shape[-1] > 2 else a[..., 0]), np.ascontiguousarray(a[..., -1])
     return a, None
+
+
+def _tiff_resolution(page):
+    """((x, y) pixels per unit, unit name) of a TIFF page, or None when absent or not
+    usable (a zero denominator, not a number, not finite and positive): metadata is
+    kept when it is sound, never a reason to refuse the pixels."""
+    def ratio(v):
+        if isinstance(v, tuple) and len(v) == 2 and all(isinstance(t, numbers.Real) for t in v):
+            return v[0] / v[1] if v[1] else None
+        return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else None
+
+    if "XResolution" not in page.tags or "YResolution" not in page.tags:
+        return None
+    x, y = ratio(page.tags["XResolution"].value), ratio(page.tags["YResolution"].value)
+    if x is None or y is None or not (np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0):
+        return None
+    unit = page.tags.get("ResolutionUnit")
+    return (x, y), getattr(getattr(unit, "value", None), "name", None)
 
 
 def _read_tiff(path):
@@ -171,21 +207,16 @@ def _read_tiff(path):
             page = tif.pages[0]
             icc = page.tags.get(34675)
             icc = bytes(icc.value) if icc is not None else None
-            resolution = None
-            if "XResolution" in page.tags and "YResolution" in page.tags:
-                def ratio(v):
-                    return v[0] / v[1] if isinstance(v, tuple) else float(v)
-                unit = page.tags.get("ResolutionUnit")
-                unit_name = getattr(getattr(unit, "value", None), "name", None)
-                resolution = ((ratio(page.tags["XResolution"].value), ratio(page.tags["YResolution"].value)),
-                              unit_name)
+            resolution = _tiff_resolution(page)
             desc = page.tags.get("ImageDescription")
             description = desc.value if desc is not None and not str(desc.value).startswith("{") else None
             extras = page.extrasamples if hasattr(page, "extrasamples") else ()
+    except _TooLarge:
+        raise
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
-        if isinstance(exc, ValueError) and "pixels is more than" in str(exc):
-            raise
         raise ValueError(f"{path}: not a readable TIFF ({exc})") from None
+    except Exception as exc:  # anything else tifffile or its codecs raise on a corrupt file
+        raise _unreadable(path, "not a readable TIFF", exc) from exc
     # Leading axes other than the image's own (pages, planes, time) form the stack.
     if axes.endswith("S"):
         samples = a.shape[-1]
@@ -247,10 +278,12 @@ def _read_pillow(path):
         raise ValueError(f"{path}: refused as a probable decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image format unblur reads (PNG, JPEG, TIFF, .npy, ...)") from None
+    except _TooLarge:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ValueError) and "pixels is more than" in str(exc):
-            raise
         raise ValueError(f"{path}: cannot read the image ({exc})") from None
+    except Exception as exc:  # anything else Pillow's plugins raise on a corrupt file
+        raise _unreadable(path, "cannot read the image", exc) from exc
     finally:
         PILImage.MAX_IMAGE_PIXELS = old
     if bits16_rgb:

@@ -29,12 +29,14 @@ dtype('float32')
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 
 import numpy as np
 
 from . import _backend, _validate
+from . import io as _io
 
 __all__ = ["gaussian", "disk", "defocus", "motion", "shake", "turbulence", "airy", "moffat", "from_image"]
 
@@ -271,7 +273,8 @@ def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.fl
     seed : int
         Seed in [0, 2**64). The same seed gives the same PSF on every platform.
     steps : int
-        Number of trajectory vertices (time samples), >= 2.
+        Number of trajectory vertices (time samples), >= 2. The path is sampled every
+        1/16 pixel; more than ``MAX_SHAKE_SAMPLES`` (2**24) samples is a ValueError.
     smoothness : float
         Inertia of the velocity, in [0, 1): 0 is a plain random walk, values near 1
         give long smooth sweeps.
@@ -320,8 +323,34 @@ def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.fl
     smoothness = _validate.nonnegative_float(smoothness, "smoothness")
     if smoothness >= 1:
         raise ValueError(f"smoothness must be in [0, 1), got {smoothness:g}")
+    _check_shake_samples(extent, seed, steps, smoothness)
     psf = _backend.core().shake_psf(extent, seed, steps, smoothness, _size_arg(size, 2), _dtype_arg(dtype))
     return _as_like(psf, like)
+
+
+#: The most trajectory samples (16 per pixel of path) a shake PSF may take.
+MAX_SHAKE_SAMPLES = 1 << 24
+
+
+def _check_shake_samples(extent, seed, steps, smoothness):
+    """ValueError when the trajectory would have more than MAX_SHAKE_SAMPLES samples.
+
+    The core samples the whole path every 1/16 pixel (three doubles a sample) before it
+    checks the PSF's size, so ``shake(1e9)`` ran for minutes and filled the memory. No
+    segment is longer than the bounding box's diagonal, sqrt(2) * extent, which bounds
+    the count cheaply; only past that bound is the path measured, on the trajectory of
+    extent 1 (the path scales linearly with extent), which costs what its vertices cost.
+    """
+    bound = (steps - 1) * (16.0 * math.sqrt(2.0) * extent + 1.0)
+    if bound <= MAX_SHAKE_SAMPLES:
+        return
+    tr = _backend.core().shake_trajectory(1.0, seed, steps, smoothness)
+    lengths = np.hypot(np.diff(tr["vertex_y"]), np.diff(tr["vertex_x"])) * extent
+    samples = float(np.maximum(1.0, np.ceil(16.0 * lengths)).sum())
+    if samples > MAX_SHAKE_SAMPLES:
+        raise ValueError(f"extent={extent:g} with steps={steps} makes a trajectory of {lengths.sum():.4g} pixels, "
+                         f"{samples:.4g} samples at 16 per pixel: more than the limit of {MAX_SHAKE_SAMPLES} "
+                         "(a smaller extent, fewer steps or a larger smoothness shortens it)")
 
 
 def turbulence(d_over_r0, *, size=None, oversampling=2.0, short_exposure=False, seed=None,
@@ -496,28 +525,52 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64, like=None):
 
 
 # ---- loading ------------------------------------------------------------------------------
+def _too_large(name, pixels):
+    if pixels > _io.MAX_PIXELS:
+        raise _io._TooLarge(f"path {name!r}: {pixels} pixels is more than unblur reads (unblur.io.MAX_PIXELS = "
+                         f"{_io.MAX_PIXELS}); a decompression bomb?")
+
+
 def _read_array(path):
+    import warnings
+
     name = os.fspath(path)
     if str(name).lower().endswith(".npy"):
         try:
-            a = np.load(name, allow_pickle=False)
+            # Memory-mapped first: the header's shape is checked before any data is read.
+            a = np.load(name, allow_pickle=False, mmap_mode="r")
         except Exception as exc:
             raise ValueError(f"path {name!r}: not a readable .npy file ({exc})") from None
         if a.dtype.kind not in "biuf":
             raise ValueError(f"path {name!r}: PSF must be real numbers, got dtype {a.dtype}")
         if a.ndim not in (2, 3):
             raise ValueError(f"path {name!r}: PSF must be 2-D or 3-D, got shape {a.shape}")
-        return a.astype(np.float64)
+        _too_large(name, math.prod(a.shape))
+        return np.array(a, dtype=np.float64)
     from PIL import Image, UnidentifiedImageError
 
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = _io.MAX_PIXELS  # Pillow's own bomb check, at unblur's limit
     try:
-        with Image.open(name) as img:
-            frames = []
-            for k in range(getattr(img, "n_frames", 1)):
-                img.seek(k)
-                frames.append(_gray(img))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(name) as img:
+                frames, pixels = [], 0
+                for k in range(getattr(img, "n_frames", 1)):
+                    img.seek(k)
+                    pixels += img.width * img.height  # every page counts, before it is decoded
+                    _too_large(name, pixels)
+                    frames.append(_gray(img))
+    except _io._TooLarge:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ValueError(f"path {name!r}: refused as a probable decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ValueError(f"path {name!r}: not a readable image ({exc})") from None
+    except Exception as exc:  # Pillow's plugins raise nearly anything on corrupt files (see unblur.io)
+        raise ValueError(f"path {name!r}: not a readable image ({type(exc).__name__}: {exc})") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
     if len(frames) == 1:
         return frames[0]
     if len({f.shape for f in frames}) != 1:
@@ -562,7 +615,9 @@ def from_image(path, *, center=True, dtype=np.float64, like=None):
     FileNotFoundError
         `path` does not exist.
     ValueError
-        The file cannot be read, or holds an empty, non-finite or all-zero PSF.
+        The file cannot be read, has more than ``unblur.io.MAX_PIXELS`` pixels (all
+        pages together; refused before they are decoded), or holds an empty,
+        non-finite or all-zero PSF.
 
     Notes
     -----
@@ -603,6 +658,11 @@ def from_image(path, *, center=True, dtype=np.float64, like=None):
     if not np.isfinite(a).all():
         raise ValueError(f"path {name!r}: the PSF contains NaN or infinite values")
     a = np.maximum(a, 0.0)
+    if float(a.max()) * a.size * max(a.shape) > 1e300:
+        # Values near float64's limit (a float file may hold anything finite): the sums
+        # below would overflow to inf and the centroid to NaN. The PSF is normalised
+        # anyway, so scale it to a peak of 1 first (only then: other files are untouched).
+        a = a / a.max()
     total = float(a.sum())
     if not total > 0:
         raise ValueError(f"path {name!r}: the PSF is all zero (after clipping negatives)")
