@@ -200,6 +200,10 @@ def _read_tiff(path):
 
     try:
         with tifffile.TiffFile(path) as tif:
+            # Index the pages first: that walks the IFD chain with tifffile's loop
+            # detection. Without it, tifffile's generic series iterates the pages of a
+            # chain that loops back (IFD 8 -> 12 -> 8) forever.
+            len(tif.pages)
             series = tif.series[0]
             shape, axes = tuple(series.shape), series.axes
             _check_size(path, int(np.prod(shape)) // (shape[-1] if axes.endswith("S") else 1))
