@@ -18,6 +18,7 @@ tifffile reads and writes TIFF. Limits: 16-bit colour PNG is read by Pillow at 8
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 import warnings
@@ -206,7 +207,7 @@ def _read_tiff(path):
             len(tif.pages)
             series = tif.series[0]
             shape, axes = tuple(series.shape), series.axes
-            _check_size(path, int(np.prod(shape)) // (shape[-1] if axes.endswith("S") else 1))
+            _check_size(path, math.prod(shape) // (shape[-1] if axes.endswith("S") else 1))  # exact: no int64 wrap
             a = series.asarray()
             page = tif.pages[0]
             icc = page.tags.get(34675)
@@ -350,7 +351,7 @@ def read(path, *, linear=True):
             a = np.load(path, allow_pickle=False, mmap_mode="r")
         except Exception as exc:
             raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
-        _check_size(path, int(np.prod(a.shape)))
+        _check_size(path, math.prod(a.shape))
         a = np.asarray(a)
         if a.ndim not in (2, 3, 4):
             raise ValueError(f"{path}: an image array must be 2-D to 4-D, got shape {a.shape}")
