@@ -247,22 +247,27 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy", ".bmp", ".gif", 
 ALLOWED = (FileNotFoundError, IsADirectoryError, PermissionError, ValueError)
 
 
-class InputTimeout(Exception):
-    """An input took longer than the per-input time limit."""
+class InputTimeout(BaseException):
+    """An input took longer than the per-input time limit (a BaseException, so that no
+    `except Exception` of the code under test can take it for the file's fault)."""
 
 
 class time_limit:
-    """Raises InputTimeout in the main thread after `seconds` (SIGALRM; Python code
-    only: a hang inside C is caught by faulthandler's watchdog, see test_fuzz.py)."""
+    """Raises InputTimeout in the main thread after `seconds` (SIGALRM: it interrupts
+    Python code, and C code when it returns to Python). A hang inside C that never
+    returns is caught by faulthandler's watchdog, armed at 4 x `seconds`: it prints
+    every thread's stack and ends the process, so CI fails instead of hanging."""
 
     def __init__(self, seconds):
         self.seconds = seconds
 
     def __enter__(self):
+        import faulthandler
         import signal
 
         self._old = signal.signal(signal.SIGALRM, self._fire)
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        faulthandler.dump_traceback_later(4 * self.seconds, exit=True)
         self.t0 = time.perf_counter()
         return self
 
@@ -270,11 +275,46 @@ class time_limit:
         raise InputTimeout(f"more than {self.seconds} s on one input")
 
     def __exit__(self, *exc):
+        import faulthandler
         import signal
 
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, self._old)
+        faulthandler.cancel_dump_traceback_later()
         self.seconds_taken = time.perf_counter() - self.t0
+        return False
+
+
+def _status_mib(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+class peak_memory:
+    """The peak resident memory above the start, in MiB, of the block (Linux: the
+    high-water mark VmHWM is reset through /proc/self/clear_refs; None elsewhere)."""
+
+    def __enter__(self):
+        self.start = _status_mib("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.available = self.start is not None
+        except OSError:
+            self.available = False
+        self.mib = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.available:
+            peak = _status_mib("VmHWM")
+            self.mib = None if peak is None else max(0.0, peak - self.start)
         return False
 
 
@@ -305,27 +345,39 @@ def check_psf(psf):
     assert abs(float(psf.sum()) - 1.0) < 1e-9
 
 
-def read_one(path, seconds=20.0):
+#: Per-input limits of read_one: seconds (then InputTimeout), and MiB of peak memory
+#: above the start (with unblur.io.MAX_PIXELS lowered to 2**22 by the tests: a refused
+#: bomb costs nothing, an accepted 4-megapixel image ~60 bytes a pixel at worst).
+SECONDS = 30.0
+MEMORY_MIB = 1024.0
+
+
+def read_one(path, seconds=SECONDS, memory_mib=MEMORY_MIB):
     """Runs unblur.io.read and unblur.psf.from_image on `path`; asserts the fuzzing
-    property: a valid result, or an allowed exception whose message names the file.
-    Returns (read's outcome, from_image's outcome): 'ok' or the exception's name."""
+    property: a valid result, or an allowed exception whose message names the file,
+    within the time and memory limits. Returns (read's outcome, from_image's outcome):
+    'ok' or the exception's name."""
     import unblur.io as uio
     import unblur.psf as upsf
 
     outcomes = []
     for reader, check in ((uio.read, check_image), (upsf.from_image, check_psf)):
+        name = f"{reader.__module__}.{reader.__name__}"
         with warnings.catch_warnings():
             # Warnings (Pillow's "possibly corrupt EXIF", unblur's 16-bit PNG note) are
             # not errors; a decompression bomb must be refused by unblur, not warned about.
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", _bomb_warning())
             try:
-                with time_limit(seconds):
+                with peak_memory() as memory, time_limit(seconds):
                     result = reader(path)
             except ALLOWED as exc:
-                assert path in str(exc), f"{reader.__module__}.{reader.__name__}: message does not name the file: {exc!r}"
+                assert path in str(exc), f"{name}: the message does not name the file: {exc!r}"
                 outcomes.append(type(exc).__name__)
                 continue
+            finally:
+                if memory.mib is not None:
+                    assert memory.mib <= memory_mib, f"{name}: {memory.mib:.0f} MiB for one {os.path.getsize(path)}-byte file"
         if reader is uio.read:
             check(result, path)
         else:
@@ -354,4 +406,5 @@ def peak_rss_mib():
 
 
 __all__ = ["make_seeds", "apply", "random_ops", "read_one", "write_input", "check_image", "check_psf", "ALLOWED",
-           "MAGIC_HEADERS", "EXTENSIONS", "InputTimeout", "time_limit", "peak_rss_mib", "N_OPS"]
+           "MAGIC_HEADERS", "EXTENSIONS", "InputTimeout", "time_limit", "peak_memory", "peak_rss_mib", "N_OPS",
+           "SECONDS", "MEMORY_MIB"]

@@ -18,6 +18,7 @@ tifffile reads and writes TIFF. Limits: 16-bit colour PNG is read by Pillow at 8
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 import warnings
@@ -130,13 +131,15 @@ def _check_readable(path):
 
 
 class _TooLarge(ValueError):
-    """More than MAX_PIXELS (from _check_size): passed through the decoders' handlers."""
+    """More than MAX_PIXELS, inside a decoder's try block (see _check_size): its
+    handlers let it through as a plain ValueError."""
 
 
-def _check_size(path, pixels):
+def _check_size(path, pixels, *, in_decoder=False):
     if pixels > MAX_PIXELS:
-        raise _TooLarge(f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
-                        "a decompression bomb or an image to split first")
+        raise (_TooLarge if in_decoder else ValueError)(
+            f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
+            "a decompression bomb or an image to split first")
 
 
 def _unreadable(path, what, exc):
@@ -200,9 +203,14 @@ def _read_tiff(path):
 
     try:
         with tifffile.TiffFile(path) as tif:
+            # Index the pages first: that walks the IFD chain with tifffile's loop
+            # detection. Without it, tifffile's generic series iterates the pages of a
+            # chain that loops back (IFD 8 -> 12 -> 8) forever.
+            len(tif.pages)
             series = tif.series[0]
             shape, axes = tuple(series.shape), series.axes
-            _check_size(path, int(np.prod(shape)) // (shape[-1] if axes.endswith("S") else 1))
+            pixels = math.prod(shape) // (shape[-1] if axes.endswith("S") else 1)  # exact: no int64 wrap
+            _check_size(path, pixels, in_decoder=True)
             a = series.asarray()
             page = tif.pages[0]
             icc = page.tags.get(34675)
@@ -211,8 +219,8 @@ def _read_tiff(path):
             desc = page.tags.get("ImageDescription")
             description = desc.value if desc is not None and not str(desc.value).startswith("{") else None
             extras = page.extrasamples if hasattr(page, "extrasamples") else ()
-    except _TooLarge:
-        raise
+    except _TooLarge as exc:
+        raise ValueError(str(exc)) from None
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
         raise ValueError(f"{path}: not a readable TIFF ({exc})") from None
     except Exception as exc:  # anything else tifffile or its codecs raise on a corrupt file
@@ -253,7 +261,7 @@ def _read_pillow(path):
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             with PILImage.open(path) as im:
-                _check_size(path, im.width * im.height)
+                _check_size(path, im.width * im.height, in_decoder=True)
                 fmt = im.format or ""
                 bits16_rgb = fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16
                 icc = im.info.get("icc_profile")
@@ -278,8 +286,8 @@ def _read_pillow(path):
         raise ValueError(f"{path}: refused as a probable decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image format unblur reads (PNG, JPEG, TIFF, .npy, ...)") from None
-    except _TooLarge:
-        raise
+    except _TooLarge as exc:
+        raise ValueError(str(exc)) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read the image ({exc})") from None
     except Exception as exc:  # anything else Pillow's plugins raise on a corrupt file
@@ -346,7 +354,7 @@ def read(path, *, linear=True):
             a = np.load(path, allow_pickle=False, mmap_mode="r")
         except Exception as exc:
             raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
-        _check_size(path, int(np.prod(a.shape)))
+        _check_size(path, math.prod(a.shape))
         a = np.asarray(a)
         if a.ndim not in (2, 3, 4):
             raise ValueError(f"{path}: an image array must be 2-D to 4-D, got shape {a.shape}")

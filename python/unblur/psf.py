@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+import warnings
 
 import numpy as np
 
@@ -525,15 +526,14 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64, like=None):
 
 
 # ---- loading ------------------------------------------------------------------------------
-def _too_large(name, pixels):
+def _too_large(name, pixels, *, in_decoder=False):
     if pixels > _io.MAX_PIXELS:
-        raise _io._TooLarge(f"path {name!r}: {pixels} pixels is more than unblur reads (unblur.io.MAX_PIXELS = "
-                         f"{_io.MAX_PIXELS}); a decompression bomb?")
+        raise (_io._TooLarge if in_decoder else ValueError)(
+            f"path {name!r}: {pixels} pixels is more than unblur reads (unblur.io.MAX_PIXELS = {_io.MAX_PIXELS}); "
+            "a decompression bomb?")
 
 
 def _read_array(path):
-    import warnings
-
     name = os.fspath(path)
     if str(name).lower().endswith(".npy"):
         try:
@@ -559,10 +559,10 @@ def _read_array(path):
                 for k in range(getattr(img, "n_frames", 1)):
                     img.seek(k)
                     pixels += img.width * img.height  # every page counts, before it is decoded
-                    _too_large(name, pixels)
+                    _too_large(name, pixels, in_decoder=True)
                     frames.append(_gray(img))
-    except _io._TooLarge:
-        raise
+    except _io._TooLarge as exc:
+        raise ValueError(str(exc)) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ValueError(f"path {name!r}: refused as a probable decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
