@@ -28,6 +28,7 @@ import time
 import warnings
 import zlib
 
+import fuzz_corpus as fc
 import numpy as np
 import pytest
 import unblur
@@ -35,8 +36,6 @@ import unblur.io as uio
 from conftest import CASE_COUNTS, examples, thorough
 from hypothesis import given
 from hypothesis import strategies as st
-
-import fuzz_corpus as fc
 
 
 def _tiff(entries, tail=b""):
