@@ -97,3 +97,81 @@ def test_the_estimate_bounds_the_measured_peak(name):
     peak, estimate = (int(v) for v in r.stdout.split())
     assert peak <= estimate, f"{name}: measured peak {peak} above the estimate {estimate}"
     assert estimate < 2.0 * peak + 8 * 2**20, f"{name}: estimate {estimate} far above the peak {peak}"
+
+
+# ---- reading files --------------------------------------------------------------------------
+_READ_PEAK = textwrap.dedent("""
+    import os, sys, tempfile
+    import numpy as np
+    import tifffile
+    from PIL import Image as PILImage
+    import unblur.io
+    from unblur import _memory
+    kind, n = sys.argv[1], 2048
+    rng = np.random.default_rng(0)
+    d = tempfile.mkdtemp()
+    if kind.startswith("png") or kind.startswith("jpeg"):
+        bands = {"png_rgb": 3, "png_rgba": 4, "png_grey": 0, "jpeg_rgb": 3}[kind]
+        a = rng.integers(0, 256, (n, n, bands) if bands else (n, n), dtype=np.uint8)
+        path = os.path.join(d, "a.jpg" if kind.startswith("jpeg") else "a.png")
+        PILImage.fromarray(a).save(path)
+        del a
+    elif kind.startswith("tiff"):
+        path = os.path.join(d, "a.tif")
+        if kind == "tiff16_rgb":
+            tifffile.imwrite(path, rng.integers(0, 65536, (n, n, 3), dtype=np.uint16), photometric="rgb")
+        else:
+            tifffile.imwrite(path, rng.random((n, n), dtype=np.float32))
+    else:
+        path = os.path.join(d, "a.npy")
+        np.save(path, rng.integers(0, 256, (n, n, 3), dtype=np.uint8))
+    estimates = []
+    require = _memory.require
+    _memory.require = lambda what, nbytes, xp=np: (estimates.append(int(nbytes)), require(what, nbytes, xp))
+    with open("/proc/self/statm") as f:
+        rss_before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    img = unblur.io.read(path)
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    print(hwm - rss_before, estimates[0], img.data.nbytes)
+""")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc peak reset")
+@pytest.mark.parametrize("kind", ["png_rgb", "png_rgba", "png_grey", "jpeg_rgb", "tiff16_rgb", "tiff_float",
+                                  "npy_rgb"])
+def test_reading_a_file_peaks_within_its_estimate(kind):
+    # 2048 x 2048. An 8-bit RGB PNG peaked at 74 bytes a pixel (float64 intermediates,
+    # whole-array sRGB decoding into new arrays); now 26, of which the float32 result
+    # is 12.
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(unblur.__file__)))
+    r = subprocess.run([sys.executable, "-c", _READ_PEAK, kind], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    peak, estimate, result = (int(v) for v in r.stdout.split())
+    assert peak <= estimate, f"{kind}: measured peak {peak} above the estimate {estimate}"
+    assert estimate < 2.0 * peak + 8 * 2**20, f"{kind}: estimate {estimate} far above the peak {peak}"
+    if kind in ("png_rgb", "jpeg_rgb"):
+        assert peak < 2.3 * result, f"{kind}: {peak / 2048**2:.1f} bytes a pixel"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".npy"])
+def test_a_file_too_large_for_the_limit_is_refused_before_decoding(tmp_path, suffix):
+    import tifffile
+    from PIL import Image as PILImage
+
+    a = np.zeros((1024, 1024, 3), np.uint8)
+    path = str(tmp_path / f"a{suffix}")
+    if suffix == ".png":
+        PILImage.fromarray(a).save(path)
+    elif suffix == ".tif":
+        tifffile.imwrite(path, a, photometric="rgb")
+    else:
+        np.save(path, a)
+    unblur.set_memory_limit("4MiB")  # the float32 result alone is 12 MiB
+    with pytest.raises(MemoryError, match=r"reading .*a\.(png|tif|npy) needs about [0-9.]+ GiB of working memory, "
+                                          r"more than unblur's limit"):
+        unblur.io.read(path)
+    unblur.set_memory_limit("1GiB")
+    assert unblur.io.read(path).data.shape == a.shape

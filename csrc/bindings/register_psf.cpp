@@ -13,8 +13,11 @@ namespace {
 using SizeArg = std::optional<std::vector<py::ssize_t>>;
 
 /// The requested shape, or the generator's default when size is None.
-Shape shape_or(const SizeArg& size, const Shape& fallback) {
-  return size ? to_shape(*size) : fallback;
+/// The requested size, else the parameters' default shape (computed only then: a
+/// default for absurd parameters is itself an error).
+template <typename F>
+Shape shape_or(const SizeArg& size, F&& fallback) {
+  return size ? to_shape(*size) : fallback();
 }
 
 /// Allocates a float32 or float64 array of `shape` (by `dtype`) and calls fill(T*)
@@ -38,19 +41,19 @@ py::array make_psf(const Shape& shape, const py::object& dtype, F&& fill) {
 void register_psf(py::module_& m) {
   m.def("gaussian_psf", [](const std::vector<double>& sigma, double theta, const SizeArg& size,
                            const py::object& dtype) {
-    const Shape shape = shape_or(size, gaussian_psf_shape(sigma, theta));
+    const Shape shape = shape_or(size, [&] { return gaussian_psf_shape(sigma, theta); });
     require_psf_shape(shape, sigma.size(), "size");
     return make_psf(shape, dtype, [&](auto* o) { gaussian_psf(sigma, theta, shape, o); });
   }, py::arg("sigma"), py::arg("theta"), py::arg("size"), py::arg("dtype"));
 
   m.def("disk_psf", [](double radius, const SizeArg& size, const py::object& dtype) {
-    const Shape shape = shape_or(size, disk_psf_shape(radius));
+    const Shape shape = shape_or(size, [&] { return disk_psf_shape(radius); });
     require_psf_shape(shape, 2, "size");
     return make_psf(shape, dtype, [&](auto* o) { disk_psf(radius, shape, o); });
   }, py::arg("radius"), py::arg("size"), py::arg("dtype"));
 
   m.def("motion_psf", [](double length, double angle, const SizeArg& size, const py::object& dtype) {
-    const Shape shape = shape_or(size, motion_psf_shape(length, angle));
+    const Shape shape = shape_or(size, [&] { return motion_psf_shape(length, angle); });
     require_psf_shape(shape, 2, "size");
     return make_psf(shape, dtype, [&](auto* o) { motion_psf(length, angle, shape, o); });
   }, py::arg("length"), py::arg("angle"), py::arg("size"), py::arg("dtype"));
@@ -77,7 +80,7 @@ void register_psf(py::module_& m) {
       py::gil_scoped_release release;
       tr = shake_trajectory(extent, seed, steps, smoothness);
     }
-    const Shape shape = shape_or(size, shake_psf_shape(tr));
+    const Shape shape = shape_or(size, [&] { return shake_psf_shape(tr); });
     require_psf_shape(shape, 2, "size");
     return make_psf(shape, dtype, [&](auto* o) { shake_psf(tr, shape, o); });
   }, py::arg("extent"), py::arg("seed"), py::arg("steps"), py::arg("smoothness"), py::arg("size"),
@@ -86,7 +89,7 @@ void register_psf(py::module_& m) {
   m.def("turbulence_psf", [](double d_over_r0, double oversampling, bool short_exposure,
                              std::uint64_t seed, const SizeArg& size, const py::object& dtype,
                              int threads) {
-    const Shape shape = shape_or(size, turbulence_psf_shape(d_over_r0, oversampling));
+    const Shape shape = shape_or(size, [&] { return turbulence_psf_shape(d_over_r0, oversampling); });
     require_psf_shape(shape, 2, "size");
     return make_psf(shape, dtype, [&](auto* o) {
       turbulence_psf(d_over_r0, oversampling, short_exposure, seed, shape, o, threads);
@@ -99,13 +102,13 @@ void register_psf(py::module_& m) {
   }, py::arg("shape"));
 
   m.def("airy_psf", [](double radius, const SizeArg& size, const py::object& dtype) {
-    const Shape shape = shape_or(size, airy_psf_shape(radius));
+    const Shape shape = shape_or(size, [&] { return airy_psf_shape(radius); });
     require_psf_shape(shape, 2, "size");
     return make_psf(shape, dtype, [&](auto* o) { airy_psf(radius, shape, o); });
   }, py::arg("radius"), py::arg("size"), py::arg("dtype"));
 
   m.def("moffat_psf", [](double fwhm, double beta, const SizeArg& size, const py::object& dtype) {
-    const Shape shape = shape_or(size, moffat_psf_shape(fwhm, beta));
+    const Shape shape = shape_or(size, [&] { return moffat_psf_shape(fwhm, beta); });
     require_psf_shape(shape, 2, "size");
     return make_psf(shape, dtype, [&](auto* o) { moffat_psf(fwhm, beta, shape, o); });
   }, py::arg("fwhm"), py::arg("beta"), py::arg("size"), py::arg("dtype"));

@@ -1,5 +1,6 @@
 #include "core/array.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include <omp.h>
@@ -22,7 +23,7 @@ void require_shape(const Shape& shape, const char* name) {
 
 namespace {
 std::atomic<int>& default_threads() {
-  static std::atomic<int> n{omp_get_max_threads() > 0 ? omp_get_max_threads() : 1};
+  static std::atomic<int> n{std::clamp(omp_get_max_threads(), 1, kMaxThreads)};
   return n;
 }
 }  // namespace
@@ -30,10 +31,13 @@ std::atomic<int>& default_threads() {
 int get_threads() { return default_threads().load(); }
 
 void set_threads(int n) {
-  UNBLUR_REQUIRE(n >= 1, "threads must be >= 1, got " << n);
+  UNBLUR_REQUIRE(n >= 1 && n <= kMaxThreads, "threads must be in [1, " << kMaxThreads << "], got " << n);
   default_threads().store(n);
 }
 
-int resolve_threads(int n) { return n >= 1 ? n : get_threads(); }
+int resolve_threads(int n) {
+  UNBLUR_REQUIRE(n <= kMaxThreads, "threads must be <= " << kMaxThreads << ", got " << n);
+  return n >= 1 ? n : get_threads();
+}
 
 }  // namespace unblur

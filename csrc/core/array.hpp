@@ -54,11 +54,17 @@ class AlignedBuffer {
   std::size_t size_ = 0;
 };
 
-/// Default number of threads for FFTW and OpenMP loops (initially the OpenMP maximum).
+/// Most threads one call may ask for: OpenMP and FFTW would try to start them all, and a
+/// mistyped count (1e6) would exhaust the process's threads instead of failing cleanly.
+constexpr int kMaxThreads = 1024;
+
+/// Default number of threads for FFTW and OpenMP loops (initially the OpenMP maximum,
+/// at most kMaxThreads).
 int get_threads();
-/// Sets the default thread count; n >= 1.
+/// Sets the default thread count; 1 <= n <= kMaxThreads, else ValueError.
 void set_threads(int n);
-/// Resolves a per-call thread request: n >= 1 is used as is, n <= 0 means the default.
+/// Resolves a per-call thread request: 1 <= n <= kMaxThreads is used as is, n <= 0 means
+/// the default, n > kMaxThreads is a ValueError.
 int resolve_threads(int n);
 
 }  // namespace unblur

@@ -1,11 +1,13 @@
 #include "core/metrics.hpp"
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/gaussian_filter.hpp"
+#include "core/parallel.hpp"
 
 namespace unblur {
 
@@ -14,12 +16,10 @@ double mean_squared_error(const T* reference, const T* image, std::ptrdiff_t n, 
   UNBLUR_REQUIRE(n >= 1, "mean_squared_error needs at least one sample, got " << n);
   UNBLUR_REQUIRE(reference != nullptr && image != nullptr, "reference and image must not be null");
   const int nthreads = resolve_threads(threads);
-  double sum = 0;
-#pragma omp parallel for num_threads(nthreads) reduction(+ : sum) schedule(static)
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
+  const double sum = ordered_sums<1>(n, nthreads, [&](std::ptrdiff_t i, std::array<double, 1>& acc) {
     const double d = static_cast<double>(reference[i]) - static_cast<double>(image[i]);
-    sum += d * d;
-  }
+    acc[0] += d * d;
+  })[0];
   return sum / static_cast<double>(n);
 }
 
@@ -91,15 +91,13 @@ double ssim(const T* reference, const T* image, const Shape& shape, const SsimOp
   auto lo = [&](std::size_t axis) { return axis + shape.size() < 3 ? 0 : pad; };
   const std::ptrdiff_t z0 = lo(0), z1 = nz - z0, y0 = lo(1), y1 = ny - y0, x0 = pad, x1 = nx - pad;
   const std::ptrdiff_t rows = (z1 - z0) * (y1 - y0);
-  double sum = 0;
-#pragma omp parallel for num_threads(nthreads) reduction(+ : sum) schedule(static)
-  for (std::ptrdiff_t t = 0; t < rows; ++t) {
+  const double sum = ordered_row_sums<1>(rows, nthreads, [&](std::ptrdiff_t t, std::array<double, 1>& total) {
     const std::ptrdiff_t z = z0 + t / (y1 - y0), y = y0 + t % (y1 - y0);
     const double* row = map + (z * ny + y) * nx;
     double acc = 0;
     for (std::ptrdiff_t x = x0; x < x1; ++x) acc += row[x];
-    sum += acc;
-  }
+    total[0] += acc;
+  })[0];
   return sum / static_cast<double>(rows * (x1 - x0));
 }
 

@@ -19,6 +19,11 @@ constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr int kDiskSubsamples = 32;     // per axis, for pixels the disk's edge crosses
 constexpr int kRotatedSubrows = 64;     // sub-rows down a rotated Gaussian's pixels
 constexpr double kSamplesPerPixel = 16; // motion and shake segments
+// The most samples a motion or shake path may take (three doubles each): past it a
+// request such as shake(1e9) would run for minutes and fill the memory before the
+// PSF's size was ever checked.
+constexpr double kMaxPathSamples = double(1 << 24);
+constexpr long long kMaxPathSamplesInt = 1 << 24;  // for the messages
 constexpr int kSubharmonicLevels = 6;   // phase screens: lowest frequency df / 3^6
 
 /// Smallest h >= max(1, reach): the half-size of a default shape.
@@ -258,6 +263,9 @@ template <typename T>
 void motion_psf(double length, double angle_deg, const Shape& shape, T* out) {
   require_motion(length, angle_deg);
   require_psf_shape(shape, 2);
+  UNBLUR_REQUIRE(std::ceil(kSamplesPerPixel * length) <= kMaxPathSamples,
+                 "length=" << length << " needs " << std::ceil(kSamplesPerPixel * length)
+                           << " samples at 16 per pixel: more than the limit of " << kMaxPathSamplesInt);
   const double c = std::cos(angle_deg * kDegree), s = std::sin(angle_deg * kDegree);
   const auto n = std::max<std::ptrdiff_t>(1, static_cast<std::ptrdiff_t>(std::ceil(kSamplesPerPixel * length)));
   const double cy = static_cast<double>(shape[0] / 2), cx = static_cast<double>(shape[1] / 2);
@@ -279,6 +287,8 @@ ShakeTrajectory shake_trajectory(double extent, std::uint64_t seed, int steps, d
   UNBLUR_REQUIRE(steps >= 2, "steps must be >= 2, got " << steps);
   require_finite(smoothness, "smoothness");
   UNBLUR_REQUIRE(smoothness >= 0.0 && smoothness < 1.0, "smoothness must be in [0, 1), got " << smoothness);
+  UNBLUR_REQUIRE(steps - 1 <= kMaxPathSamples, "steps=" << steps << " makes at least " << steps - 1
+                 << " trajectory samples: more than the limit of " << kMaxPathSamplesInt);
 
   // The walk: velocity is an AR(1) process (inertia), position its running sum.
   Rng rng(seed);
@@ -306,7 +316,22 @@ ShakeTrajectory shake_trajectory(double extent, std::uint64_t seed, int steps, d
     px[t] *= scale;
   }
 
-  // Equal exposure time per segment, spread over midpoints about 1/16 pixel apart.
+  // Equal exposure time per segment, spread over midpoints about 1/16 pixel apart; the
+  // count is checked before anything is sampled.
+  double samples = 0.0, path = 0.0;
+  for (std::size_t t = 0; t + 1 < n_steps; ++t) {
+    const double dy = py[t + 1] - py[t], dx = px[t + 1] - px[t];
+    const double len = std::sqrt(dy * dy + dx * dx);  // as the sampling below measures it
+    path += len;
+    samples += std::max(1.0, std::ceil(kSamplesPerPixel * len));
+  }
+  UNBLUR_REQUIRE(samples <= kMaxPathSamples,
+                 "extent=" << extent << " with steps=" << steps << " makes a trajectory of " << path << " pixels, "
+                 << samples << " samples at 16 per pixel: more than the limit of " << kMaxPathSamplesInt
+                 << " (a smaller extent, fewer steps or a larger smoothness shortens it)");
+  tr.dy.reserve(static_cast<std::size_t>(samples));
+  tr.dx.reserve(static_cast<std::size_t>(samples));
+  tr.weight.reserve(static_cast<std::size_t>(samples));
   const double segment_weight = 1.0 / static_cast<double>(steps - 1);
   for (std::size_t t = 0; t + 1 < n_steps; ++t) {
     const double dy = py[t + 1] - py[t], dx = px[t + 1] - px[t];

@@ -12,6 +12,7 @@
 #include "core/boundary.hpp"
 #include "core/error.hpp"
 #include "core/fft.hpp"
+#include "core/parallel.hpp"
 #include "core/simd.hpp"
 
 // Memory. Image-sized buffers (grid or observation) one call allocates:
@@ -48,14 +49,17 @@ UNBLUR_INLINE void ratio_row(const T* g, T* z, T b, T eps, std::ptrdiff_t n, T* 
   *sse += acc;
 }
 
-// The plain multiplicative update of one row, x <- x z (times the normaliser inv where
-// there is one); sums[0] += |x_new - x|^2, sums[1] += |x_new|^2.
+// The plain multiplicative update of one row, x <- max(x z, 0) (times the normaliser inv
+// where there is one); sums[0] += |x_new - x|^2, sums[1] += |x_new|^2. The iterates are
+// >= 0 in exact arithmetic; the clamp removes the FFTs' rounding-level negatives, which
+// the multiplicative update would otherwise carry forward (and the TV denominator, below
+// 1 at a dip, grow: see update()).
 template <typename T, bool Normalised>
 UNBLUR_INLINE void update_row(T* x, const T* z, const T* inv, std::ptrdiff_t n, T* sums) {
   T rc = 0, rn = 0;
 #pragma omp simd reduction(+ : rc, rn)
   for (std::ptrdiff_t c = 0; c < n; ++c) {
-    const T xn = Normalised ? x[c] * z[c] * inv[c] : x[c] * z[c];
+    const T xn = std::max(Normalised ? x[c] * z[c] * inv[c] : x[c] * z[c], T(0));
     rc += (xn - x[c]) * (xn - x[c]);
     rn += xn * xn;
     x[c] = xn;
@@ -98,13 +102,11 @@ RichardsonLucy<T>::RichardsonLucy(const T* image, const Shape& shape, const T* p
   }
   const T* w = weights_.size() ? weights_.data() : nullptr;
   const T* g = model_.data.data();
-  double wsum = 0, gsum = 0;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : wsum, gsum)
-  for (std::ptrdiff_t i = 0; i < n_obs; ++i) {
+  const auto [wsum, gsum] = ordered_sums<2>(n_obs, nt, [&](std::ptrdiff_t i, std::array<double, 2>& acc) {
     const double wi = w ? double(w[i]) : 1.0;
-    wsum += wi;
-    gsum += wi * double(g[i]);
-  }
+    acc[0] += wi;
+    acc[1] += wi * double(g[i]);
+  });
   UNBLUR_REQUIRE(wsum > 0, "weights must not all be zero");
   weight_sum_ = wsum;
   data_mean_ = gsum / wsum;
@@ -210,14 +212,12 @@ double RichardsonLucy<T>::ratio(T* z) const {
   const T inv_d2 = damped ? static_cast<T>(1.0 / (options_.damping * options_.damping)) : T(0);
   const std::ptrdiff_t rows = gd[0] * gd[1];
   const auto ratio_common = kernel<&ratio_row<T>>();
-  double sse = 0;
-#pragma omp parallel for num_threads(op.threads()) schedule(static) reduction(+ : sse)
-  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+  return ordered_row_sums<1>(rows, op.threads(), [&](std::ptrdiff_t r, std::array<double, 1>& acc) {
     T* row = z + r * gd[2];
     const std::ptrdiff_t a = r / gd[1] - od[0], bb = r % gd[1] - od[1];
     if (a < 0 || a >= nd[0] || bb < 0 || bb >= nd[1]) {
       std::fill(row, row + gd[2], T(0));
-      continue;
+      return;
     }
     std::fill(row, row + od[2], T(0));
     std::fill(row + od[2] + nd[2], row + gd[2], T(0));
@@ -244,9 +244,8 @@ double RichardsonLucy<T>::ratio(T* z) const {
         zr[c] = zero ? T(1) + wv * (q - T(1)) : wv * q;
       }
     }
-    sse += double(row_sse);
-  }
-  return sse;
+    acc[0] += double(row_sse);
+  })[0];
 }
 
 template <typename T>
@@ -325,17 +324,17 @@ RichardsonLucyResult RichardsonLucy<T>::run(RichardsonLucyState<T>& state, Richa
     const double sse = ratio(z);
     op.adjoint_grid(z, z);
 
-    double change = 0, norm = 0, dot = 0, norm2 = 0;
+    double change = 0, norm = 0;
     if (options_.accelerate) {
       // x_{k+1} into xp's buffer (x_{k-1} is no longer needed once h_k is stored).
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : change, norm, dot, norm2)
-      for (std::ptrdiff_t r = 0; r < rows; ++r) {
+      const auto sums = ordered_row_sums<4>(rows, nt, [&](std::ptrdiff_t r, std::array<double, 4>& acc) {
         T rc = 0, rn = 0, rd = 0, rg = 0;
         for (std::ptrdiff_t c = 0; c < cols; ++c) {
           const std::ptrdiff_t i = r * cols + c;
           T xn = y[i] * z[i];
           if (inv) xn *= inv[i];
           if (tv) xn /= tv_denominator(y, r / gd[1], r % gd[1], c);
+          xn = std::max(xn, T(0));
           const T xo = x[i];
           hp[i] = xo - xp[i];
           xp[i] = xn;
@@ -346,41 +345,49 @@ RichardsonLucyResult RichardsonLucy<T>::run(RichardsonLucyState<T>& state, Richa
           rc += (xn - xo) * (xn - xo);
           rn += xn * xn;
         }
-        change += double(rc);
-        norm += double(rn);
-        dot += double(rd);
-        norm2 += double(rg);
-      }
+        acc[0] += double(rc);
+        acc[1] += double(rn);
+        acc[2] += double(rd);
+        acc[3] += double(rg);
+      });
+      change = sums[0];
+      norm = sums[1];
       std::swap(x, xp);
-      state.correction_dot = dot;
-      state.correction_norm2 = norm2;
+      state.correction_dot = sums[2];
+      state.correction_norm2 = sums[3];
       ++state.history;
     } else if (tv) {
       T* xn_buf = prediction_.data();
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : change, norm)
-      for (std::ptrdiff_t r = 0; r < rows; ++r) {
+      const auto sums = ordered_row_sums<2>(rows, nt, [&](std::ptrdiff_t r, std::array<double, 2>& acc) {
         T rc = 0, rn = 0;
         for (std::ptrdiff_t c = 0; c < cols; ++c) {
           const std::ptrdiff_t i = r * cols + c;
           T xn = x[i] * z[i] / tv_denominator(x, r / gd[1], r % gd[1], c);
           if (inv) xn *= inv[i];
+          // A rounding-level negative is a dip, where the TV denominator is below 1: the
+          // update would multiply it by up to 1 / kTvFloor per iteration (boundary='zero'
+          // with damping made -1e-8 into -0.9 of the data's peak in 500 iterations).
+          xn = std::max(xn, T(0));
           xn_buf[i] = xn;
           rc += (xn - x[i]) * (xn - x[i]);
           rn += xn * xn;
         }
-        change += double(rc);
-        norm += double(rn);
-      }
+        acc[0] += double(rc);
+        acc[1] += double(rn);
+      });
+      change = sums[0];
+      norm = sums[1];
       std::memcpy(x, xn_buf, sizeof(T) * static_cast<std::size_t>(n));
     } else {
       const auto update = inv ? kernel<&update_row<T, true>>() : kernel<&update_row<T, false>>();
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : change, norm)
-      for (std::ptrdiff_t r = 0; r < rows; ++r) {
-        T sums[2] = {0, 0};
-        update(x + r * cols, z + r * cols, inv ? inv + r * cols : nullptr, cols, sums);
-        change += double(sums[0]);
-        norm += double(sums[1]);
-      }
+      const auto sums = ordered_row_sums<2>(rows, nt, [&](std::ptrdiff_t r, std::array<double, 2>& acc) {
+        T row[2] = {0, 0};
+        update(x + r * cols, z + r * cols, inv ? inv + r * cols : nullptr, cols, row);
+        acc[0] += double(row[0]);
+        acc[1] += double(row[1]);
+      });
+      change = sums[0];
+      norm = sums[1];
     }
     ++state.iterations;
     result.iterations = it;

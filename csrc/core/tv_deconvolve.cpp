@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "core/simd.hpp"
 
 namespace unblur {
@@ -319,9 +320,7 @@ class TVSolver {
       b[static_cast<std::size_t>(k)] = b_[k].data();
     }
     const int naxes = axes_;
-    double change = 0, norm = 0, fit = 0, tv = 0;
-#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : change, norm, fit, tv)
-    for (std::ptrdiff_t r = 0; r < P * H; ++r) {
+    const auto sums = ordered_row_sums<4>(P * H, threads_, [&](std::ptrdiff_t r, std::array<double, 4>& acc) {
       const std::ptrdiff_t p = r / H, i = r % H;
       const bool row_in = p >= lo_[0] && p < hi_[0] && i >= lo_[1] && i < hi_[1];
       // Offsets of the next sample along each active axis (periodic on the grid).
@@ -346,7 +345,7 @@ class TVSolver {
         }
         const T mag = std::sqrt(n2);
         const T shrink = mag > kappa ? T(1) - kappa / mag : T(0);
-        if (objective) tv += std::sqrt(static_cast<double>(g2));
+        if (objective) acc[3] += std::sqrt(static_cast<double>(g2));
         const bool inside = row_in && j >= lo_[2] && j < hi_[2];
         for (std::ptrdiff_t c = 0; c < C; ++c) {
           const std::ptrdiff_t e = c * N + idx;
@@ -364,19 +363,20 @@ class TVSolver {
           const T h = hx[e];
           const T q = h + du[e];
           const T u = inside ? (g[e] + ru * q) * inv_ru1 : q;
-          if (objective && inside) fit += 0.5 * static_cast<double>((h - g[e]) * (h - g[e]));
+          if (objective && inside) acc[2] += 0.5 * static_cast<double>((h - g[e]) * (h - g[e]));
           const T dunew = q - u;
           du[e] = dunew;
           hx[e] = u - dunew;
           rhs[e] = constrained ? box_step(xv, dw[e], lower, upper, rw) : T(0);
           const T d = xv - x_old[e];
-          change += static_cast<double>(d * d);
-          norm += static_cast<double>(x_old[e]) * static_cast<double>(x_old[e]);
+          acc[0] += static_cast<double>(d * d);
+          acc[1] += static_cast<double>(x_old[e]) * static_cast<double>(x_old[e]);
         }
       }
-    }
+    });
+    const double change = sums[0], norm = sums[1];
     add_divergence_term();
-    objective_ = fit + weight_ * tv;
+    objective_ = sums[2] + weight_ * sums[3];
     if (norm > 0) return std::sqrt(change / norm);
     return change > 0 ? 1.0 : 0.0;
   }
@@ -407,10 +407,17 @@ class TVSolver {
     T* dv1 = dv_[1].data();
     T* scratch = row_scratch_.data();
     const std::ptrdiff_t lo_r = lo_[1], hi_r = hi_[1], lo_c = lo_[2], hi_c = hi_[2];
-    double change = 0, norm = 0, fit = 0, tv = 0;
-#pragma omp parallel num_threads(threads_) reduction(+ : change, norm, fit, tv)
+    // The threads' sums, added in thread order after the region (a reduction clause
+    // would add them in the order the threads finish: csrc/core/parallel.hpp).
+    std::vector<std::array<double, 4>> partial(static_cast<std::size_t>(threads_));
+    int team = 1;
+#pragma omp parallel num_threads(threads_)
     {
       const std::ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#pragma omp single nowait
+      team = static_cast<int>(nt);
+      std::array<double, 4>& acc = partial[static_cast<std::size_t>(t)];
+      acc = {};
       auto first_row = [&](std::ptrdiff_t tt) { return H * tt / nt; };
       const std::ptrdiff_t r0 = first_row(t), r1 = first_row(t + 1);
       T* up = scratch + 4 * t * stride;
@@ -439,11 +446,11 @@ class TVSolver {
         row.in_end = row_in ? hi_c : W;
         TVRowSums<T> sums;
         kernel(row, k, sums);
-        change += static_cast<double>(sums.change);
-        norm += static_cast<double>(sums.norm);
+        acc[0] += static_cast<double>(sums.change);
+        acc[1] += static_cast<double>(sums.norm);
         if constexpr (Objective) {
-          fit += static_cast<double>(sums.fit);
-          tv += static_cast<double>(sums.tv);
+          acc[2] += static_cast<double>(sums.fit);
+          acc[3] += static_cast<double>(sums.tv);
         }
         std::swap(up, b0);  // this row's b0 is the next row's "up"
       }
@@ -459,6 +466,14 @@ class TVSolver {
 #pragma omp simd
         for (std::ptrdiff_t j = 0; j < W; ++j) out[j] += rv * b0_above[j];
       }
+    }
+    double change = 0, norm = 0, fit = 0, tv = 0;
+    for (int t = 0; t < team; ++t) {
+      const auto& acc = partial[static_cast<std::size_t>(t)];
+      change += acc[0];
+      norm += acc[1];
+      fit += acc[2];
+      tv += acc[3];
     }
     if constexpr (Objective) objective_ = fit + weight_ * tv;
     if (norm > 0) return std::sqrt(change / norm);

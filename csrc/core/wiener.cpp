@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 
 namespace unblur {
 namespace {
@@ -115,10 +116,8 @@ struct SpectralStats {
   // Returns {sum w (1 - phi)^2 |G|^2, sum w (1 - phi)} for penalty lam * unit.
   std::array<double, 2> residual_and_trace(double lam, int threads) const {
     const double l2 = sp->grid_size * sp->grid_size;
-    double num = 0, den = 0;
     const std::ptrdiff_t rows = sp->rows, n2 = sp->n2;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : num, den)
-    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    return ordered_row_sums<2>(rows, threads, [&](std::ptrdiff_t r, std::array<double, 2>& acc) {
       double rn = 0, rd = 0;
       for (std::ptrdiff_t c = 0; c < n2; ++c) {
         const std::ptrdiff_t i = r * n2 + c;
@@ -132,10 +131,9 @@ struct SpectralStats {
         rn += w * om * om * (gre * gre + gim * gim);
         rd += w * om;
       }
-      num += rn;
-      den += rd;
-    }
-    return {num, den};
+      acc[0] += rn;
+      acc[1] += rd;
+    });
   }
 
   double gcv(double lam, int threads) const {
@@ -315,9 +313,7 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
     op.crop(work.data(), obs.data());     // the observation window M
     op.embed(obs.data(), work.data(), T(0));
     fft.forward(work.data(), ss.data());
-    double vq = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : vq)
-    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    return ordered_row_sums<1>(rows, threads, [&](std::ptrdiff_t r, std::array<double, 1>& total) {
       double acc = 0;
       for (std::ptrdiff_t c = 0; c < n2; ++c) {
         const std::ptrdiff_t i = r * n2 + c;
@@ -329,9 +325,8 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
         out[2 * i + 1] = qim;
         acc += sp.w(c) * (static_cast<double>(v[2 * i]) * qre + static_cast<double>(v[2 * i + 1]) * qim);
       }
-      vq += acc;
-    }
-    return vq;
+      total[0] += acc;
+    })[0];
   };
   auto inv_precond = [&](std::ptrdiff_t i) {
     const T d = l2 * (o[2 * i] * o[2 * i] + o[2 * i + 1] * o[2 * i + 1]) + (unit ? scale * unit[i] : scale);
@@ -342,9 +337,7 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
   op.embed(data, work.data(), T(0));
   fft.forward(work.data(), rs.data());
   apply_normal(x, q);
-  double bb = 0, rr = 0, rz = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : bb, rr, rz)
-  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+  const auto start = ordered_row_sums<3>(rows, threads, [&](std::ptrdiff_t r, std::array<double, 3>& acc) {
     double b_acc = 0, r_acc = 0, z_acc = 0;
     for (std::ptrdiff_t c = 0; c < n2; ++c) {
       const std::ptrdiff_t i = r * n2 + c;
@@ -362,10 +355,12 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
       r_acc += w * r2;
       z_acc += w * r2 * dinv;
     }
-    bb += b_acc;
-    rr += r_acc;
-    rz += z_acc;
-  }
+    acc[0] += b_acc;
+    acc[1] += r_acc;
+    acc[2] += z_acc;
+  });
+  const double bb = start[0], rr = start[1];
+  double rz = start[2];
   // 1e-5: the boundary components of the solution carry little residual energy, so a
   // looser stop (1e-3 was tried) leaves the reflect start's edge artefacts in (motion blur
   // lost 9 dB); float32 FFTs still reach it (the CG sums run in double).
@@ -378,9 +373,7 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
     const double pq = apply_normal(p, q);
     if (!(pq > 0)) break;  // p = 0 or a breakdown in rounding: x cannot improve further
     const T alpha = static_cast<T>(rz / pq);
-    double rr_new = 0, rz_new = 0, pp = 0, xx = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : rr_new, rz_new, pp, xx)
-    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const auto sums = ordered_row_sums<4>(rows, threads, [&](std::ptrdiff_t r, std::array<double, 4>& acc) {
       double a_rr = 0, a_rz = 0, a_pp = 0, a_xx = 0;
       for (std::ptrdiff_t c = 0; c < n2; ++c) {
         const std::ptrdiff_t i = r * n2 + c;
@@ -395,11 +388,12 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
         a_rr += w * r2;
         a_rz += w * r2 * inv_precond(i);
       }
-      rr_new += a_rr;
-      rz_new += a_rz;
-      pp += a_pp;
-      xx += a_xx;
-    }
+      acc[0] += a_rr;
+      acc[1] += a_rz;
+      acc[2] += a_pp;
+      acc[3] += a_xx;
+    });
+    const double rr_new = sums[0], rz_new = sums[1], pp = sums[2], xx = sums[3];
     ++it;
     final_residual = std::sqrt(rr_new / bb);
     if (callback) {
@@ -442,10 +436,10 @@ AlignedBuffer<T> tapered(const T* data, const Shape& grid, const Shape& psf_shap
     }
   }
   const std::ptrdiff_t total = g[0] * g[1] * g[2], rows = g[0] * g[1];
-  double mean = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : mean)
-  for (std::ptrdiff_t i = 0; i < total; ++i) mean += static_cast<double>(data[i]);
-  mean /= static_cast<double>(total);
+  const double mean =
+      ordered_sums<1>(total, threads, [&](std::ptrdiff_t i, std::array<double, 1>& acc) {
+        acc[0] += static_cast<double>(data[i]);
+      })[0] / static_cast<double>(total);
   AlignedBuffer<T> out(static_cast<std::size_t>(total));
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (std::ptrdiff_t r = 0; r < rows; ++r) {

@@ -279,6 +279,7 @@ class RichardsonLucyGpu {
             const Index3 p = unravel(i, gd);
             xn /= rl_tv_denominator(y, gd, first, eps2, lambda, p.i0, p.i1, p.i2);
           }
+          xn = gmax(xn, T(0));  // rounding-level negatives (csrc/core/richardson_lucy.cpp)
           const T xo = xc[i];
           hp[i] = xo - xp[i];
           xp[i] = xn;
@@ -304,6 +305,7 @@ class RichardsonLucyGpu {
           const Index3 p = unravel(i, gd);
           T xn = xc[i] * z[i] / rl_tv_denominator(xc, gd, first, eps2, lambda, p.i0, p.i1, p.i2);
           if (inv) xn *= inv[i];
+          xn = gmax(xn, T(0));
           xn_buf[i] = xn;
           r.v[0] = double((xn - xc[i]) * (xn - xc[i]));
           r.v[1] = double(xn * xn);
@@ -316,7 +318,7 @@ class RichardsonLucyGpu {
         T* xc = x;
         const Sums<2> s = ex_.template sums_if<2>(want, n, [=] UNBLUR_HD(Index i) {
           Sums<2> r;
-          const T xn = inv ? xc[i] * z[i] * inv[i] : xc[i] * z[i];
+          const T xn = gmax(inv ? xc[i] * z[i] * inv[i] : xc[i] * z[i], T(0));
           r.v[0] = double((xn - xc[i]) * (xn - xc[i]));
           r.v[1] = double(xn * xn);
           xc[i] = xn;

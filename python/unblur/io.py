@@ -25,10 +25,13 @@ import warnings
 
 import numpy as np
 
+from . import _memory
+
 __all__ = ["Image", "read", "write", "MAX_PIXELS", "srgb_to_linear", "linear_to_srgb"]
 
-#: Largest image read, in pixels (per page, times pages): larger files are refused as
-#: probable decompression bombs (a 16384 x 16384 RGB image is 2^28 pixels).
+#: Largest image read, in pixels (per page, times pages; a TIFF of more than 4 samples
+#: a pixel counts each 4 as a pixel): larger files are refused as probable decompression
+#: bombs (a 16384 x 16384 RGB image is 2^28 pixels, about 7 GiB at the peak of reading).
 MAX_PIXELS = 1 << 28
 
 _TIFF = (".tif", ".tiff")
@@ -107,16 +110,44 @@ class Image:
         return dataclasses.replace(self, data=data)
 
 
+#: Elements per block of the elementwise conversions: their temporaries stay this small
+#: (a whole-array np.where took 5 image-sized temporaries, 60 bytes a colour pixel).
+_BLOCK = 1 << 18
+
+
+def _blockwise(v, f, *, in_place=False):
+    """f applied to a float copy of `v` (or to `v` itself, a C-contiguous float array,
+    when in_place) block by block; returns the result."""
+    v = np.asarray(v)
+    out = v if in_place else np.array(v, dtype=v.dtype if v.dtype.kind == "f" else np.float64, order="C", copy=True)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, _BLOCK):
+        block = flat[start:start + _BLOCK]
+        block[...] = f(np.clip(block, 0.0, 1.0))
+    return out
+
+
+def _srgb_decode(b):
+    return np.where(b <= 0.04045, b / 12.92, ((b + 0.055) / 1.055) ** 2.4)
+
+
 def srgb_to_linear(v):
-    """The sRGB transfer function's inverse (IEC 61966-2-1), elementwise, on [0, 1]."""
-    v = np.clip(v, 0.0, 1.0)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(v.dtype, copy=False)
+    """The sRGB transfer function's inverse (IEC 61966-2-1), elementwise, on [0, 1]
+    (values clipped to it). Returns a new array of v's float dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, unblur.io
+    >>> unblur.io.srgb_to_linear(np.array([0.0, 0.5, 1.0])).round(4)
+    array([0.    , 0.214 , 1.    ])
+    """
+    return _blockwise(v, _srgb_decode)
 
 
 def linear_to_srgb(v):
-    """The sRGB transfer function (IEC 61966-2-1), elementwise; values clipped to [0, 1]."""
-    v = np.clip(v, 0.0, 1.0)
-    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055).astype(v.dtype, copy=False)
+    """The sRGB transfer function (IEC 61966-2-1), elementwise; values clipped to [0, 1].
+    Returns a new array of v's float dtype."""
+    return _blockwise(v, lambda b: np.where(b <= 0.0031308, 12.92 * b, 1.055 * b ** (1 / 2.4) - 0.055))
 
 
 def _check_readable(path):
@@ -135,11 +166,38 @@ class _TooLarge(ValueError):
     handlers let it through as a plain ValueError."""
 
 
-def _check_size(path, pixels, *, in_decoder=False):
+class _NoMemory(MemoryError):
+    """unblur's own memory refusal inside a decoder's try block: let through as a
+    MemoryError (a MemoryError of the decoder's is a corrupt size: a ValueError)."""
+
+
+def _check_size(path, pixels, *, in_decoder=False, sample_bytes=None):
+    """ValueError past MAX_PIXELS; MemoryError (before decoding) when reading would need
+    more than unblur's memory limit or the memory available, `sample_bytes` being the
+    peak bytes per pixel of the read (see _read_bytes)."""
     if pixels > MAX_PIXELS:
         raise (_TooLarge if in_decoder else ValueError)(
             f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
             "a decompression bomb or an image to split first")
+    if sample_bytes is not None:
+        try:
+            _memory.require(f"reading {path}", pixels * sample_bytes)
+        except MemoryError as exc:
+            raise _NoMemory(str(exc)) from None
+
+
+def _read_bytes(samples, stored, computed, *, pillow=False):
+    """Upper bound of the peak bytes per pixel of a read, `samples` samples a pixel of
+    `stored` bytes decoded, `computed` bytes each as floats. tifffile and .npy: the
+    decoded array (twice for tifffile's decoding buffers) and the floats. Pillow keeps
+    its decoded image (RGB as 4 bands), copies it into bytes for NumPy (through chunks:
+    twice at the peak), may copy it for the EXIF rotation, and its freed blocks stay
+    in the process: 4 copies, the floats, and 4 bytes for the decoder's own buffers.
+    tests/test_memory.py measures the peaks (8-bit RGB PNG: 26 bytes a pixel; it was
+    74 before the reads were made in float32 and in place)."""
+    if pillow:
+        return samples * (4 * stored + computed) + 4
+    return samples * (2 * stored + computed)
 
 
 def _unreadable(path, what, exc):
@@ -159,6 +217,13 @@ def _scale(a, path):
         return a.astype(np.float32), 1, False
     if a.dtype.kind in "iu":  # by kind: NumPy counts timedelta64 as an integer type
         info = np.iinfo(a.dtype)
+        if a.dtype.itemsize <= 2:
+            # In float32, straight into the output (4 bytes a sample, no float64
+            # intermediates): exact for these ranges, and equal bit for bit to the float64
+            # quotient rounded to float32 (checked over every 8- and 16-bit value).
+            out = np.subtract(a, np.float32(info.min), dtype=np.float32) if info.min < 0 else a.astype(np.float32)
+            np.divide(out, np.float32(info.max - info.min), out=out)
+            return out, a.dtype.itemsize * 8, False
         if info.min < 0:
             out = (a.astype(np.float64) - info.min) / (info.max - info.min)
         else:
@@ -175,9 +240,20 @@ def _scale(a, path):
 
 
 def _split_alpha(a, has_alpha):
+    """(colour or grey samples, alpha or None), as views of the decoded samples."""
     if has_alpha:
-        return np.ascontiguousarray(a[..., :-1] if a.shape[-1] > 2 else a[..., 0]), np.ascontiguousarray(a[..., -1])
+        return (a[..., :-1] if a.shape[-1] > 2 else a[..., 0]), a[..., -1]
     return a, None
+
+
+def _samples(a, has_alpha, path):
+    """(data, alpha, bits, is_float): the decoded samples split, then scaled to float
+    (the split first, so that no float copy of the whole RGBA array is made)."""
+    colour, alpha = _split_alpha(a, has_alpha)
+    data, bits, is_float = _scale(colour, path)
+    if alpha is not None:
+        alpha = np.ascontiguousarray(_scale(alpha, path)[0])
+    return np.ascontiguousarray(data), alpha, bits, is_float
 
 
 def _tiff_resolution(page):
@@ -210,7 +286,12 @@ def _read_tiff(path):
             series = tif.series[0]
             shape, axes = tuple(series.shape), series.axes
             pixels = math.prod(shape) // (shape[-1] if axes.endswith("S") else 1)  # exact: no int64 wrap
-            _check_size(path, pixels, in_decoder=True)
+            if axes.endswith("S") and shape[-1] > 4:  # multispectral: count each 4 samples as a pixel
+                pixels = pixels * shape[-1] // 4
+            dtype = np.dtype(series.dtype)
+            _check_size(path, pixels, in_decoder=True,
+                        sample_bytes=_read_bytes(shape[-1] if axes.endswith("S") else 1, dtype.itemsize,
+                                                 8 if dtype.itemsize >= 8 and dtype.kind == "f" else 4))
             a = series.asarray()
             page = tif.pages[0]
             icc = page.tags.get(34675)
@@ -221,6 +302,8 @@ def _read_tiff(path):
             extras = page.extrasamples if hasattr(page, "extrasamples") else ()
     except _TooLarge as exc:
         raise ValueError(str(exc)) from None
+    except _NoMemory as exc:
+        raise MemoryError(str(exc)) from None
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
         raise ValueError(f"{path}: not a readable TIFF ({exc})") from None
     except Exception as exc:  # anything else tifffile or its codecs raise on a corrupt file
@@ -241,8 +324,7 @@ def _read_tiff(path):
     if samples == 1:
         a = a[..., 0]
         samples = 0
-    data, bits, is_float = _scale(a, path)
-    data, alpha = _split_alpha(data, has_alpha)
+    data, alpha, bits, is_float = _samples(a, has_alpha, path)
     colour = samples >= 3
     srgb = not is_float and (bits == 8 or colour)
     img = Image(data=data, alpha=alpha, path=path, format="TIFF", bits=bits, float_data=is_float, srgb=srgb,
@@ -261,7 +343,10 @@ def _read_pillow(path):
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             with PILImage.open(path) as im:
-                _check_size(path, im.width * im.height, in_decoder=True)
+                bands = max(len(im.getbands()), 4 if im.mode in ("P", "PA", "CMYK", "YCbCr", "RGB") else 1)
+                stored = 2 if im.mode.startswith("I;16") else 4 if im.mode in ("I", "F") else 1
+                _check_size(path, im.width * im.height, in_decoder=True,
+                            sample_bytes=_read_bytes(bands, stored, 4, pillow=True))
                 fmt = im.format or ""
                 bits16_rgb = fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16
                 icc = im.info.get("icc_profile")
@@ -282,12 +367,15 @@ def _read_pillow(path):
                     im = im.convert("L")
                 mode = im.mode
                 a = np.asarray(im)
+                im = None  # the decoded copy goes now (the opened file's at the with's exit), not after scaling
     except (PILImage.DecompressionBombWarning, PILImage.DecompressionBombError) as exc:
         raise ValueError(f"{path}: refused as a probable decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image format unblur reads (PNG, JPEG, TIFF, .npy, ...)") from None
     except _TooLarge as exc:
         raise ValueError(str(exc)) from None
+    except _NoMemory as exc:
+        raise MemoryError(str(exc)) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read the image ({exc})") from None
     except Exception as exc:  # anything else Pillow's plugins raise on a corrupt file
@@ -303,8 +391,7 @@ def _read_pillow(path):
         a = a.astype(np.int32)
         a = a.astype(np.uint16) if a.min() >= 0 and a.max() <= 65535 else a
     has_alpha = mode in ("LA", "RGBA")
-    data, bits, is_float = _scale(a, path)
-    data, alpha = _split_alpha(data, has_alpha)
+    data, alpha, bits, is_float = _samples(a, has_alpha, path)
     srgb = not is_float
     return Image(data=data, alpha=alpha, path=path, format=fmt, bits=bits, float_data=is_float, srgb=srgb,
                  icc_profile=icc, exif=exif_bytes)
@@ -336,6 +423,10 @@ def read(path, *, linear=True):
     FileNotFoundError, IsADirectoryError, PermissionError, ValueError
         Missing, not a file, unreadable, or not an image unblur can read (corrupt,
         truncated, unsupported, more than MAX_PIXELS pixels); the message names the file.
+    MemoryError
+        Before decoding, when reading would need more than :func:`unblur.set_memory_limit`
+        or the memory available (8-bit RGB needs about 26 bytes a pixel at the peak, 8-bit
+        grey 8).
 
     Examples
     --------
@@ -354,14 +445,14 @@ def read(path, *, linear=True):
             a = np.load(path, allow_pickle=False, mmap_mode="r")
         except Exception as exc:
             raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
-        _check_size(path, math.prod(a.shape))
+        float64 = a.dtype.kind == "f" and a.dtype.itemsize >= 8
+        _check_size(path, math.prod(a.shape), sample_bytes=_read_bytes(1, a.dtype.itemsize, 8 if float64 else 4))
         a = np.asarray(a)
         if a.ndim not in (2, 3, 4):
             raise ValueError(f"{path}: an image array must be 2-D to 4-D, got shape {a.shape}")
-        data, bits, is_float = _scale(a, path)
         colour = a.ndim == 4 or (a.ndim == 3 and a.shape[-1] in (3, 4))
         has_alpha = colour and a.shape[-1] == 4
-        data, alpha = _split_alpha(data, has_alpha)
+        data, alpha, bits, is_float = _samples(a, has_alpha, path)
         img = Image(data=data, alpha=alpha, path=path, format="NPY", bits=bits, float_data=is_float,
                     srgb=False)
         img._volume = a.ndim == 4 or (a.ndim == 3 and not colour)
@@ -370,7 +461,8 @@ def read(path, *, linear=True):
     else:
         img = _read_pillow(path)
     if linear and img.srgb:
-        img.data = srgb_to_linear(img.data)
+        # In place: the samples are this read's own float array (integer files only).
+        img.data = _blockwise(img.data, _srgb_decode, in_place=True)
         img.linear = True
     return img
 

@@ -324,34 +324,12 @@ def shake(extent=15, *, seed=0, steps=64, smoothness=0.9, size=None, dtype=np.fl
     smoothness = _validate.nonnegative_float(smoothness, "smoothness")
     if smoothness >= 1:
         raise ValueError(f"smoothness must be in [0, 1), got {smoothness:g}")
-    _check_shake_samples(extent, seed, steps, smoothness)
     psf = _backend.core().shake_psf(extent, seed, steps, smoothness, _size_arg(size, 2), _dtype_arg(dtype))
     return _as_like(psf, like)
 
 
 #: The most trajectory samples (16 per pixel of path) a shake PSF may take.
 MAX_SHAKE_SAMPLES = 1 << 24
-
-
-def _check_shake_samples(extent, seed, steps, smoothness):
-    """ValueError when the trajectory would have more than MAX_SHAKE_SAMPLES samples.
-
-    The core samples the whole path every 1/16 pixel (three doubles a sample) before it
-    checks the PSF's size, so ``shake(1e9)`` ran for minutes and filled the memory. No
-    segment is longer than the bounding box's diagonal, sqrt(2) * extent, which bounds
-    the count cheaply; only past that bound is the path measured, on the trajectory of
-    extent 1 (the path scales linearly with extent), which costs what its vertices cost.
-    """
-    bound = (steps - 1) * (16.0 * math.sqrt(2.0) * extent + 1.0)
-    if bound <= MAX_SHAKE_SAMPLES:
-        return
-    tr = _backend.core().shake_trajectory(1.0, seed, steps, smoothness)
-    lengths = np.hypot(np.diff(tr["vertex_y"]), np.diff(tr["vertex_x"])) * extent
-    samples = float(np.maximum(1.0, np.ceil(16.0 * lengths)).sum())
-    if samples > MAX_SHAKE_SAMPLES:
-        raise ValueError(f"extent={extent:g} with steps={steps} makes a trajectory of {lengths.sum():.4g} pixels, "
-                         f"{samples:.4g} samples at 16 per pixel: more than the limit of {MAX_SHAKE_SAMPLES} "
-                         "(a smaller extent, fewer steps or a larger smoothness shortens it)")
 
 
 def turbulence(d_over_r0, *, size=None, oversampling=2.0, short_exposure=False, seed=None,

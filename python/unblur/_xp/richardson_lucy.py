@@ -148,7 +148,9 @@ def richardson_lucy(image, psf, *, weights=None, boundary="auto", iterations=0, 
             xn = xn * inv
         if tv_weight > 0:
             xn = xn / _tv_denominator(y, tv_weight, tv_eps)
-        xn = xn.astype(image.dtype, copy=False)
+        # >= 0 in exact arithmetic; the clamp drops the FFTs' rounding-level negatives, which
+        # the TV denominator (< 1 at a dip) would otherwise grow (csrc/core/richardson_lucy.cpp).
+        xn = xp.maximum(xn, t(0)).astype(image.dtype, copy=False)
         change = float(xp.sum((xn - x).astype(xp.float64) ** 2))
         nrm = float(xp.sum(xn.astype(xp.float64) ** 2))
         if accelerate:
