@@ -42,6 +42,26 @@ def test_a_call_over_the_limit_is_refused_before_it_starts(rng, call):
     assert call(small, h).shape == small.shape
 
 
+@pytest.mark.parametrize("call", [
+    lambda g, h: unblur.convolve(g, h),
+    lambda g, h: unblur.convolve(np.stack([g] * 3, -1), h, channel_axis=-1),
+    lambda g, h: unblur.gaussian_filter(g, 3.0),
+    lambda g, h: unblur.estimate_psf(g),
+    lambda g, h: unblur.blind_richardson_lucy(g, h, iterations=2),
+    lambda g, h: unblur.restore(g),
+])
+def test_filters_and_blind_estimation_are_refused_over_the_limit_too(rng, call):
+    g = rng.random((512, 512)).astype(np.float32)
+    h = unblur.psf.gaussian(2.0).astype(np.float32)
+    unblur.set_memory_limit("512KiB")  # less than the 1 MiB output
+    with pytest.raises(MemoryError, match=r"needs about [0-9.]+ GiB of working memory, more than unblur's limit"):
+        call(g, h)
+    unblur.set_memory_limit("1GiB")
+    out = call(g, h)
+    out = out[0] if isinstance(out, tuple) else out  # blind_richardson_lucy: (image, psf)
+    assert out.ndim >= 2 and np.isfinite(out).all()  # estimate_psf: a PSF (a delta for this noise)
+
+
 def test_the_machines_available_memory_is_a_limit_too(rng, monkeypatch):
     monkeypatch.setattr(_memory, "available_bytes", lambda xp=np: 2**20)
     with pytest.raises(MemoryError, match=r"richardson_lucy needs about .* more than this machine has available"):
@@ -68,13 +88,40 @@ _PEAK = textwrap.dedent("""
     unblur.fft.set_planner("estimate")  # no planning time; the buffers are the same
     name, n = sys.argv[1], 2048  # large enough that the call, not the imports, sets the peak
     g = np.random.default_rng(0).random((n, n)).astype(np.float32)
+    rgb = np.random.default_rng(1).random((n, n, 3)).astype(np.float32) if name.endswith("rgb") or "rgb_" in name \
+        else None
     h = unblur.psf.gaussian(2.0).astype(np.float32)
+    k7, k31, k101 = (np.full((k, k), 1 / k**2, np.float32) for k in (7, 31, 101))
     calls = {"rl": (lambda: unblur.richardson_lucy(g, h, iterations=2),
                     _memory.richardson_lucy_bytes((n, n), h.shape, "auto", 4, accelerate=True, weights=False,
                                                   tv=False)),
              "wiener": (lambda: unblur.wiener(g, h), _memory.quadratic_bytes((n, n), h.shape, "auto", 4)),
-             "tv": (lambda: unblur.tv_deconvolve(g, h, iterations=2), _memory.tv_bytes((n, n), h.shape, "auto", 4))}
+             "tv": (lambda: unblur.tv_deconvolve(g, h, iterations=2), _memory.tv_bytes((n, n), h.shape, "auto", 4)),
+             "blind_rl": (lambda: unblur.blind_richardson_lucy(g, h, iterations=2),
+                          _memory.blind_richardson_lucy_bytes((n, n), h.shape, 4)),
+             "estimate_psf": (lambda: unblur.estimate_psf(g), _memory.estimate_psf_bytes((n, n))),
+             "estimate_psf_rgb": (lambda: unblur.estimate_psf(rgb, channel_axis=-1),
+                                  _memory.estimate_psf_bytes((n, n), 3)),
+             "gaussian": (lambda: unblur.gaussian_filter(g, 2.0),
+                          _memory.gaussian_filter_bytes((n, n), (2.0,), 4.0, 0, 4)),
+             "gaussian_fft": (lambda: unblur.gaussian_filter(g, 60.0),
+                              _memory.gaussian_filter_bytes((n, n), (60.0,), 4.0, 0, 4)),
+             "gaussian_rgb": (lambda: unblur.gaussian_filter(rgb, 2.0, channel_axis=-1),
+                              _memory.gaussian_filter_bytes((n, n), (2.0,), 4.0, 0, 4, 3))}
+    for k, method in ((k7, "direct"), (k7, "fft"), (k31, "auto"), (k101, "fft")):
+        calls[f"convolve_{method}_{len(k)}"] = (
+            lambda k=k, method=method: unblur.convolve(g, k, method=method),
+            _memory.convolve_bytes((n, n), k.shape, "same", "constant", 0.0, method, 0, 4))
+    calls["convolve_full_31"] = (lambda: unblur.convolve(g, k31, mode="full"),
+                                 _memory.convolve_bytes((n, n), k31.shape, "full", "constant", 0.0, "auto", 0, 4))
+    calls["convolve_rgb_31"] = (lambda: unblur.convolve(rgb, k31, channel_axis=-1),
+                                _memory.convolve_bytes((n, n), k31.shape, "same", "constant", 0.0, "auto", 0, 4, 3))
     fn, estimate = calls[name]
+    # A first call on a small image: lazy imports and FFT plans are not working memory.
+    full = g, rgb
+    g, rgb = (None if a is None else a[:256, :256].copy() for a in full)
+    calls[name][0]()
+    g, rgb = full
     with open("/proc/self/statm") as f:
         rss_before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     with open("/proc/self/clear_refs", "w") as f:
@@ -87,8 +134,11 @@ _PEAK = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc peak reset")
-@pytest.mark.parametrize("name", ["rl", pytest.param("wiener", marks=pytest.mark.slow),
-                                  pytest.param("tv", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["rl", "convolve_auto_31", "gaussian_rgb", "blind_rl",
+                                  *(pytest.param(n, marks=pytest.mark.slow) for n in (
+                                      "wiener", "tv", "estimate_psf", "estimate_psf_rgb", "gaussian", "gaussian_fft",
+                                      "convolve_direct_7", "convolve_fft_7", "convolve_fft_101", "convolve_full_31",
+                                      "convolve_rgb_31"))])
 def test_the_estimate_bounds_the_measured_peak(name):
     # Only unblur's own location on the path: nothing else the test session imported.
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(unblur.__file__)))

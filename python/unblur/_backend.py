@@ -98,6 +98,15 @@ def per_channel(fn, image, channel_axis):
     if channel_axis is None:
         return fn(image)
     xp = namespace_of(image)
-    moved = xp.moveaxis(image, channel_axis, 0)
-    out = xp.stack([fn(xp.ascontiguousarray(c)) for c in moved])
-    return xp.ascontiguousarray(xp.moveaxis(out, 0, channel_axis))
+    axis = channel_axis % image.ndim
+    out = None
+    # Each result straight into its place in the (C-contiguous) output: one channel's
+    # input and result at a time besides it, not a list of results, their stack and
+    # a transposed copy (2.3x the output's memory for RGB).
+    for i, c in enumerate(xp.moveaxis(image, axis, 0)):
+        r = fn(xp.ascontiguousarray(c))
+        if out is None:
+            out = xp.empty(r.shape[:axis] + (image.shape[axis],) + r.shape[axis:], dtype=r.dtype)
+        xp.moveaxis(out, axis, 0)[i] = r
+        del r
+    return out

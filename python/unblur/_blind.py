@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _backend, _deconv_common, _validate
+from . import _backend, _deconv_common, _memory, _validate
 
 __all__ = ["estimate_psf", "restore", "blind_richardson_lucy"]
 
@@ -236,6 +236,9 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     image, channel_axis = _validate.as_image(image, "image", ndim=2, channel_axis=channel_axis)
     threads = _validate.threads_arg(threads)
     _deconv_common.check_callback(callback)
+    _memory.require("estimate_psf", _memory.estimate_psf_bytes(
+        [s for i, s in enumerate(image.shape) if i != channel_axis],
+        1 if channel_axis is None else image.shape[channel_axis]))  # on the host (the C++ engine)
     gray = _luminance(image, channel_axis)
     max_size = _max_size(size, gray.shape)
     if not _backend.is_numpy(gray) and _backend.gpu_engine() is not None:
@@ -542,6 +545,8 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     psf_iterations = _validate.positive_int(psf_iterations, "psf_iterations", minimum=0)
     _deconv_common.check_callback(callback)
     threads = _validate.threads_arg(threads)
+    _memory.require("blind_richardson_lucy", _memory.blind_richardson_lucy_bytes(image.shape, psf.shape,
+                                                                                image.dtype.itemsize), xp)
     if _backend.is_numpy(image):
         restored, est, done = _backend.core().blind_richardson_lucy(
             image, np.ascontiguousarray(psf, dtype=image.dtype), iterations, psf_iterations, callback, threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend, _validate
+from . import _backend, _memory, _validate
 from ._xp import convolve as _xp_convolve
 
 __all__ = ["convolve"]
@@ -117,6 +117,11 @@ def convolve(image, kernel, *, mode="same", boundary="constant", cval=0.0, metho
                 f"{tuple(shape)}; mode='valid' needs it to fit"
             )
 
+    spatial = [s for i, s in enumerate(image.shape) if i != channel_axis]
+    channels = 1 if channel_axis is None else image.shape[channel_axis]
+    _memory.require("convolve", _memory.convolve_bytes(spatial, kernel.shape, mode, boundary, cval,
+                                                       method if xp is np else "fft", threads, image.dtype.itemsize,
+                                                       channels), xp)
     if xp is np:
         core = _backend.core()
 

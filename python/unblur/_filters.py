@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _backend, _validate
+from . import _backend, _memory, _validate
 from ._xp import gaussian_filter as _xp_gaussian
 
 __all__ = ["gaussian_filter"]
@@ -86,6 +86,11 @@ def gaussian_filter(image, sigma, *, mode="reflect", cval=0.0, truncate=4.0, cha
     cval = _validate.finite_float(cval, "cval")
     truncate = _validate.positive_float(truncate, "truncate")
     threads = _validate.threads_arg(threads)
+    channels = 1 if channel_axis is None else image.shape[channel_axis]
+    _memory.require("gaussian_filter", _memory.gaussian_filter_bytes(
+        [s for i, s in enumerate(image.shape) if i != channel_axis], sigma, truncate, threads, image.dtype.itemsize,
+        channels),
+        _backend.namespace_of(image))
 
     cuda = None if _backend.is_numpy(image) else _backend.gpu_engine()
     if cuda is not None:

@@ -129,3 +129,66 @@ def quadratic_bytes(shape, psf_shape, boundary, itemsize, channels=1):
 def tv_bytes(shape, psf_shape, boundary, itemsize, channels=1):
     n = grid_elements(shape, psf_shape, boundary)
     return n * itemsize * (4 + channels * (10 + 2 * len(shape))) + channels * int(np.prod(shape)) * itemsize
+
+
+# ---- convolution, filtering, blind estimation -----------------------------------------------
+def _per_channel_bytes(out_elements, in_elements, channels):
+    """What _backend.per_channel holds besides the work of one channel: the output of
+    every channel, and one channel's contiguous input and result."""
+    if channels == 1:
+        return out_elements
+    return out_elements * channels + in_elements + out_elements
+
+
+def convolve_bytes(shape, kernel_shape, mode, boundary, cval, method, threads, itemsize, channels=1):
+    """unblur.convolve: the output and, from the core's own plan (core/convolve.cpp),
+    the extended image (direct) or the FFT buffers: on one grid the image, its spectrum
+    and the kernel spectrum's two; with overlap-save tiles one tile's image and spectrum
+    per thread and the kernel spectrum (made through two more); and in either case
+    about one buffer per thread, plus one, of FFTW's plans and scratch (measured:
+    tests/test_memory.py)."""
+    from . import _core
+
+    shape, kernel_shape = [int(s) for s in shape], [int(k) for k in kernel_shape]
+    out = [n + k - 1 if mode == "full" else n - k + 1 if mode == "valid" else n for n, k in zip(shape, kernel_shape)]
+    wide = itemsize == 8
+    if method == "auto":
+        method = _core.convolve_method(shape, kernel_shape, mode, boundary, cval, wide, threads)
+    if method == "direct":
+        work = math.prod(m + k - 1 for m, k in zip(out, kernel_shape))
+    else:
+        plan = _core.convolve_fft_plan(shape, kernel_shape, mode, boundary, cval, wide, threads)
+        # A half spectrum of grid g holds prod(g[:-1]) * (g[-1] // 2 + 1) complex values.
+        tiles, grid = math.prod(plan["tiles"]), math.prod(plan["grid"]) + 2 * math.prod(plan["grid"][:-1])
+        workers = min(tiles, threads if threads > 0 else _core.get_threads())
+        workers = workers if tiles > 1 else (threads if threads > 0 else _core.get_threads())
+        work = (4 + workers + 1) * grid if tiles == 1 else (3 * workers + 3) * grid
+    return itemsize * (work + _per_channel_bytes(math.prod(out), math.prod(shape), channels))
+
+
+def gaussian_filter_bytes(shape, sigma, truncate, threads, itemsize, channels=1):
+    """unblur.gaussian_filter: the output, one intermediate image between the axes'
+    passes, and per thread the FFT route's block of 16 extended lines with their
+    spectra and kernel (core/gaussian_filter.cpp)."""
+    from . import _core
+
+    n = math.prod(int(s) for s in shape)
+    reach = max(int(truncate * float(s) + 0.5) for s in sigma)
+    line = max(int(s) for s in shape) + 2 * reach + 2
+    workers = threads if threads > 0 else _core.get_threads()
+    return itemsize * (n + _per_channel_bytes(n, n, channels) + workers * 40 * line)
+
+
+def blind_richardson_lucy_bytes(shape, psf_shape, itemsize):
+    """unblur.blind_richardson_lucy (core/blind_richardson_lucy.cpp): the observation,
+    ratio and ones; the extended estimate, its normaliser and update; four spectra and
+    the model's two grid buffers: 12 grid-sized buffers, plus the output."""
+    return itemsize * (12 * grid_elements(shape, psf_shape, "auto") + math.prod(int(s) for s in shape))
+
+
+def estimate_psf_bytes(shape, channels=1):
+    """unblur.estimate_psf: the luminance (float64 when computed from colour) and the
+    core's full-image float64 work (the noise estimate, the periodic component and its
+    periodogram), measured at 33-40 bytes a pixel; the searches then run on small grids."""
+    n = math.prod(int(s) for s in shape)
+    return 48 * n + (8 * n if channels > 1 else 0)
