@@ -23,7 +23,10 @@
 #   PYTHONMALLOC=malloc   CPython's objects from malloc, not from its mmap'd arenas, so
 #                         that ASan checks them and LSan sees the pointers they hold
 #                         (else every NumPy buffer owned by a live array is a "leak").
-#   ASAN_OPTIONS          halt_on_error=1, detect_leaks=1 with leak_check_at_exit=0 (the
+#   ASAN_OPTIONS          halt_on_error=1, allocator_may_return_null=1 (an impossible
+#                         request fails as malloc does, so CPython raises MemoryError: the
+#                         fuzzed files ask decoders for 2**56-byte buffers, which unblur
+#                         must turn into a ValueError; ASan would abort instead), detect_leaks=1 with leak_check_at_exit=0 (the
 #                         check runs from tools/sanitize/sitecustomize.py, before CPython
 #                         finalises; that file also holds the one third-party leak that is
 #                         ignored, and why), detect_odr_violation=2 (only unblur's module
@@ -38,6 +41,7 @@ if [ -z "${PYTHON:-}" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=$root/.venv/bin/python; else PYTHON=$(command -v python3); fi
 fi
 build=${UNBLUR_SANITIZE_BUILD:-build/asan}
+case $build in /*) ;; *) build=$root/$build ;; esac  # absolute from here on
 sanitizers=${UNBLUR_SANITIZE:-address,undefined}
 jobs=${JOBS:-2}
 export PATH=$(dirname "$PYTHON"):$PATH  # ninja and cmake from the virtual environment, if there
@@ -73,14 +77,14 @@ for lib in libasan.so libubsan.so libstdc++.so; do
   [ -e "$path" ] || { echo "sanitize.sh: $lib not found ($cxx -print-file-name=$lib)" >&2; exit 1; }
   preload="$preload${preload:+ }$(readlink -f "$path")"
 done
-logs=$root/$build/sanitizer-logs
+logs=$build/sanitizer-logs
 rm -rf "$logs"; mkdir -p "$logs"
 
 leaks=${UNBLUR_LEAKS:-1}
 export PYTHONMALLOC=malloc
-export ASAN_OPTIONS=halt_on_error=1:detect_leaks=$leaks:leak_check_at_exit=0:detect_odr_violation=2:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$logs/asan
+export ASAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1:detect_leaks=$leaks:leak_check_at_exit=0:detect_odr_violation=2:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$logs/asan
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan
-export PYTHONPATH=$root/$build/python:$root/tools/sanitize
+export PYTHONPATH=$build/python:$root/tools/sanitize
 # Prints the reports and exits 1 if there is any.
 check_reports() {
   local reports f
@@ -94,7 +98,7 @@ check_reports() {
 # LD_PRELOAD on the Python processes only (and so on their subprocesses), not this shell's.
 # The interpreter must load the sanitized module from the build folder, not another unblur.
 status=0
-env LD_PRELOAD="$preload" "$PYTHON" - "$root/$pkg" <<'EOF' || status=$?
+env LD_PRELOAD="$preload" "$PYTHON" - "$pkg" <<'EOF' || status=$?
 import os, sys
 import unblur._core as core
 assert os.path.dirname(os.path.realpath(core.__file__)) == os.path.realpath(sys.argv[1]), core.__file__

@@ -73,8 +73,8 @@ T* optional_address(std::uintptr_t p) {
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "unblur's CUDA engine. Use the public API in `unblur`.";
   // A failed CUDA or cuFFT call (csrc/cuda/check.hpp) names the call: RuntimeError.
-  py::register_exception<unblur::ValueError>(m, "CudaValueError", PyExc_ValueError);
-  py::register_exception<unblur::Error>(m, "CudaError", PyExc_RuntimeError);
+  py::register_local_exception<unblur::ValueError>(m, "CudaValueError", PyExc_ValueError);
+  py::register_local_exception<unblur::Error>(m, "CudaError", PyExc_RuntimeError);
   m.def("cufft_version", &unblur::cuda::cufft_version, "cuFFT's version (e.g. 12500 for 12.5), as loaded.");
   m.def("memory_stats", [] {
     const unblur::cuda::PoolStats s = unblur::cuda::pool_stats();

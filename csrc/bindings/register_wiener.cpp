@@ -17,6 +17,29 @@ SolverOptions solver_options(double tolerance, int max_iterations) {
 
 }  // namespace
 
+/// nsr as the engines take it: None (auto), a real number, or a spectrum array on the
+/// half spectrum of the model's grid (shape checked: the engines read it by the grid);
+/// anything else is a TypeError naming nsr (pybind11's own cast would be a RuntimeError).
+template <typename T>
+void parse_nsr(const py::object& nsr, const Shape& shape, const Shape& pshape, DeconvBoundary b, NsrMode& mode,
+               double& value, const T*& spectrum) {
+  if (nsr.is_none()) {
+    mode = NsrMode::Auto;
+  } else if (py::isinstance<py::array>(nsr)) {
+    const py::array a = nsr.cast<py::array>();
+    const Shape want = spectrum_shape(quadratic_grid_shape(shape, pshape, b));
+    if (shape_of(a) != want) throw py::value_error("nsr spectrum has the wrong shape");
+    mode = NsrMode::Spectrum;
+    spectrum = cptr<T>(a, "nsr");
+  } else if ((py::isinstance<py::float_>(nsr) || py::isinstance<py::int_>(nsr)) && !py::isinstance<py::bool_>(nsr)) {
+    mode = NsrMode::Scalar;
+    value = nsr.cast<double>();
+  } else {
+    throw py::type_error("nsr must be None, a real number or a spectrum array, got " +
+                         std::string(py::str(py::type::of(nsr).attr("__name__"))));
+  }
+}
+
 void register_wiener(py::module_& m) {
   m.def("quadratic_grid_shape", [](const std::vector<py::ssize_t>& shape, const std::vector<py::ssize_t>& psf_shape,
                                    const std::string& boundary) {
@@ -34,18 +57,7 @@ void register_wiener(py::module_& m) {
       const DeconvBoundary b = parse_deconv_boundary(boundary);
       WienerOptions<T> options;
       options.solver = solver_options(tolerance, max_iterations);
-      if (nsr.is_none()) {
-        options.mode = NsrMode::Auto;
-      } else if (py::isinstance<py::array>(nsr)) {
-        const py::array a = nsr.cast<py::array>();
-        const Shape want = spectrum_shape(quadratic_grid_shape(shape, pshape, b));
-        if (shape_of(a) != want) throw py::value_error("nsr spectrum has the wrong shape");
-        options.mode = NsrMode::Spectrum;
-        options.nsr_spectrum = cptr<T>(a, "nsr");
-      } else {
-        options.mode = NsrMode::Scalar;
-        options.nsr = nsr.cast<double>();
-      }
+      parse_nsr<T>(nsr, shape, pshape, b, options.mode, options.nsr, options.nsr_spectrum);
       IterationCallback cb = wrap_callback(callback);
       py::array_t<T> out = new_array<T>(shape);
       T* o = out.mutable_data();
@@ -105,15 +117,8 @@ void register_wiener(py::module_& m) {
       gpu::QuadraticChoice<T> choice;
       choice.wiener = parse_quadratic_kind(kind);
       choice.wiener_options.solver = choice.tikhonov_options.solver = solver_options(tolerance, max_iterations);
-      if (nsr.is_none()) {
-        choice.wiener_options.mode = NsrMode::Auto;
-      } else if (py::isinstance<py::array>(nsr)) {
-        choice.wiener_options.mode = NsrMode::Spectrum;
-        choice.wiener_options.nsr_spectrum = cptr<T>(nsr.cast<py::array>(), "nsr");
-      } else {
-        choice.wiener_options.mode = NsrMode::Scalar;
-        choice.wiener_options.nsr = nsr.cast<double>();
-      }
+      parse_nsr<T>(nsr, shape, pshape, parse_deconv_boundary(boundary), choice.wiener_options.mode,
+                   choice.wiener_options.nsr, choice.wiener_options.nsr_spectrum);
       choice.tikhonov_options.regularizer = parse_regularizer(regularizer);
       choice.tikhonov_options.method = parse_lam_method(lam_method);
       choice.tikhonov_options.lam = lam;

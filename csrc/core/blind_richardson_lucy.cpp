@@ -85,7 +85,13 @@ int blind_richardson_lucy(const T* image, const Shape& shape, T* psf, const Shap
   const T eps = static_cast<T>(kEpsilon);
 
   std::vector<T> g(static_cast<std::size_t>(n_obs)), h(static_cast<std::size_t>(kn)), f(static_cast<std::size_t>(n_ext));
-  for (std::ptrdiff_t i = 0; i < n_obs; ++i) g[static_cast<std::size_t>(i)] = std::max(image[i], T(0));
+  bool light = false;
+  for (std::ptrdiff_t i = 0; i < n_obs; ++i) {
+    g[static_cast<std::size_t>(i)] = std::max(image[i], T(0));
+    light = light || g[static_cast<std::size_t>(i)] > 0;
+  }
+  // Without any light the PSF update has nothing to fit (it would vanish).
+  UNBLUR_REQUIRE(light, "image has no positive value: blind Richardson-Lucy needs some light to fit the PSF to");
   for (std::ptrdiff_t i = 0; i < kn; ++i) h[static_cast<std::size_t>(i)] = psf[i] / static_cast<T>(total);
   for (std::ptrdiff_t i = 0; i < er; ++i) {
     const std::ptrdiff_t si = boundary_index(i - kh / 2, H, Boundary::Mirror);

@@ -29,6 +29,14 @@ namespace unblur {
 namespace {
 
 constexpr double kAlphaMax = 0.999;      // Biggs–Andrews' alpha is clamped to [0, 1)
+// The extrapolated point keeps at least this fraction of the current iterate. Clamped at
+// 0 instead, a pixel that converges faster than the global alpha assumes (a large weight
+// next to a small one, a delta PSF) was extrapolated to exactly 0 where the data are
+// positive: its ratio g / (0 + 1e-12) (~1e9) then leaked through the FFT's rounding
+// (float32: 6e-8 of the largest ratio, into every pixel) and the iterates exploded
+// (boundary='zero' with weights: 224 for data <= 1e-3 after 6 iterations). A pixel at 0
+// could also never recover (the updates are multiplicative).
+constexpr double kExtrapolationFloor = 0.1;
 constexpr double kHeldFraction = 1e-4;   // A^T w below this x max: pixel held at zero
 constexpr double kTvFloor = 0.1;         // smallest TV denominator
 constexpr double kTvStability = 8.0;     // TV epsilon >= this x tv_weight x the data mean
@@ -316,7 +324,7 @@ RichardsonLucyResult RichardsonLucy<T>::run(RichardsonLucyState<T>& state, Richa
 #pragma omp parallel for num_threads(nt) schedule(static)
       for (std::ptrdiff_t i = 0; i < n; ++i) {
         const T h = x[i] - xp[i];
-        yp[i] = std::max(x[i] + a1 * h + a2 * (h - hp[i]), T(0));
+        yp[i] = std::max(x[i] + a1 * h + a2 * (h - hp[i]), static_cast<T>(kExtrapolationFloor) * x[i]);
       }
       y = yp;
     }

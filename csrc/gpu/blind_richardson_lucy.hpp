@@ -111,6 +111,13 @@ int blind_richardson_lucy(const Exec& ex, const typename Exec::Real* image, cons
   T* hp = h.data();
   T* fp = f.data();
   ex.for_each(n_obs, [=] UNBLUR_HD(Index i) { gp[i] = gmax(image[i], T(0)); });
+  const T* gc = gp;
+  const double light = ex.template sums<1, Max>(n_obs, [=] UNBLUR_HD(Index i) {
+    Sums<1, Max> s;
+    s.v[0] = double(gc[i]);
+    return s;
+  })[0];
+  UNBLUR_REQUIRE(light > 0, "image has no positive value: blind Richardson-Lucy needs some light to fit the PSF to");
   ex.for_each(kn, [=] UNBLUR_HD(Index i) { hp[i] = psf_in[i] / total; });
   ex.for_each(n_ext, [=] UNBLUR_HD(Index t) {
     // The start: the observation mirrored into the halo (numpy.pad 'reflect').

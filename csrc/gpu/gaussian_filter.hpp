@@ -86,8 +86,10 @@ template <typename Exec, typename T>
 void gaussian_filter(const Exec& ex, const T* in, T* out, T* work, const Shape& shape,
                      const std::vector<double>& sigma, Boundary mode, double cval, double truncate) {
   UNBLUR_REQUIRE(!shape.empty() && shape.size() <= 3, "image must have 1 to 3 axes, got " << shape.size());
+  for (const auto s : shape) UNBLUR_REQUIRE(s >= 1, "image has an empty axis");
   UNBLUR_REQUIRE(sigma.size() == shape.size(),
                  "sigma must have one value per axis (" << shape.size() << "), got " << sigma.size());
+  UNBLUR_REQUIRE(std::isfinite(cval), "cval must be finite");
   const Dims d = dims_of(shape);
   const int first = 3 - static_cast<int>(shape.size());
   std::vector<int> axes;

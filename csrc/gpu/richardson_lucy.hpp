@@ -22,6 +22,7 @@ namespace unblur::gpu {
 
 // The constants of csrc/core/richardson_lucy.cpp.
 constexpr double kRlAlphaMax = 0.999;
+constexpr double kRlExtrapolationFloor = 0.1;  // (core/richardson_lucy.cpp's kExtrapolationFloor)
 constexpr double kRlHeldFraction = 1e-4;
 constexpr double kRlTvFloor = 0.1;
 constexpr double kRlTvStability = 8.0;
@@ -89,13 +90,16 @@ class RichardsonLucyGpu {
     }
     const T* w = w_;
     const T* g = model_.data();
-    const Sums<2> totals = ex.template sums<2>(n_obs, [=] UNBLUR_HD(Index i) {
-      Sums<2> s;
+    const Sums<3> totals = ex.template sums<3>(n_obs, [=] UNBLUR_HD(Index i) {
+      Sums<3> s;
       const double wi = w ? double(w[i]) : 1.0;
-      s.v[0] = wi;
-      s.v[1] = wi * double(g[i]);
+      const bool ok = wi >= 0 && wi <= 1.7976931348623157e308;  // finite and >= 0 (NaN fails both)
+      s.v[0] = ok ? wi : 0.0;
+      s.v[1] = ok ? wi * double(g[i]) : 0.0;
+      s.v[2] = ok ? 0.0 : 1.0;
       return s;
     });
+    UNBLUR_REQUIRE(totals[2] == 0, "weights must be finite and >= 0");
     UNBLUR_REQUIRE(totals[0] > 0, "weights must not all be zero");
     weight_sum_ = totals[0];
     data_mean_ = totals[1] / totals[0];
@@ -147,11 +151,16 @@ class RichardsonLucyGpu {
     } else if (start == RichardsonLucyStart::Image) {
       UNBLUR_REQUIRE(initial != nullptr, "initial image missing");
       const Dims img = model_.image();
-      const double sum = ex_.template sums<1>(img.size(), [=] UNBLUR_HD(Index i) {
-        Sums<1> s;
-        s.v[0] = double(initial[i]);
+      const Sums<2> check = ex_.template sums<2>(img.size(), [=] UNBLUR_HD(Index i) {
+        Sums<2> s;
+        const double v = double(initial[i]);
+        const bool ok = v >= 0 && v <= 1.7976931348623157e308;  // finite and >= 0 (NaN fails both)
+        s.v[0] = ok ? v : 0.0;
+        s.v[1] = ok ? 0.0 : 1.0;
         return s;
-      })[0];
+      });
+      UNBLUR_REQUIRE(check[1] == 0, "initial must be finite and >= 0");
+      const double sum = check[0];
       if (reflect())
         reflect_pad(ex_, initial, img, x, model_.grid(), model_.result_offset());
       else if (model_.is_periodic())
@@ -257,9 +266,10 @@ class RichardsonLucyGpu {
         const T a1 = static_cast<T>(alpha), a2 = static_cast<T>(0.5 * alpha * alpha);
         T* yp = prediction_.data();
         const T* xc = x;
+        const T floor = static_cast<T>(kRlExtrapolationFloor);
         ex_.for_each(n, [=] UNBLUR_HD(Index i) {
           const T h = xc[i] - xp[i];
-          yp[i] = gmax(xc[i] + a1 * h + a2 * (h - hp[i]), T(0));
+          yp[i] = gmax(xc[i] + a1 * h + a2 * (h - hp[i]), floor * xc[i]);
         });
         y = yp;
       }

@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 
 from . import _backend, _deconv_common, _memory, _validate
-from ._xp import blur_operator as _xp_blur
 from ._xp import richardson_lucy as _xp_rl
 
 __all__ = ["richardson_lucy"]
@@ -311,7 +310,7 @@ def _cuda_richardson_lucy(cuda, image, psf, *, weights, initial, state, callback
                 float(state["correction_norm2"])
         start = "state"
     if iterations == 0 and noise_sigma < 0:
-        noise_sigma = _xp_blur.estimate_noise(image)  # on the device; one scalar read
+        noise_sigma = _deconv_common.estimate_noise(image)  # on the device; one scalar read; 2x2 checked
     out = cupy.empty(image.shape, dtype=image.dtype)
     r = cuda.richardson_lucy(
         ptr(image, "image"), list(image.shape), ptr(psf, "psf"), list(psf.shape),

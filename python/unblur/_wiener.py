@@ -7,7 +7,6 @@ import numbers
 import numpy as np
 
 from . import _backend, _deconv_common, _memory, _validate
-from ._xp import blur_operator as _xp_blur
 from ._xp import wiener as _xp_wiener
 
 __all__ = ["wiener", "tikhonov"]
@@ -378,7 +377,7 @@ def _cuda_quadratic(cuda, x, psf, boundary, kind, *, nsr_mode="auto", nsr=0.0, n
 
     ptr = _backend.device_pointer
     # The automatic parameters need the noise level: estimated on the device (one scalar read).
-    sigma = _xp_blur.estimate_noise(x) if needs_sigma else -1.0
+    sigma = _deconv_common.estimate_noise(x) if needs_sigma else -1.0  # (with its too-small check)
     out = cupy.empty_like(x)
     info = cuda.quadratic(ptr(x, "image"), list(x.shape), ptr(psf, "psf"), list(psf.shape), out.data.ptr,
                           x.dtype.name, boundary, kind, nsr_mode, nsr,

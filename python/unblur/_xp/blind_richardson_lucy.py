@@ -65,6 +65,8 @@ def blind_richardson_lucy(image, psf, iterations, image_steps=1, psf_steps=1, ca
     Returns (restored, psf, iterations run); restored has the image's shape."""
     xp = namespace(image)
     g = xp.maximum(xp.asarray(image, dtype=xp.float64), 0.0)
+    if not bool(xp.any(g > 0)):
+        raise ValueError("image has no positive value: blind Richardson-Lucy needs some light to fit the PSF to")
     h = xp.asarray(psf, dtype=xp.float64)
     h = h / xp.sum(h)
     kh, kw = h.shape

@@ -8,6 +8,9 @@ from .blur_operator import BlurOperator, estimate_noise
 from .fft import fast_fft_shape
 
 ALPHA_MAX = 0.999
+#: The extrapolated point keeps at least this fraction of the current iterate (see the C++
+#: core's kExtrapolationFloor).
+EXTRAPOLATION_FLOOR = 0.1
 HELD_FRACTION = 1e-4
 TV_FLOOR = 0.1
 RATIO_EPSILON = 1e-12
@@ -132,7 +135,7 @@ def richardson_lucy(image, psf, *, weights=None, boundary="auto", iterations=0, 
         if accelerate and history >= 2:
             alpha = min(max(dot / norm2 if norm2 > 0 else 0.0, 0.0), ALPHA_MAX)
             h = x - xprev
-            y = xp.maximum(x + t(alpha) * h + t(0.5 * alpha * alpha) * (h - hprev), t(0))
+            y = xp.maximum(x + t(alpha) * h + t(0.5 * alpha * alpha) * (h - hprev), t(EXTRAPOLATION_FLOOR) * x)
         m = op.forward(y) + b
         res = data - m
         sse = float(xp.sum((res * res) if w is None else w * res * res, dtype=xp.float64))
