@@ -18,6 +18,13 @@ RTOL = {np.float32: 2e-5, np.float64: 1e-11}
 ATOL = {np.float32: 2e-6, np.float64: 1e-13}
 
 
+#: Under tools/sanitize.sh (ASan preloaded): shadow memory, redzones and the quarantine of
+#: freed blocks inflate the resident memory, so tests that measure RSS or peaks skip.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+skip_under_asan = pytest.mark.skipif(UNDER_ASAN, reason="memory measurements are meaningless under AddressSanitizer "
+                                     "(shadow memory, redzones, quarantine)")
+
+
 def tol(dtype):
     t = np.dtype(dtype).type
     return {"rtol": RTOL[t], "atol": ATOL[t]}

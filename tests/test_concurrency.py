@@ -14,6 +14,7 @@ import os
 import numpy as np
 import pytest
 import unblur
+from conftest import skip_under_asan
 
 
 def _calls(seed):
@@ -93,12 +94,14 @@ def _memory_growth(n_calls):
     return _rss_bytes() - before
 
 
+@skip_under_asan
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
 def test_repeated_calls_do_not_grow_memory():
     assert _memory_growth(100) < 5 * 2**20
 
 
 @pytest.mark.slow
+@skip_under_asan
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
 def test_one_thousand_calls_grow_memory_by_less_than_5_mb():
     growth = _memory_growth(1000)

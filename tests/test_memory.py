@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import unblur
+from conftest import skip_under_asan
 from unblur import _memory
 
 
@@ -133,6 +134,7 @@ _PEAK = textwrap.dedent("""
 """)
 
 
+@skip_under_asan
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc peak reset")
 @pytest.mark.parametrize("name", ["rl", "convolve_auto_31", "gaussian_rgb", "blind_rl",
                                   *(pytest.param(n, marks=pytest.mark.slow) for n in (
@@ -189,6 +191,7 @@ _READ_PEAK = textwrap.dedent("""
 """)
 
 
+@skip_under_asan
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc peak reset")
 @pytest.mark.parametrize("kind", ["png_rgb", "png_rgba", "png_grey", "jpeg_rgb", "tiff16_rgb", "tiff_float",
                                   "npy_rgb"])

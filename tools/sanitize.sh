@@ -86,12 +86,23 @@ export ASAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1:detect_leaks=$le
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan
 export PYTHONPATH=$build/python:$root/tools/sanitize
 # Prints the reports and exits 1 if there is any.
+# A log holding nothing but ASan's "failed to allocate" warnings is not a report: with
+# allocator_may_return_null=1 an impossible request (a fuzzed file's 2**56-byte buffer)
+# returns NULL, CPython raises MemoryError and unblur a ValueError, as without ASan;
+# those are counted and shown, not failed on.
+benign='^==[0-9]+==WARNING: AddressSanitizer failed to allocate 0x[0-9a-f]+ bytes$'
 check_reports() {
-  local reports f
-  reports=$(find "$logs" -type f -size +0 | sort)
+  local reports="" f
+  for f in $(find "$logs" -type f -size +0 | sort); do
+    if grep -Evq "$benign" "$f"; then
+      reports="$reports $f"
+    else
+      echo "sanitize.sh: $(grep -Ec "$benign" "$f") refused impossible allocation(s) in $(basename "$f") (MemoryError, allowed)"
+    fi
+  done
   [ -z "$reports" ] && return 0
   for f in $reports; do echo "==== $f"; cat "$f"; done
-  echo "sanitize.sh: sanitizer reports in $(echo "$reports" | wc -l) process(es), above" >&2
+  echo "sanitize.sh: sanitizer reports in $(echo $reports | wc -w) process(es), above" >&2
   exit 1
 }
 

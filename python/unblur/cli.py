@@ -582,12 +582,22 @@ def _info(args):
     from . import info
 
     out = info()
-    for name in ("tifffile", "PIL", "tqdm", "onnxruntime", "tensorrt"):
+    # Installed versions from the packages' metadata: importing onnxruntime or tensorrt
+    # only to print a version would load their native libraries (seconds, and memory).
+    import importlib.metadata as metadata
+
+    for name, dist in (("tifffile", "tifffile"), ("PIL", "pillow"), ("tqdm", "tqdm"), ("onnxruntime", "onnxruntime"),
+                       ("tensorrt", "tensorrt")):
         try:
-            module = __import__(name)
-            out.setdefault("python_packages", {})[name] = getattr(module, "__version__", "present")
-        except ImportError:
-            out.setdefault("python_packages", {})[name] = None
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = None
+        if version is None and name == "onnxruntime":  # the GPU build's distribution name
+            try:
+                version = metadata.version("onnxruntime-gpu")
+            except metadata.PackageNotFoundError:
+                pass
+        out.setdefault("python_packages", {})[name] = version
     print(json.dumps(out, indent=2, default=str))
     return 0
 
