@@ -15,7 +15,8 @@ import numpy as np
 
 from . import _contract
 
-__all__ = ["BackendUnavailableError", "import_onnxruntime", "CPUBackend", "IOBindingBackend", "cuda_provider_available", "session_options"]
+__all__ = ["BackendUnavailableError", "import_onnxruntime", "CPUBackend", "IOBindingBackend", "cuda_provider_available",
+           "gpu_unavailable_reason", "session_options", "make_session"]
 
 
 class BackendUnavailableError(RuntimeError):
@@ -30,6 +31,22 @@ def import_onnxruntime(backend):
             f"backend {backend!r} needs ONNX Runtime: pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA); "
             f"importing it failed: {exc}") from None
     return onnxruntime
+
+
+def gpu_unavailable_reason():
+    """None when CuPy sees a GPU, else why not."""
+    from .. import _backend
+
+    if not _backend.cupy_available():
+        return "CuPy is not installed"
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "CuPy finds no GPU"
+    except Exception as exc:  # CuPy raises more than ImportError without a driver
+        return f"CuPy finds no usable GPU ({exc})"
+    return None
 
 
 def cuda_provider_available() -> bool:
@@ -122,6 +139,9 @@ class IOBindingBackend:
                 raise BackendUnavailableError(
                     f"backend 'ort-cuda' needs ONNX Runtime's CUDA provider (pip install onnxruntime-gpu); this "
                     f"onnxruntime has {self._ort.get_available_providers()}")
+            reason = gpu_unavailable_reason()
+            if reason is not None:
+                raise BackendUnavailableError(f"backend 'ort-cuda' needs a CUDA GPU through CuPy: {reason}")
             import cupy
 
             self._xp = cupy

@@ -17,26 +17,13 @@ import numpy as np
 from .. import _backend, _validate
 from . import _contract, _tiling
 from ._onnxruntime import BackendUnavailableError, CPUBackend, IOBindingBackend, cuda_provider_available
+from ._onnxruntime import gpu_unavailable_reason as _gpu_reason
 
 __all__ = ["load", "Runner", "BACKENDS", "available_backends"]
 
 BACKENDS = ("auto", "ort-cpu", "ort-cuda", "tensorrt")
 #: Without `batch`, one model run takes at most this many pixels (tiles or images).
 BATCH_PIXELS = 1 << 22
-
-
-def _gpu_reason():
-    """None when CuPy sees a GPU, else why not."""
-    if not _backend.cupy_available():
-        return "CuPy is not installed"
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return "CuPy finds no GPU"
-    except Exception as exc:
-        return f"CuPy finds no usable GPU ({exc})"
-    return None
 
 
 def available_backends():
@@ -199,8 +186,9 @@ class Runner:
 
     # ---- backends
     def _tensorrt(self):
-        from ._tensorrt import TensorRTBackend
+        from ._tensorrt import TensorRTBackend, _import_tensorrt
 
+        _import_tensorrt()
         reason = _gpu_reason()
         if reason is not None:
             raise BackendUnavailableError(f"backend 'tensorrt' needs a CUDA GPU through CuPy: {reason}")
@@ -341,7 +329,7 @@ class Runner:
         has_channel = len(shape) == 4 or (len(shape) == 3 and (self.channels == 3 or shape[-1] == 1))
         pixels = shape[:-1] if has_channel else shape
         s = sigma
-        if has_channel and s.ndim == len(shape):
+        if s.ndim == len(pixels) + 1:  # a trailing channel axis
             if s.shape[-1] != 1:
                 raise ValueError(f"sigma has shape {tuple(s.shape)}: one noise level per pixel (the model takes a "
                                  f"1-channel noise map), so no channel axis or one of size 1")
@@ -392,7 +380,7 @@ class Runner:
         noise_dtype = np.dtype(contract.inputs[-1].dtype)
         hm, wm = _tiling.round_up(h, m), _tiling.round_up(w, m)
         # NCHW in the model's precision, extended by reflection to multiples of m.
-        x = xp.ascontiguousarray(xp.moveaxis(x4, 3, 1)).astype(img_dtype, copy=False)
+        x = xp.ascontiguousarray(xp.moveaxis(x4, 3, 1), dtype=img_dtype)
         x = _tiling.pad_reflect(x, xp, (hm, wm))
         s = None
         if not isinstance(noise, float):
