@@ -6,6 +6,7 @@ the GPU backends (ONNX Runtime's CUDA provider, TensorRT) where a GPU exists."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 
@@ -718,6 +719,126 @@ def test_iobinding_on_device_arrays_stays_on_the_device(fake_cupy, rng, key):
         r(d_image, sigma)
     with pytest.raises(TypeError, match="sigma must be a NumPy array like the image"):
         r(image, d_sigma)
+
+
+def _host_view(ptr, shape, dtype):
+    """The host memory at address `ptr` as a NumPy array (the stand-in's "device" arrays
+    are NumPy buffers)."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return np.frombuffer((ctypes.c_char * nbytes).from_address(ptr), dtype=dtype).reshape(shape)
+
+
+class _FakeBinding:
+    def __init__(self):
+        self.inputs, self.outputs = [], []
+
+    def bind_input(self, name, device_type, device_id, element_type, shape, buffer_ptr):
+        self.inputs.append((name, device_type, device_id, np.dtype(element_type), tuple(shape), buffer_ptr))
+
+    def bind_output(self, name, device_type="cpu", device_id=0, element_type=None, shape=None, buffer_ptr=None):
+        self.outputs.append((name, device_type, device_id, np.dtype(element_type), tuple(shape), buffer_ptr))
+
+
+class _FakeCudaSession:
+    def __init__(self, fake, providers):
+        self.fake, self.providers = fake, providers
+
+    def get_providers(self):
+        return [name for name, _ in self.providers]
+
+    def __getattr__(self, name):  # get_inputs, get_outputs, get_modelmeta
+        return getattr(self.fake.cpu, name)
+
+    def io_binding(self):
+        b = _FakeBinding()
+        self.fake.bindings.append(b)
+        return b
+
+    def run_with_iobinding(self, b):
+        feeds = {name: _host_view(ptr, shape, dtype).copy() for name, _, _, dtype, shape, ptr in b.inputs}
+        (y,) = self.fake.cpu.run(None, feeds)
+        (_, _, _, dtype, shape, ptr), = b.outputs
+        _host_view(ptr, shape, dtype)[...] = y
+
+
+class _FakeOnnxRuntimeGPU:
+    """Stands for onnxruntime-gpu: sessions keep their providers (with the options the
+    backend gave them); IOBinding records what is bound and runs the model with the CPU
+    provider from the bound host addresses."""
+
+    def __init__(self, model):
+        self.cpu = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        self.sessions, self.bindings = [], []
+
+    def get_available_providers(self):
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    def SessionOptions(self):
+        return ort.SessionOptions()
+
+    def InferenceSession(self, model, sess_options=None, providers=None):
+        self.sessions.append(providers)
+        return _FakeCudaSession(self, providers)
+
+
+def test_cuda_iobinding_plumbing(fake_cupy, monkeypatch, rng):
+    """The 'ort-cuda' backend's own code, with onnxruntime-gpu emulated: one session per
+    (device, stream) with the CUDA provider's device_id and user_compute_stream (none for
+    the null stream, which is synchronised before the run instead), inputs and the
+    CuPy-allocated output bound as 'cuda' memory of the current device, results equal to
+    the CPU's."""
+    from unblur.models import _onnxruntime
+
+    cupy = fake_cupy
+    key = "rgb-2in-2layers"
+    data = NETS[key].onnx()
+    r, cuda_runner = runner_of(key), models.load(data)  # (before ONNX Runtime is replaced)
+    fake = _FakeOnnxRuntimeGPU(data)
+    monkeypatch.setattr(_onnxruntime, "import_onnxruntime", lambda backend: fake)
+    monkeypatch.setattr(_onnxruntime, "gpu_unavailable_reason", lambda: None)
+    syncs = []
+    monkeypatch.setattr(cupy.cuda.Stream.null, "synchronize", lambda: syncs.append(1), raising=False)
+    gpu = IOBindingBackend(data)
+    gpu.contract = r.contract
+    cuda_runner._gpu = gpu
+    image = rng.random((21, 26, 3)).astype(np.float32)
+    want = r(image, 0.1, tile=16, overlap=4)
+    got = cuda_runner(cupy.asarray(image), 0.1, tile=16, overlap=4, batch=2)
+    np.testing.assert_allclose(got.get(), want, rtol=0, atol=1e-6)
+    assert len(syncs) == len(fake.bindings) > 1  # the null stream: synchronised before each run
+    s1, s2 = cupy.cuda.Stream(), cupy.cuda.Stream()
+    for stream in (s1, s2, s1):
+        with stream:
+            cuda_runner(cupy.asarray(image), 0.1)
+    with cupy.cuda.Device(1):
+        on1 = cuda_runner(cupy.asarray(image), 0.1)
+    np.testing.assert_allclose(on1.get(), r(image, 0.1), rtol=0, atol=1e-6)
+    options = [dict(p)["CUDAExecutionProvider"] for p in fake.sessions]
+    assert options == [{"device_id": "0"}, {"device_id": "0", "user_compute_stream": str(s1.ptr)},
+                       {"device_id": "0", "user_compute_stream": str(s2.ptr)}, {"device_id": "1"}]
+    assert all(dict(p)["CPUExecutionProvider"] == {} for p in fake.sessions)
+    for b in fake.bindings:
+        (image_in, sigma_in), (out,) = b.inputs, b.outputs
+        assert [t[1] for t in (image_in, sigma_in, out)] == ["cuda"] * 3
+        assert image_in[0] == "image" and sigma_in[0] == "sigma" and out[0] == "denoised"
+        assert image_in[3] == sigma_in[3] == out[3] == np.float32
+        assert image_in[4][1:] == (3,) + out[4][2:] and sigma_in[4][1] == 1 and out[4][1] == 3
+    assert {b.inputs[0][2] for b in fake.bindings} == {0, 1}
+
+
+def test_cuda_provider_options():
+    from unblur.models._onnxruntime import _cuda_providers, _with_stream
+
+    default = _cuda_providers(None)
+    assert default == [("CUDAExecutionProvider", {}), ("CPUExecutionProvider", {})]
+    assert _with_stream(default, 2, 0x7f00) == [("CUDAExecutionProvider", {"device_id": "2",
+                                                                           "user_compute_stream": str(0x7f00)}),
+                                                ("CPUExecutionProvider", {})]
+    mine = _cuda_providers([("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})])
+    assert _with_stream(mine, 0, 0) == [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC",
+                                                                   "device_id": "0"})]
+    with pytest.raises(ValueError, match="providers must include 'CUDAExecutionProvider' for backend 'ort-cuda'"):
+        _cuda_providers(["CPUExecutionProvider"])
 
 
 def test_device_arrays_must_be_on_the_current_device(fake_cupy):

@@ -173,6 +173,12 @@ class IOBindingBackend:
                 self._sessions.move_to_end(key)
                 return s
         s = make_session(self._ort, self.model_bytes, _with_stream(self._providers, device, stream.ptr))
+        if "CUDAExecutionProvider" not in s.get_providers():
+            # ORT falls back to the next provider when CUDA's cannot start (its CUDA or cuDNN
+            # libraries missing); device pointers would then reach the CPU provider.
+            raise BackendUnavailableError(f"ONNX Runtime could not start its CUDA provider on GPU {device} (are "
+                                          f"its CUDA and cuDNN libraries installed?); the session has "
+                                          f"{s.get_providers()}")
         with self._lock:
             self._sessions[key] = s
             while len(self._sessions) > self._SESSIONS:

@@ -471,6 +471,8 @@ def _probe(engine, contract):
         feeds[t.name] = xp.zeros((1, t.shape[1], h, w), dtype=np.dtype(t.dtype))
     try:
         y = engine.run(feeds)
+    except BackendUnavailableError:
+        raise
     except Exception as exc:
         raise ValueError(f"the model fails on an input of shape (1, {contract.inputs[0].shape[1]}, {h}, {w}): {exc}"
                          + ("" if contract.multiple > 1 else
