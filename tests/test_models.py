@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import os
+import types
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ onnx = pytest.importorskip("onnx", reason="these tests build their models with o
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from unblur import models  # noqa: E402
-from unblur.models import _contract, _tensorrt, _tiling  # noqa: E402
+from unblur.models import _contract, _runner, _tensorrt, _tiling  # noqa: E402
 from unblur.models._contract import Tensor  # noqa: E402
 from unblur.models._onnxruntime import IOBindingBackend, cuda_provider_available  # noqa: E402
 
@@ -867,6 +868,179 @@ def test_tensorrt_engine_cache_key_and_profile(monkeypatch, tmp_path):
     monkeypatch.delenv("UNBLUR_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert _tensorrt.default_cache_dir() == os.path.join(str(tmp_path), "unblur", "tensorrt")
+
+
+class _FakeTensorRT:
+    """Stands for the tensorrt module, as far as the backend uses it: the builder records
+    its profile and flags and "serialises" the model's bytes behind a magic; the runtime
+    deserialises them (None for anything else, as TensorRT does for a foreign file); the
+    context records shapes, addresses and streams and runs the model with ONNX Runtime's
+    CPU provider from the bound host addresses."""
+
+    MAGIC = b"FAKE-TRT-ENGINE\0"
+    __version__ = "10.0.1"
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            self.level = level
+
+    class MemoryPoolType:
+        WORKSPACE = "workspace"
+
+    class BuilderFlag:
+        FP16 = "fp16"
+
+    class NetworkDefinitionCreationFlag:
+        EXPLICIT_BATCH = 0
+
+    class TensorIOMode:
+        INPUT, OUTPUT = "input", "output"
+
+    def __init__(self):
+        self.builds, self.profiles, self.flags, self.streams = 0, [], [], []
+        fake = self
+
+        class Builder:
+            def __init__(self, logger):
+                pass
+
+            def create_network(self, flags):
+                return types.SimpleNamespace(model=None)
+
+            def create_builder_config(self):
+                return types.SimpleNamespace(set_memory_pool_limit=lambda pool, size: None,
+                                             set_flag=fake.flags.append,
+                                             add_optimization_profile=lambda p: fake.profiles.append(p.shapes))
+
+            def create_optimization_profile(self):
+                p = types.SimpleNamespace(shapes={})
+                p.set_shape = lambda name, lo, opt, hi: p.shapes.__setitem__(name, (tuple(lo), tuple(opt), tuple(hi)))
+                return p
+
+            def build_serialized_network(self, network, config):
+                fake.builds += 1
+                return fake.MAGIC + network.model
+
+        class OnnxParser:
+            def __init__(self, network, logger):
+                self.network, self.num_errors = network, 0
+
+            def parse(self, model):
+                self.network.model = bytes(model)
+                return True
+
+        class Runtime:
+            def __init__(self, logger):
+                pass
+
+            def deserialize_cuda_engine(self, data):
+                data = bytes(data)
+                return _FakeEngine(fake, data[len(fake.MAGIC):]) if data.startswith(fake.MAGIC) else None
+
+        self.Builder, self.OnnxParser, self.Runtime = Builder, OnnxParser, Runtime
+
+    @staticmethod
+    def nptype(dtype):
+        return np.dtype(dtype).type
+
+
+class _FakeEngine:
+    def __init__(self, fake, model):
+        self.fake = fake
+        self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        types_ = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+        self.dtypes = {a.name: types_[a.type] for a in self.session.get_inputs() + self.session.get_outputs()}
+
+    def get_tensor_dtype(self, name):
+        return self.dtypes[name]
+
+    def create_execution_context(self):
+        return _FakeContext(self)
+
+
+class _FakeContext:
+    def __init__(self, engine):
+        self.engine, self.shapes, self.addresses = engine, {}, {}
+
+    def set_input_shape(self, name, shape):
+        self.shapes[name] = tuple(shape)
+        return True
+
+    def set_tensor_address(self, name, ptr):
+        self.addresses[name] = ptr
+
+    def get_tensor_shape(self, name):
+        n, _, h, w = next(iter(self.shapes.values()))
+        return (n, self.engine.session.get_outputs()[0].shape[1], h, w)
+
+    def execute_async_v3(self, stream_handle):
+        self.engine.fake.streams.append(stream_handle)
+        out = self.engine.session.get_outputs()[0].name
+        dtypes = self.engine.dtypes
+        feeds = {name: _host_view(self.addresses[name], shape, dtypes[name]).copy() for name, shape in self.shapes.items()}
+        (y,) = self.engine.session.run(None, feeds)
+        _host_view(self.addresses[out], y.shape, dtypes[out])[...] = y
+        return True
+
+
+@pytest.fixture
+def fake_tensorrt(fake_cupy, monkeypatch):
+    """The fake tensorrt module, the CuPy stand-in with a GPU's properties, a GPU 'found'."""
+    import sys
+
+    trt = _FakeTensorRT()
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    props = {"name": b"Fake GPU", "major": 9, "minor": 0}
+    monkeypatch.setattr(fake_cupy.cuda, "runtime", types.SimpleNamespace(getDeviceProperties=lambda d: props,
+                                                                        getDeviceCount=lambda: 1), raising=False)
+    monkeypatch.setattr(_runner, "_gpu_reason", lambda: None)
+    return trt
+
+
+def test_tensorrt_plumbing_and_engine_cache(fake_tensorrt, fake_cupy, tmp_path, rng):
+    """The TensorRT backend's own code with TensorRT emulated: one build, cached under
+    the key's file name and found again; a foreign file rebuilt; a new profile a new
+    engine; the profile's shapes; inputs and the output bound by address, run on the
+    current stream's handle; images larger than max_tile tiled automatically."""
+    trt, cupy = fake_tensorrt, fake_cupy
+    key = "rgb-2in-2layers"
+    data, cpu = NETS[key].onnx(), runner_of(key)
+    r = models.load(data, backend="tensorrt", cache_dir=tmp_path, max_tile=64, max_batch=4)
+    (engine,) = tmp_path.glob("*.engine")
+    assert trt.builds == 1 and r._gpu.engine_path() == str(engine) and len(engine.stem) == 64
+    assert trt.profiles == [{"image": ((1, 3, 1, 1), (4, 3, 64, 64), (4, 3, 64, 64)),
+                             "sigma": ((1, 1, 1, 1), (4, 1, 64, 64), (4, 1, 64, 64))}]
+    assert trt.flags == [] and list(tmp_path.iterdir()) == [engine]  # no temporary file left
+    image = rng.random((100, 90, 3)).astype(np.float32)
+    with cupy.cuda.Stream() as stream:
+        got = r(cupy.asarray(image), 0.1)
+    assert set(trt.streams[1:]) == {stream.ptr}  # (the first run is load's probe, on the null stream)
+    np.testing.assert_allclose(got.get(), cpu(image, 0.1, tile=64), rtol=0, atol=1e-6)
+    with pytest.raises(TypeError, match="image is a NumPy array but backend 'tensorrt' runs CuPy arrays"):
+        r(image, 0.1)
+    with pytest.raises(ValueError, match="tile must be <= 64"):
+        r(cupy.asarray(image), 0.1, tile=128)
+    models.load(data, backend="tensorrt", cache_dir=tmp_path, max_tile=64, max_batch=4)
+    assert trt.builds == 1
+    engine.write_bytes(b"not an engine")
+    models.load(data, backend="tensorrt", cache_dir=tmp_path, max_tile=64, max_batch=4)
+    assert trt.builds == 2 and engine.read_bytes().startswith(trt.MAGIC)
+    models.load(data, backend="tensorrt", cache_dir=tmp_path, max_tile=128, max_batch=4)
+    assert trt.builds == 3 and len(list(tmp_path.glob("*.engine"))) == 2
+    half = dataclasses.replace(NETS[key], fp16=True).onnx()
+    models.load(half, backend="tensorrt", cache_dir=tmp_path)
+    assert trt.flags == ["fp16"] and trt.profiles[-1]["image"][2] == (8, 3, 1024, 1024)
+
+
+def test_auto_prefers_tensorrt_for_device_arrays(fake_tensorrt, fake_cupy, tmp_path, monkeypatch):
+    monkeypatch.setenv("UNBLUR_CACHE_DIR", str(tmp_path))
+    r = models.load(NETS["grey-2in"].onnx())
+    image = np.linspace(0, 1, 20 * 24, dtype=np.float32).reshape(20, 24)
+    got = r(fake_cupy.asarray(image), 0.1)
+    assert r._gpu.name == "tensorrt" and list((tmp_path / "tensorrt").glob("*.engine"))
+    np.testing.assert_allclose(got.get(), r(image, 0.1), rtol=0, atol=1e-6)
 
 
 # ---- on a GPU ------------------------------------------------------------------------------------
