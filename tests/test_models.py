@@ -1043,6 +1043,24 @@ def test_auto_prefers_tensorrt_for_device_arrays(fake_tensorrt, fake_cupy, tmp_p
     np.testing.assert_allclose(got.get(), r(image, 0.1), rtol=0, atol=1e-6)
 
 
+def test_auto_without_onnxruntime(fake_tensorrt, fake_cupy, monkeypatch, tmp_path, rng):
+    """TensorRT alone: the contract read with the onnx package, CuPy arrays on TensorRT,
+    NumPy arrays a clear error."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    r = models.load(NETS["grey-2in"].onnx(), cache_dir=tmp_path)
+    assert r._cpu is None and (r.channels, r.layout) == (1, "noise-input")
+    with pytest.raises(models.BackendUnavailableError, match="NumPy arrays run on ONNX Runtime's CPU provider"):
+        r(np.zeros((8, 8)), 0.1)
+    image = rng.random((20, 24)).astype(np.float32)
+    got = r(fake_cupy.asarray(image), 0.1)
+    np.testing.assert_allclose(got.get(), runner_of("grey-2in")(image, 0.1), rtol=0, atol=1e-6)
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(models.BackendUnavailableError, match="backend 'auto' needs ONNX Runtime .* or TensorRT"):
+        models.load(NETS["grey-2in"].onnx())
+
+
 # ---- on a GPU ------------------------------------------------------------------------------------
 
 def _gpu_case(rng):

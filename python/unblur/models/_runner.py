@@ -434,24 +434,25 @@ class Runner:
 
 
 def _describe_without_session(model_bytes, backend):
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        try:
-            from ._onnxruntime import import_onnxruntime, make_session
-
-            ort = import_onnxruntime(backend)
-        except BackendUnavailableError:
-            raise BackendUnavailableError(
-                f"backend {backend!r} reads the model's inputs with the onnx package or ONNX Runtime, and neither "
-                f"is installed (pip install onnx)") from None
-        return _contract.describe_session(make_session(ort, model_bytes, ["CPUExecutionProvider"]))
+    """The model's description for 'tensorrt' (or 'auto' without ONNX Runtime): read with
+    the onnx package, else with a throw-away ONNX Runtime session."""
     if backend == "auto":
         from ._tensorrt import tensorrt_available
 
         if not tensorrt_available():
-            raise BackendUnavailableError("backend 'auto' needs ONNX Runtime (NumPy and CuPy arrays) or TensorRT "
-                                          "(CuPy arrays): pip install onnxruntime")
+            raise BackendUnavailableError("backend 'auto' needs ONNX Runtime (NumPy and CuPy arrays; pip install "
+                                          "onnxruntime) or TensorRT (CuPy arrays), and neither is installed")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        from ._onnxruntime import import_onnxruntime, make_session
+
+        try:
+            ort = import_onnxruntime(backend)
+        except BackendUnavailableError:
+            raise BackendUnavailableError(f"backend {backend!r} reads the model's inputs with the onnx package (or "
+                                          f"ONNX Runtime), and neither is installed: pip install onnx") from None
+        return _contract.describe_session(make_session(ort, model_bytes, ["CPUExecutionProvider"]))
     return _contract.describe_onnx(model_bytes)
 
 
