@@ -375,6 +375,13 @@ def test_load_rejects_bad_arguments(kwargs, exc, match):
         models.load(NETS["grey-2in"].onnx(), **kwargs)
 
 
+def test_providers_reach_onnx_runtime(rng):
+    r = models.load(NETS["grey-2in"].onnx(), backend="ort-cpu", providers=[("CPUExecutionProvider", {})])
+    assert r._cpu.session.get_providers() == ["CPUExecutionProvider"]
+    image = rng.random((9, 11))
+    np.testing.assert_array_equal(r(image, 0.1), runner_of("grey-2in")(image, 0.1))
+
+
 def test_load_rejects_a_path_of_the_wrong_type():
     with pytest.raises(TypeError, match="path_or_bytes must be a path"):
         models.load(12)

@@ -88,10 +88,10 @@ class CPUBackend:
     max_tile = None
     max_batch = None
 
-    def __init__(self, model_bytes, providers=None, session=None):
+    def __init__(self, model_bytes, providers=None):
         ort = import_onnxruntime(self.name)
         self.providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
-        self.session = session if session is not None else make_session(ort, model_bytes, self.providers)
+        self.session = make_session(ort, model_bytes, self.providers)
         self.contract = None  # set by the Runner once checked
 
     @property

@@ -138,7 +138,7 @@ class Runner:
     """
 
     def __init__(self, model_bytes, *, backend="auto", providers=None, cache_dir=None, max_tile=None,
-                 max_batch=None, _cpu=None):
+                 max_batch=None):
         self._model = model_bytes
         self.backend = backend
         self._providers = providers
@@ -150,7 +150,7 @@ class Runner:
         self._gpu = None  # CuPy backend
         if backend in ("auto", "ort-cpu"):
             try:
-                self._cpu = _cpu if _cpu is not None else CPUBackend(model_bytes, providers)
+                self._cpu = CPUBackend(model_bytes, providers)
             except BackendUnavailableError:
                 if backend == "ort-cpu":
                     raise
