@@ -1,0 +1,58 @@
+"""Learned denoisers: ONNX models run by ONNX Runtime (CPU, CUDA) or TensorRT.
+
+``runner = unblur.models.load("denoiser.onnx")`` checks the model against the contract
+below and returns a Runner; ``runner(image, sigma)`` denoises NumPy arrays on the CPU
+and CuPy arrays on the GPU (on CuPy's current stream, inputs and outputs in CuPy's
+memory), padding, tiling and batching as needed. docs/models.md has the same contract
+with examples.
+
+The denoiser contract
+---------------------
+Format
+    ONNX, tensors in NCHW order, float32 (float16 models are accepted: the runner casts
+    to and from the model's types; it computes its blending in float32, float64 for
+    float64 images).
+Inputs, one of two layouts (told apart by the number of graph inputs)
+    * "noise-input", 2 inputs: input 0 the noisy image (N, C, H, W), input 1 the noise
+      map (N, 1, H, W);
+    * "noise-channel", 1 input: (N, C+1, H, W), the image's C channels then the noise
+      map.
+    C is 1 (grey) or 3 (RGB) and fixed in the graph. The image is in linear units of
+    about [0, 1] (unblur's images; integer images are scaled to [0, 1]); the noise map
+    holds, per pixel, the standard deviation of the noise in the same units (0.1 for
+    noise of σ = 25.5 on a 0..255 scale).
+Output
+    exactly one, (N, C, H, W): the denoised image, same units.
+Shapes
+    H and W dynamic (named or unnamed dimensions, never fixed numbers); N dynamic or
+    fixed at 1 (then one image or tile per run). A model may need H and W to be
+    multiples of some n (down-sampling U-Nets: 8 for DRUNet): it says so in the model's
+    metadata, key ``unblur.multiple``, value n as a decimal string (default 1). The
+    runner extends the image by reflection at the bottom and right to multiples of n
+    and crops the result back.
+
+``load`` raises a ValueError naming the broken rule (wrong number of inputs or outputs,
+rank other than 4, fixed H or W, a fixed batch other than 1, channel counts other than
+1 / 3 (+1) or a noise map with more than one channel, an output whose channels or
+shape do not follow the input's, element types other than float32 / float16, a bad
+``unblur.multiple``). It also runs the model once on a small input of unequal sides,
+so a model that resizes or crops, or needs a multiple it does not declare, is caught
+there rather than in the first real call.
+
+Backends
+--------
+'auto' (default): NumPy -> ONNX Runtime's CPU provider; CuPy -> TensorRT if installed,
+else ONNX Runtime's CUDA provider. 'ort-cpu', 'ort-cuda', 'tensorrt' force one, which
+then takes only its array type (TypeError otherwise: no hidden host <-> device copies).
+A backend that cannot run here raises ``BackendUnavailableError``;
+``available_backends()`` says which can and why the others cannot.
+"""
+
+from __future__ import annotations
+
+from ._contract import LAYOUTS, MULTIPLE_KEY, Contract, Tensor
+from ._onnxruntime import BackendUnavailableError
+from ._runner import BACKENDS, Runner, available_backends, load
+
+__all__ = ["load", "Runner", "BackendUnavailableError", "available_backends", "BACKENDS", "LAYOUTS",
+           "MULTIPLE_KEY", "Contract", "Tensor"]
