@@ -134,7 +134,9 @@ class _Shapes:
         circle = rng.random(n) < 0.5
         b_ellipse = np.where(circle, 1.0, rng.uniform(0.3, 1.0, n))
         b_rectangle = rng.uniform(0.15, 1.0, n)
-        self.b = (radii * np.where(self.kind == _RECTANGLE, b_rectangle, np.where(self.kind == _ELLIPSE, b_ellipse, 1.0))).astype(np.float32)
+        self.b = (radii * np.where(self.kind == _RECTANGLE, b_rectangle, np.where(self.kind == _ELLIPSE, b_ellipse, 1.0))).astype(
+            np.float32
+        )
         # Polygons: vertices at random angles on the circle of the radius (so convex);
         # edge k's outward normal points at the middle of its arc, at distance r cos(gap/2).
         edges = rng.integers(3, _MAX_EDGES + 1, n)

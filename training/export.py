@@ -150,7 +150,11 @@ def compare_with_torch(model: Denoiser, path: Path, threads: int = 0) -> dict:
     (got,) = session.run(None, {"input": x})
     if got.shape != expected.shape or got.dtype != np.float32:
         raise RuntimeError(f"{path.name}: output {got.dtype} {got.shape}, expected float32 {expected.shape}")
-    return {"max_abs_diff": float(np.abs(got - expected).max()), "mean_abs_diff": float(np.abs(got - expected).mean()), "shape": list(x.shape)}
+    return {
+        "max_abs_diff": float(np.abs(got - expected).max()),
+        "mean_abs_diff": float(np.abs(got - expected).mean()),
+        "shape": list(x.shape),
+    }
 
 
 def export_all(model: Denoiser, out: Path, training_info: dict | None = None, threads: int = 0) -> dict:

@@ -244,7 +244,9 @@ def main(argv=None) -> dict:
         log.writerow(row)
         log_file.flush()
         print(
-            f"step {step:6d}  validation PSNR " + ", ".join(f"sigma {s}: {v:.2f} dB" for s, v in psnrs.items()) + f"  ({time.perf_counter() - t:.1f} s)",
+            f"step {step:6d}  validation PSNR "
+            + ", ".join(f"sigma {s}: {v:.2f} dB" for s, v in psnrs.items())
+            + f"  ({time.perf_counter() - t:.1f} s)",
             flush=True,
         )
         return psnrs
