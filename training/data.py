@@ -1,0 +1,502 @@
+"""Procedurally generated training images for the learned denoiser.
+
+Only generated images are used for training and validation: no benchmark, test or
+sample photograph ever enters here, so the quality figures measured on them elsewhere
+stay honest.
+
+The images follow the dead-leaves model (Matheron; Lee, Mumford and Huang 2001: "Occlusion
+models for natural images"): opaque shapes fall on the canvas one after the other, each
+hiding what lies below, with radii drawn from a power law p(r) ~ r^-3. That law makes the
+picture statistically scale-invariant, as natural images are, and the occlusions give the
+sharp edges and T-junctions a denoiser has to keep. Each shape is a disk or ellipse, a
+rotated rectangle or a convex polygon, with anti-aliased edges (coverage from a signed
+distance), and is filled with a flat colour, a linear gradient, or a texture: stripes,
+checks, grids, woven cloth, or foliage-like filtered noise. Sometimes the layers painted
+so far are blurred before the rest fall on them (a background out of the depth of field).
+
+All values are linear light in [0, 1] (grey: C = 1, colour: C = 3). The noise is additive
+white Gaussian with a standard deviation drawn per image uniformly in [0, 50/255], or,
+for some images, a smooth spatially varying map in that range; the noisy image is not
+clipped (the sensor model the runtime assumes is Gaussian, and clipping would bias dark
+and bright areas). The sigma map is what the network gets as its last input channel.
+
+Everything is drawn from numpy Generators seeded by ``SeedSequence(seed, spawn_key=(i,))``
+for batch ``i``: batch ``i`` is the same whichever process makes it and in whatever order,
+so any number of loader workers gives the same training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+from scipy import ndimage
+
+SIGMA_MAX = 50.0 / 255.0
+VALIDATION_SIGMAS = (15.0 / 255.0, 25.0 / 255.0, 50.0 / 255.0)
+# Fixed entropy of the validation set, independent of the training seed, so that runs
+# with different seeds are measured on the same images.
+VALIDATION_ENTROPY = 0x5EED_FA11
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneOptions:
+    """Parameters of the dead-leaves scenes (defaults are the training distribution)."""
+
+    r_min: float = 1.5  # smallest shape radius, pixels
+    r_max_fraction: float = 0.7  # largest radius as a fraction of the image side
+    size_exponent: float = 3.0  # p(r) ~ r^-size_exponent (3: scale-invariant)
+    coverage: float = 2.5  # expected painted area / image area (hidden parts included)
+    max_shapes: int = 600
+    p_texture: float = 0.45  # large shapes: textured, else gradient or flat
+    p_gradient: float = 0.25
+    p_depth_of_field: float = 0.3  # blur the layers painted so far, once, at a random depth
+    p_soft_edges: float = 0.1  # a shape with a soft (slightly defocused) edge
+    p_global_blur: float = 0.15  # a mild blur of the whole image (lens softness)
+    texture_min_radius: float = 5.0  # below this, a texture would be invisible: flat or gradient
+
+
+def power_law_radii(rng: np.random.Generator, n: int, r_min: float, r_max: float, exponent: float) -> np.ndarray:
+    """Radii with density ~ r^-exponent on [r_min, r_max] by inverting the CDF."""
+    u = rng.random(n)
+    a = 1.0 - exponent
+    if abs(a) < 1e-9:
+        return r_min * (r_max / r_min) ** u
+    lo, hi = r_min**a, r_max**a
+    return (lo + u * (hi - lo)) ** (1.0 / a)
+
+
+def _mean_square_radius(r_min: float, r_max: float, exponent: float) -> float:
+    """E[r^2] of the power law above (to choose the number of shapes for a coverage)."""
+    a = 1.0 - exponent
+    norm = (r_max**a - r_min**a) / a if abs(a) > 1e-9 else math.log(r_max / r_min)
+    b = 3.0 - exponent
+    second = (r_max**b - r_min**b) / b if abs(b) > 1e-9 else math.log(r_max / r_min)
+    return second / norm
+
+
+def _draw_colours(rng: np.random.Generator, count: int, channels: int) -> np.ndarray:
+    """Colour pairs (count, 2, channels) of one image: luminance law and saturation per image."""
+    # Linear-light images are mostly dark: half of the images draw luminance with a
+    # gamma of 2.2 (uniform in sRGB-like values), half uniformly in linear values.
+    gamma = 2.2 if rng.random() < 0.5 else 1.0
+    lum = rng.random((count, 2, 1)) ** gamma
+    if channels == 1:
+        colours = lum
+    else:
+        saturation = rng.uniform(0.0, 0.8)
+        chroma = rng.uniform(-0.5, 0.5, size=(count, 2, 3)) * saturation
+        colours = np.clip(lum + chroma - chroma.mean(axis=2, keepdims=True), 0.0, 1.0)
+    # The second colour of a pair sets a texture's contrast: weak ones as common as strong.
+    contrast = rng.uniform(0.15, 1.0, size=(count, 1))
+    colours[:, 1] = colours[:, 0] + contrast * (colours[:, 1] - colours[:, 0])
+    return colours.astype(np.float32)
+
+
+def filtered_noise(rng: np.random.Generator, h: int, w: int, exponent: float, cutoff: float) -> np.ndarray:
+    """Noise with power spectrum ~ 1/f^exponent, high frequencies above `cutoff` cycles/pixel
+    removed, normalised to zero mean and unit variance. Thresholded, it gives foliage-like
+    blobs; smooth, it gives clouds and varying noise maps."""
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f2 = fy * fy + fx * fx
+    f2[0, 0] = 1.0
+    amplitude = f2 ** (-exponent / 4.0) * np.exp(-f2 / (2.0 * cutoff * cutoff))
+    amplitude[0, 0] = 0.0
+    spectrum = (rng.standard_normal(f2.shape) + 1j * rng.standard_normal(f2.shape)) * amplitude
+    field = np.fft.irfft2(spectrum, s=(h, w))
+    field -= field.mean()
+    std = field.std()
+    return (field / std if std > 0 else field).astype(np.float32)
+
+
+_ELLIPSE, _RECTANGLE, _POLYGON = 0, 1, 2
+_MAX_EDGES = 8
+
+
+class _Shapes:
+    """Every random parameter of one image's shapes, drawn at once (index = painting order).
+
+    Arrays have one entry per shape: centre (cy, cx), radius `a` and second half-axis `b`,
+    rotation, kind, the polygons' edge normals (angle) and offsets (polygons with fewer
+    than 8 edges repeat their last edge, which does not change the distance), edge
+    softness and the colour pair."""
+
+    def __init__(self, rng: np.random.Generator, radii: np.ndarray, size: int, channels: int, options: SceneOptions):
+        n = len(radii)
+        self.radius = radii.astype(np.float32)
+        self.centre = rng.uniform(-0.1 * size, 1.1 * size, size=(n, 2)).astype(np.float32)
+        self.theta = rng.uniform(0.0, math.pi, n).astype(np.float32)
+        u = rng.random(n)
+        self.kind = np.where(u < 0.4, _ELLIPSE, np.where(u < 0.7, _RECTANGLE, _POLYGON))
+        circle = rng.random(n) < 0.5
+        b_ellipse = np.where(circle, 1.0, rng.uniform(0.3, 1.0, n))
+        b_rectangle = rng.uniform(0.15, 1.0, n)
+        self.b = (radii * np.where(self.kind == _RECTANGLE, b_rectangle, np.where(self.kind == _ELLIPSE, b_ellipse, 1.0))).astype(
+            np.float32
+        )
+        # Polygons: vertices at random angles on the circle of the radius (so convex);
+        # edge k's outward normal points at the middle of its arc, at distance r cos(gap/2).
+        edges = rng.integers(3, _MAX_EDGES + 1, n)
+        angles = np.sort(rng.uniform(0.0, 2.0 * math.pi, (n, _MAX_EDGES)), axis=1)
+        used = np.arange(_MAX_EDGES)[None, :] < edges[:, None]
+        angles = np.where(used, angles, 4.0 * math.pi)  # unused vertices sort last
+        angles = np.sort(angles, axis=1)
+        nxt = np.roll(angles, -1, axis=1)
+        last = edges - 1
+        nxt[np.arange(n), last] = angles[:, 0] + 2.0 * math.pi
+        gaps = nxt - angles
+        mids = angles + gaps / 2.0
+        offsets = radii[:, None] * np.cos(gaps / 2.0)
+        # Unused edges copy the last real one.
+        keep = np.where(used, np.arange(_MAX_EDGES)[None, :], last[:, None])
+        self.edge_cos = np.cos(np.take_along_axis(mids, keep, 1)).astype(np.float32)
+        self.edge_sin = np.sin(np.take_along_axis(mids, keep, 1)).astype(np.float32)
+        self.edge_offset = np.take_along_axis(offsets, keep, 1).astype(np.float32)
+        soft = rng.random(n) < options.p_soft_edges
+        self.softness = np.where(soft, rng.uniform(1.5, 4.0, n), 1.0).astype(np.float32)
+        self.colours = _draw_colours(rng, n, channels)
+        self.fill_draw = rng.random(n)
+        # Half-size of the box that holds the shape (a rectangle's corner reaches hypot(a, b)).
+        self.extent = np.where(self.kind == _RECTANGLE, np.hypot(radii, self.b), radii).astype(np.float32)
+
+    def signed_distance(self, index: np.ndarray, y: np.ndarray, x: np.ndarray):
+        """Signed distance (negative inside) to shapes `index` (K,) at offsets (y, x) from
+        their centres (broadcastable to (K, h, w)), and the rotated coordinates (u, v).
+        Each kind of shape is computed on its own subset."""
+        theta = self.theta[index][:, None, None]
+        cos, sin = np.cos(theta), np.sin(theta)
+        u = x * cos + y * sin
+        v = y * cos - x * sin
+        out = np.empty(u.shape, dtype=np.float32)
+        kinds = self.kind[index]
+        for kind in (_ELLIPSE, _RECTANGLE, _POLYGON):
+            sel = np.flatnonzero(kinds == kind)
+            if len(sel) == 0:
+                continue
+            whole = len(sel) == len(index)
+            uu, vv, ii = (u, v, index) if whole else (u[sel], v[sel], index[sel])
+            a = self.radius[ii][:, None, None]
+            b = self.b[ii][:, None, None]
+            if kind == _ELLIPSE:
+                qu, qv = uu / a, vv / b
+                q = np.sqrt(qu * qu + qv * qv)
+                # First-order distance to the ellipse: (q - 1) / |grad q|.
+                grad = np.sqrt((qu / a) ** 2 + (qv / b) ** 2) / np.maximum(q, 1e-6)
+                d = (q - 1.0) / np.maximum(grad, 1e-6)
+            elif kind == _RECTANGLE:
+                d = np.maximum(np.abs(uu) - a, np.abs(vv) - b)
+            else:
+                # Distance to a convex polygon ~ the largest distance to its edges' lines.
+                c = self.edge_cos[ii][:, :, None, None]
+                s = self.edge_sin[ii][:, :, None, None]
+                h = self.edge_offset[ii][:, :, None, None]
+                d = uu * c[:, 0] + vv * s[:, 0] - h[:, 0]
+                for e in range(1, _MAX_EDGES):
+                    np.maximum(d, uu * c[:, e] + vv * s[:, e] - h[:, e], out=d)
+            if whole:
+                out = d.astype(np.float32, copy=False)
+            else:
+                out[sel] = d
+        return out, u, v
+
+    def coverage(self, index: np.ndarray, y: np.ndarray, x: np.ndarray):
+        """Anti-aliased coverage in [0, 1] (a one-pixel ramp, wider for soft edges), (K, h, w)."""
+        sdf, u, v = self.signed_distance(index, y, x)
+        soft = self.softness[index][:, None, None]
+        return np.clip(0.5 - sdf / soft, 0.0, 1.0).astype(np.float32), u, v
+
+
+class _Painter:
+    """Paints one image (C, H, W): large shapes one by one over their bounding boxes, with
+    textures; small shapes (most of them under the power law) in stacks of boxes computed
+    at once and composited in order, with flat colours (a texture would not show)."""
+
+    def __init__(self, rng: np.random.Generator, size: int, channels: int, options: SceneOptions):
+        self.rng = rng
+        self.size = size
+        self.channels = channels
+        self.options = options
+        # Small shapes are painted in fixed square boxes around their centres, of half-side
+        # m for radii below each class limit t: the coverage reaches at most sqrt(2)(t + 2)
+        # (a rectangle's corner plus the softest edge ramp) and must stay inside. The canvas
+        # has a margin of a whole box so that no box needs clipping.
+        self.small_classes = [(t, int(math.ceil(math.sqrt(2.0) * (t + 2.0))) + 1) for t in (2.5, options.texture_min_radius)]
+        m = 2 * max(half for _, half in self.small_classes)
+        self.margin = m
+        self.padded = np.zeros((channels, size + 2 * m, size + 2 * m), dtype=np.float32)
+        self.canvas = self.padded[:, m:-m, m:-m]
+        # Two noise fields per image for foliage textures: a shape reads the field at its
+        # own pixels (cheaper than filtering noise per shape, and just as random).
+        self.noise = [
+            filtered_noise(rng, size, size, rng.uniform(1.0, 2.5), rng.uniform(0.08, 0.35)),
+            filtered_noise(rng, size, size, rng.uniform(1.0, 2.5), rng.uniform(0.08, 0.35)),
+        ]
+
+    # -- fills: functions of rotated coordinates (u, v) in pixels and of the pixels' box --
+
+    def fill(self, u, v, box, radius: float, colours: np.ndarray, draw: float) -> np.ndarray:
+        opt = self.options
+        c1, c2 = colours[0], colours[1]
+        if radius >= opt.texture_min_radius and draw < opt.p_texture:
+            return self._texture(u, v, box, c1, c2)
+        if draw < opt.p_texture + opt.p_gradient:
+            theta = self.rng.uniform(0.0, 2.0 * math.pi)
+            t = 0.5 + (u * math.cos(theta) + v * math.sin(theta)) / (2.0 * max(radius, 1.0))
+            t = np.clip(t, 0.0, 1.0)
+            return c1[:, None, None] + (c2 - c1)[:, None, None] * t[None]
+        return c1[:, None, None]
+
+    def _texture(self, u, v, box, c1, c2) -> np.ndarray:
+        rng = self.rng
+        theta = rng.uniform(0.0, math.pi)
+        cos, sin = math.cos(theta), math.sin(theta)
+        # Texture coordinates: rotated independently of the shape, random phase.
+        x = u * cos + v * sin + rng.uniform(0, 100)
+        y = -u * sin + v * cos + rng.uniform(0, 100)
+        period = math.exp(rng.uniform(math.log(2.5), math.log(24.0)))
+        kind = rng.integers(5)
+        if kind == 0:  # stripes, from sine to square wave
+            sharp = rng.uniform(1.0, 5.0)
+            t = np.clip(0.5 + sharp * 0.5 * np.sin(x * (2.0 * math.pi / period)), 0.0, 1.0)
+        elif kind == 1:  # checks (anti-aliased by the product of sines)
+            sharp = rng.uniform(2.0, 8.0)
+            s = np.sin(x * (math.pi / period)) * np.sin(y * (math.pi / period))
+            t = np.clip(0.5 + sharp * s, 0.0, 1.0)
+        elif kind == 2:  # grid of lines, coverage from the distance to the nearest line
+            width = rng.uniform(0.8, max(1.0, period / 3.0))
+            dx = np.abs((x / period) % 1.0 - 0.5) * period  # distance to the cell's centre line
+            dy = np.abs((y / period) % 1.0 - 0.5) * period
+            dist = 0.5 * period - np.maximum(dx, dy)  # distance to the nearest grid line
+            t = np.clip(width / 2.0 + 0.5 - dist, 0.0, 1.0)
+        elif kind == 3:  # woven cloth: warp and weft threads crossing over and under
+            period = max(period, 3.0)
+            n = int(rng.integers(2, 5))  # 2: plain weave, 3-4: twills
+            over_len = int(rng.integers(1, n))
+            i = np.floor(x / period)
+            j = np.floor(y / period)
+            warp_on_top = ((i + j) % n) < over_len
+            # Each thread is shaded across its width (round yarn), darker at its edges.
+            shade_warp = 0.55 + 0.45 * np.sin(math.pi * ((x / period) % 1.0))
+            shade_weft = 0.55 + 0.45 * np.sin(math.pi * ((y / period) % 1.0))
+            warp = c1[:, None, None] * shade_warp[None]
+            weft = c2[:, None, None] * shade_weft[None]
+            return np.where(warp_on_top[None], warp, weft)
+        else:  # foliage: thresholded filtered noise, leaves lit unevenly
+            field = self.noise[int(rng.integers(2))][box]
+            other = self.noise[1][box]
+            sharp = rng.uniform(2.0, 10.0)
+            t = 1.0 / (1.0 + np.exp(-sharp * (field - rng.uniform(-0.8, 0.8))))
+            light = np.clip(0.75 + 0.25 * other, 0.3, 1.2)
+            out = c1[:, None, None] + (c2 - c1)[:, None, None] * t[None]
+            return np.clip(out * light[None], 0.0, 1.0)
+        return c1[:, None, None] + (c2 - c1)[:, None, None] * t[None]
+
+    def paint_background(self, colours: np.ndarray) -> None:
+        size = self.size
+        coords = np.arange(size, dtype=np.float32) + 0.5 - size / 2
+        yy = np.repeat(coords[:, None], size, axis=1)
+        xx = np.repeat(coords[None, :], size, axis=0)
+        self.canvas[:] = self.fill(xx, yy, (slice(None), slice(None)), size / 2.0, colours, self.rng.random())
+
+    def paint_large(self, shapes: _Shapes, i: int) -> None:
+        size = self.size
+        cy, cx = (float(c) for c in shapes.centre[i])
+        extent = float(shapes.extent[i])
+        y0, y1 = max(0, int(cy - extent - 2)), min(size, int(cy + extent + 3))
+        x0, x1 = max(0, int(cx - extent - 2)), min(size, int(cx + extent + 3))
+        if y0 >= y1 or x0 >= x1:
+            return
+        box = (slice(y0, y1), slice(x0, x1))
+        yy = (np.arange(y0, y1, dtype=np.float32) + 0.5 - cy)[:, None]
+        xx = (np.arange(x0, x1, dtype=np.float32) + 0.5 - cx)[None, :]
+        alpha, u, v = shapes.coverage(np.array([i]), yy, xx)
+        alpha, u, v = alpha[0], u[0], v[0]
+        if not alpha.any():
+            return
+        fill = self.fill(u, v, box, float(shapes.radius[i]), shapes.colours[i], float(shapes.fill_draw[i]))
+        region = self.canvas[(slice(None),) + box]
+        region += alpha[None] * (fill - region)
+
+    def prepare_small(self, shapes: _Shapes, index: np.ndarray):
+        """Coverage boxes of shapes `index` (all with radius < texture_min_radius), computed
+        at once per size class: {shape: (row, column, coverage, colour)} for those that
+        touch the image. They are composited later, one by one in painting order (flat
+        colours: a texture would not show at this size)."""
+        boxes = {}
+        lower = 0.0
+        for limit, m in self.small_classes:
+            radius = shapes.radius[index]
+            boxes.update(self._small_boxes(shapes, index[(radius >= lower) & (radius < limit)], m))
+            lower = limit
+        return boxes
+
+    def _small_boxes(self, shapes: _Shapes, index: np.ndarray, m: int):
+        # Box rows top - m + 1 .. top + m (image coordinates), top = floor(cy). Boxes that
+        # miss the image are dropped.
+        cy, cx = shapes.centre[index, 0], shapes.centre[index, 1]
+        top = np.floor(cy).astype(np.int64)
+        left = np.floor(cx).astype(np.int64)
+        size = self.size
+        inside = (top + m >= 0) & (top - m + 1 < size) & (left + m >= 0) & (left - m + 1 < size)
+        index, top, left, cy, cx = index[inside], top[inside], left[inside], cy[inside], cx[inside]
+        if len(index) == 0:
+            return {}
+        offs = np.arange(-m + 1, m + 1, dtype=np.float32) + 0.5
+        yy = (top - cy).astype(np.float32)[:, None, None] + offs[None, :, None]
+        xx = (left - cx).astype(np.float32)[:, None, None] + offs[None, None, :]
+        alpha, _, _ = shapes.coverage(index, yy, xx)
+        colour = shapes.colours[index, 0][:, :, None, None]
+        rows = (top - m + 1 + self.margin).tolist()  # the boxes' corners in the padded canvas
+        cols = (left - m + 1 + self.margin).tolist()
+        return {int(i): (rows[k], cols[k], alpha[k], colour[k]) for k, i in enumerate(index)}
+
+    def paint_small(self, box) -> None:
+        r, c, alpha, colour = box
+        side = alpha.shape[-1]
+        region = self.padded[:, r : r + side, c : c + side]
+        region += alpha * (colour - region)
+
+
+def render_scene(rng: np.random.Generator, size: int, channels: int, options: SceneOptions = SceneOptions()) -> np.ndarray:
+    """One dead-leaves image, float32 (channels, size, size) in [0, 1]."""
+    opt = options
+    painter = _Painter(rng, size, channels, opt)
+    r_max = max(opt.r_min * 2.0, opt.r_max_fraction * size)
+    mean_area = math.pi * _mean_square_radius(opt.r_min, r_max, opt.size_exponent)
+    count = int(min(opt.max_shapes, max(8, opt.coverage * size * size / mean_area)))
+    radii = power_law_radii(rng, count, opt.r_min, r_max, opt.size_exponent)
+    shapes = _Shapes(rng, radii, size, channels, opt)
+    painter.paint_background(_draw_colours(rng, 1, channels)[0])
+    blur_at = int(rng.integers(count // 4, 3 * count // 4 + 1)) if rng.random() < opt.p_depth_of_field else -1
+    small = radii < opt.texture_min_radius
+    small_boxes = painter.prepare_small(shapes, np.flatnonzero(small))
+    for i in range(count):
+        if i == blur_at:
+            sigma = rng.uniform(1.0, 4.0)
+            painter.canvas[:] = ndimage.gaussian_filter(painter.canvas, (0, sigma, sigma), mode="reflect")
+        if small[i]:
+            box = small_boxes.get(i)
+            if box is not None:
+                painter.paint_small(box)
+        else:
+            painter.paint_large(shapes, i)
+    image = np.ascontiguousarray(painter.canvas)
+    if rng.random() < opt.p_global_blur:
+        sigma = rng.uniform(0.3, 1.0)
+        image = ndimage.gaussian_filter(image, (0, sigma, sigma), mode="reflect")
+    return np.clip(image, 0.0, 1.0, out=image)
+
+
+def sigma_map(rng: np.random.Generator, size: int, p_varying: float, sigma_max: float = SIGMA_MAX) -> np.ndarray:
+    """Per-pixel noise standard deviation, float32 (size, size): constant, drawn uniformly in
+    [0, sigma_max], or (with probability p_varying) a smooth map between two such values,
+    along a linear ramp or a low-frequency noise field."""
+    if rng.random() >= p_varying:
+        return np.full((size, size), rng.uniform(0.0, sigma_max), dtype=np.float32)
+    s0, s1 = rng.uniform(0.0, sigma_max, size=2)
+    if rng.random() < 0.5:
+        theta = rng.uniform(0.0, 2.0 * math.pi)
+        coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
+        ramp = coords[None, :] * math.cos(theta) + coords[:, None] * math.sin(theta)
+    else:
+        ramp = filtered_noise(rng, size, size, 3.0, 0.03)
+    ramp = (ramp - ramp.min()) / max(float(ramp.max() - ramp.min()), 1e-6)
+    return (s0 + (s1 - s0) * ramp).astype(np.float32)
+
+
+def make_batch(
+    rng: np.random.Generator,
+    batch_size: int,
+    size: int,
+    channels: int,
+    p_varying: float = 0.25,
+    options: SceneOptions = SceneOptions(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(clean, noisy, sigma): float32 arrays (N, C, S, S), (N, C, S, S), (N, 1, S, S)."""
+    clean = np.empty((batch_size, channels, size, size), dtype=np.float32)
+    sigma = np.empty((batch_size, 1, size, size), dtype=np.float32)
+    for i in range(batch_size):
+        clean[i] = render_scene(rng, size, channels, options)
+        sigma[i, 0] = sigma_map(rng, size, p_varying)
+    noise = rng.standard_normal(clean.shape, dtype=np.float32)
+    noisy = clean + sigma * noise
+    return clean, noisy, sigma
+
+
+def batch_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of training batch `index`: independent of every other batch."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+
+
+def training_batch(
+    seed: int, index: int, batch_size: int, size: int, channels: int, p_varying: float = 0.25
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training batch number `index` of the run seeded by `seed` (deterministic)."""
+    return make_batch(batch_rng(seed, index), batch_size, size, channels, p_varying)
+
+
+def batches(seed: int, batch_size: int, size: int, channels: int, start: int = 0, p_varying: float = 0.25):
+    """Endless stream of training batches start, start + 1, ..."""
+    index = start
+    while True:
+        yield training_batch(seed, index, batch_size, size, channels, p_varying)
+        index += 1
+
+
+def validation_set(channels: int, count: int = 16, size: int = 96, sigmas=VALIDATION_SIGMAS):
+    """Fixed validation images: clean (N, C, S, S) and {sigma: noisy} with noise drawn from a
+    fixed seed, the same for every training run (independent of the training seed)."""
+    rng = np.random.default_rng(np.random.SeedSequence(VALIDATION_ENTROPY, spawn_key=(channels,)))
+    clean = np.stack([render_scene(rng, size, channels) for _ in range(count)])
+    noisy = {}
+    for sigma in sigmas:
+        noisy[sigma] = (clean + np.float32(sigma) * rng.standard_normal(clean.shape, dtype=np.float32)).astype(np.float32)
+    return clean, noisy
+
+
+def psnr(estimate: np.ndarray, clean: np.ndarray) -> float:
+    """Mean over images of the PSNR (peak 1) of `estimate` (clipped to [0, 1]) against `clean`."""
+    est = np.clip(estimate, 0.0, 1.0).astype(np.float64)
+    mse = ((est - clean.astype(np.float64)) ** 2).reshape(len(clean), -1).mean(axis=1)
+    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))))
+
+
+def measure_throughput(size: int = 64, channels: int = 3, batch_size: int = 16, batches_: int = 4, seed: int = 0) -> float:
+    """Images per second of the generator in this process (one core)."""
+    training_batch(seed, 10_000, 2, size, channels)  # warm-up (imports, FFT caches)
+    start = time.perf_counter()
+    for i in range(batches_):
+        training_batch(seed, i, batch_size, size, channels)
+    return batches_ * batch_size / (time.perf_counter() - start)
+
+
+def _main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Measure the generator or write sample images.")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--samples", metavar="PNG", help="write a grid of 16 clean images (needs Pillow)")
+    args = parser.parse_args()
+    if args.samples:
+        from PIL import Image
+
+        clean, noisy, _ = training_batch(0, 0, 16, args.size, args.channels)
+        tiles = np.concatenate([clean, np.clip(noisy, 0, 1)], axis=3)  # clean | noisy side by side
+        rows = [np.concatenate(list(tiles[r * 4 : r * 4 + 4]), axis=2) for r in range(4)]
+        grid = np.concatenate(rows, axis=1)
+        grid = np.clip(grid, 0, 1) ** (1 / 2.2)  # linear -> display
+        pixels = (grid.transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+        Image.fromarray(pixels.squeeze(-1) if args.channels == 1 else pixels).save(args.samples)
+        print(f"wrote {args.samples}")
+    rate = measure_throughput(args.size, args.channels, args.batch_size, args.batches)
+    print(f"{rate:.1f} images/s ({args.size}x{args.size}, {args.channels} channel(s), one process)")
+
+
+if __name__ == "__main__":
+    _main()

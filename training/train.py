@@ -1,0 +1,353 @@
+"""Train the denoiser on generated images and export it to ONNX.
+
+    python training/train.py --out DIR [--minutes M | --steps S] [--seed 0] [--channels 1|3]
+                             [--device cpu|cuda] [--width 16] [--quantize]
+
+What it does (docs/training.md has the measured figures):
+
+1. seeds torch and the data generator (batch i comes from SeedSequence(seed, spawn_key=(i,)));
+2. trains model.Denoiser on training/data.py's dead-leaves images with Adam, a cosine
+   learning-rate schedule (after a short linear warm-up) and an L1 (default) or L2 loss;
+3. every --val-every steps measures the PSNR on a fixed validation set (16 generated
+   images, 96 x 96, at sigma 15, 25 and 50 / 255, the same for every run) and logs it to
+   DIR/log.csv and stdout with the training loss and the speed;
+4. saves DIR/checkpoint.pt every --checkpoint-every steps and at the end (--resume goes on
+   from it);
+5. exports DIR/denoiser_fp32.onnx and DIR/denoiser_fp16.onnx (export.py), checks them with
+   onnx.checker and against PyTorch with ONNX Runtime when it is installed;
+6. with --quantize, writes INT8 versions (quantize.py) and reports their size, PSNR and speed;
+7. writes DIR/summary.json.
+
+--steps S gives the same run on every machine with the same thread count; --minutes M
+stops after M minutes of training (the schedule follows the elapsed time), so the number
+of steps depends on the machine's speed and load.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Idle OpenMP threads must sleep, not spin: with the default (spin a while before
+# sleeping) PyTorch's threads busy-wait between the many small parallel regions of a
+# training step and, on a shared 2-core machine, take the cores from each other and from
+# the data generator, which slowed training several-fold. Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from training import data as gen  # noqa: E402
+from training import export  # noqa: E402
+from training.model import Denoiser, parameter_count  # noqa: E402
+
+LOG_FIELDS = [
+    "step",
+    "elapsed_s",
+    "lr",
+    "loss",
+    "s_per_step",
+    "images_per_s",
+    "data_wait_s_per_step",
+    "val_psnr_15",
+    "val_psnr_25",
+    "val_psnr_50",
+]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="output directory (created)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, help="train for this many minutes (default 3 if --steps is not given)")
+    budget.add_argument("--steps", type=int, help="train for this many steps (reproducible)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--width", type=int, default=16, help="channels of the first level (16: 1.06 M parameters; 32 or 64 for a GPU)")
+    p.add_argument("--levels", type=int, default=3, help="down-samplings: H and W must be multiples of 2**levels")
+    p.add_argument("--blocks", type=int, default=2, help="residual blocks per level and side")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--patch", type=int, default=64, help="training image side (a multiple of 2**levels)")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (cosine decay to lr/100)")
+    p.add_argument("--warmup", type=float, default=0.02, help="linear warm-up, as a fraction of the run")
+    p.add_argument("--loss", default="l1", choices=("l1", "l2"))
+    p.add_argument("--varying-noise", type=float, default=0.25, help="fraction of images with a spatially varying sigma map")
+    p.add_argument("--val-every", type=int, default=200, help="validate every this many steps (and at the start and end)")
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--workers", type=int, help="data-generating processes (default: 0 on cpu, cores - 2 on cuda)")
+    p.add_argument("--threads", type=int, help="PyTorch threads (default: the cores not given to workers)")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    p.add_argument("--amp", action="store_true", help="cuda: bfloat16 autocast")
+    p.add_argument("--quantize", action="store_true", help="also write INT8 models (onnxruntime.quantization) and report them")
+    p.add_argument("--no-export", action="store_true", help="skip the ONNX export")
+    args = p.parse_args(argv)
+    if args.minutes is None and args.steps is None:
+        args.minutes = 3.0
+    if args.patch % 2**args.levels:
+        p.error(f"--patch {args.patch} is not a multiple of 2**levels = {2**args.levels}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device (or a CPU-only PyTorch)")
+    return args
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class TrainingBatches(torch.utils.data.Dataset):
+    """Item i = training batch i (data.training_batch): deterministic, so the run does not
+    depend on the number of worker processes."""
+
+    def __init__(self, seed: int, batch_size: int, patch: int, channels: int, p_varying: float):
+        self.seed, self.batch_size, self.patch, self.channels, self.p_varying = seed, batch_size, patch, channels, p_varying
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, index: int):
+        clean, noisy, sigma = gen.training_batch(self.seed, index, self.batch_size, self.patch, self.channels, self.p_varying)
+        return torch.from_numpy(clean), torch.from_numpy(noisy), torch.from_numpy(sigma)
+
+
+def learning_rate(progress: float, peak: float, warmup: float) -> float:
+    """Linear warm-up to `peak`, then cosine decay to peak / 100, over progress in [0, 1]."""
+    if progress < warmup:
+        return peak * max(progress / warmup, 0.01)
+    t = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
+    floor = peak / 100.0
+    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+@torch.no_grad()
+def denoise(model: Denoiser, noisy: np.ndarray, sigma: float, device: torch.device, batch: int = 8) -> np.ndarray:
+    model.eval()
+    out = np.empty_like(noisy)
+    for i in range(0, len(noisy), batch):
+        x = torch.from_numpy(noisy[i : i + batch]).to(device)
+        s = torch.full((x.shape[0], 1) + x.shape[2:], sigma, dtype=x.dtype, device=device)
+        out[i : i + batch] = model(torch.cat([x, s], dim=1)).float().cpu().numpy()
+    model.train()
+    return out
+
+
+def validate(model: Denoiser, validation, device: torch.device) -> dict:
+    """{sigma in /255: PSNR} on the fixed validation set."""
+    clean, noisy = validation
+    return {round(s * 255): gen.psnr(denoise(model, noisy[s], s, device), clean) for s in gen.VALIDATION_SIGMAS}
+
+
+def noisy_psnr(validation) -> dict:
+    clean, noisy = validation
+    return {round(s * 255): gen.psnr(noisy[s], clean) for s in gen.VALIDATION_SIGMAS}
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float, args, training_info: dict) -> None:
+    state = {
+        "model": model.state_dict(),
+        "model_config": model.config(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "elapsed_s": elapsed,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "training_info": training_info,
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, str(tmp))
+    os.replace(tmp, path)  # never a half-written checkpoint
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    cores = available_cores()
+    workers = args.workers if args.workers is not None else (0 if args.device == "cpu" else max(1, cores - 2))
+    threads = args.threads or max(1, cores - workers)
+    torch.set_num_threads(threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    model = Denoiser(args.channels, args.width, args.levels, args.blocks).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step, elapsed_before = 0, 0.0
+    checkpoint = out / "checkpoint.pt"
+    if args.resume and checkpoint.exists():
+        state = torch.load(str(checkpoint), map_location=device, weights_only=False)
+        if state["model_config"] != model.config():
+            raise SystemExit(f"{checkpoint}: model {state['model_config']} differs from the arguments' {model.config()}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed_before = state["step"], state["elapsed_s"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed from {checkpoint} at step {step}", flush=True)
+
+    params = parameter_count(model)
+    print(
+        f"model: {params:,} parameters {model.config()}, multiple {model.multiple}; device {device}, "
+        f"{threads} torch thread(s), {workers} data worker(s), OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}",
+        flush=True,
+    )
+    validation = gen.validation_set(args.channels)
+    baseline = noisy_psnr(validation)
+    print("validation PSNR of the noisy input: " + ", ".join(f"sigma {s}: {v:.2f} dB" for s, v in baseline.items()), flush=True)
+
+    loader = torch.utils.data.DataLoader(
+        TrainingBatches(args.seed, args.batch_size, args.patch, args.channels, args.varying_noise),
+        batch_size=None,
+        sampler=range(step, 2**62),
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+        persistent_workers=workers > 0,
+    )
+    budget_s = args.minutes * 60.0 if args.minutes is not None else None
+    loss_fn = torch.nn.functional.l1_loss if args.loss == "l1" else torch.nn.functional.mse_loss
+
+    log_path = out / "log.csv"
+    new_log = not (args.resume and log_path.exists())
+    log_file = open(log_path, "w" if new_log else "a", newline="")
+    log = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
+    if new_log:
+        log.writeheader()
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - start
+
+    def progress() -> float:
+        return elapsed() / budget_s if budget_s is not None else step / max(1, args.steps)
+
+    def finished() -> bool:
+        return elapsed() >= budget_s if budget_s is not None else step >= args.steps
+
+    def log_validation() -> dict:
+        t = time.perf_counter()
+        psnrs = validate(model, validation, device)
+        row = {"step": step, "elapsed_s": f"{elapsed():.1f}"}
+        row.update({f"val_psnr_{s}": f"{v:.3f}" for s, v in psnrs.items()})
+        log.writerow(row)
+        log_file.flush()
+        print(
+            f"step {step:6d}  validation PSNR "
+            + ", ".join(f"sigma {s}: {v:.2f} dB" for s, v in psnrs.items())
+            + f"  ({time.perf_counter() - t:.1f} s)",
+            flush=True,
+        )
+        return psnrs
+
+    start = time.perf_counter()
+    psnrs = log_validation() if step == 0 else {}
+    losses, window_start, data_wait = [], time.perf_counter(), 0.0
+    images = 0
+    train_start_step = step
+    model.train()
+    batches = iter(loader)
+    while not finished():
+        t_wait = time.perf_counter()
+        clean, noisy, sigma = next(batches)
+        clean = clean.to(device, non_blocking=True)
+        noisy = noisy.to(device, non_blocking=True)
+        sigma = sigma.to(device, non_blocking=True)
+        data_wait += time.perf_counter() - t_wait
+        lr = learning_rate(progress(), args.lr, args.warmup)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp and device.type == "cuda"):
+            estimate = model(torch.cat([noisy, sigma], dim=1))
+        loss = loss_fn(estimate.float(), clean)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        images += len(clean)
+        losses.append(loss.item())
+        if step % args.log_every == 0 or finished():
+            now = time.perf_counter()
+            n = len(losses)
+            row = {
+                "step": step,
+                "elapsed_s": f"{elapsed():.1f}",
+                "lr": f"{lr:.3e}",
+                "loss": f"{np.mean(losses):.5f}",
+                "s_per_step": f"{(now - window_start) / n:.4f}",
+                "images_per_s": f"{n * args.batch_size / (now - window_start):.1f}",
+                "data_wait_s_per_step": f"{data_wait / n:.4f}",
+            }
+            log.writerow(row)
+            log_file.flush()
+            print(
+                f"step {step:6d}  loss {row['loss']}  lr {row['lr']}  {row['s_per_step']} s/step  "
+                f"{row['images_per_s']} images/s  (data {row['data_wait_s_per_step']} s/step)  {row['elapsed_s']} s",
+                flush=True,
+            )
+            losses, window_start, data_wait = [], time.perf_counter(), 0.0
+        if step % args.val_every == 0 and not finished():
+            psnrs = log_validation()
+            window_start = time.perf_counter()  # validation time is not training speed
+        if step % args.checkpoint_every == 0:
+            save_checkpoint(checkpoint, model, optimizer, step, elapsed(), args, {})
+    train_time = time.perf_counter() - start
+    if step > train_start_step or not psnrs:
+        psnrs = log_validation()
+    log_file.close()
+
+    training_info = {
+        "seed": args.seed,
+        "steps": step,
+        "batch_size": args.batch_size,
+        "patch": args.patch,
+        "loss": args.loss,
+        "lr": args.lr,
+        "training_s": round(elapsed(), 1),
+        "device": args.device,
+        "validation_psnr": {str(s): round(v, 3) for s, v in psnrs.items()},
+        "validation_noisy_psnr": {str(s): round(v, 3) for s, v in baseline.items()},
+        "data": "training/data.py dead leaves (generated images only)",
+    }
+    save_checkpoint(checkpoint, model, optimizer, step, elapsed(), args, training_info)
+    steps_run = step - train_start_step
+    summary = {
+        "parameters": params,
+        "model": model.config(),
+        "multiple": model.multiple,
+        "threads": threads,
+        "workers": workers,
+        "steps_this_run": steps_run,
+        "train_wall_s_this_run": round(train_time, 1),
+        "training": training_info,
+    }
+    print(
+        f"trained {steps_run} steps in {train_time:.1f} s; validation PSNR (noisy -> denoised): "
+        + ", ".join(f"sigma {s}: {baseline[s]:.2f} -> {psnrs[s]:.2f} dB" for s in psnrs),
+        flush=True,
+    )
+    model = model.cpu().float().eval()
+    if not args.no_export:
+        summary["onnx"] = export.export_all(model, out, training_info, threads)
+    if args.quantize:
+        from training import quantize
+
+        summary["int8"] = quantize.quantize_all(out, args.channels, threads)
+    with open(out / "summary.json", "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
