@@ -228,3 +228,18 @@ def test_a_file_too_large_for_the_limit_is_refused_before_decoding(tmp_path, suf
         unblur.io.read(path)
     unblur.set_memory_limit("1GiB")
     assert unblur.io.read(path).data.shape == a.shape
+
+
+def test_a_multispectral_tiff_is_estimated_by_its_samples_once(tmp_path, monkeypatch):
+    # The samples of a pixel were counted twice (once in the MAX_PIXELS count, once per
+    # pixel): a 1 x 1 TIFF of 65,535 samples was estimated at 25 GB and refused.
+    import tifffile
+
+    path = str(tmp_path / "cube.tif")
+    tifffile.imwrite(path, np.zeros((16, 16, 64), np.uint8), photometric="minisblack", planarconfig="contig")
+    seen = []
+    require = _memory.require
+    monkeypatch.setattr(_memory, "require", lambda what, nbytes, xp=np: (seen.append(nbytes), require(what, nbytes, xp)))
+    img = unblur.io.read(path)
+    assert img.data.shape == (16, 16, 64)
+    assert seen == [16 * 16 * 64 * (2 * 1 + 4)]

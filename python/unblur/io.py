@@ -171,17 +171,17 @@ class _NoMemory(MemoryError):
     MemoryError (a MemoryError of the decoder's is a corrupt size: a ValueError)."""
 
 
-def _check_size(path, pixels, *, in_decoder=False, sample_bytes=None):
+def _check_size(path, pixels, *, in_decoder=False, nbytes=None):
     """ValueError past MAX_PIXELS; MemoryError (before decoding) when reading would need
-    more than unblur's memory limit or the memory available, `sample_bytes` being the
-    peak bytes per pixel of the read (see _read_bytes)."""
+    more than unblur's memory limit or the memory available, `nbytes` being the
+    read's peak memory (pixels times _read_bytes)."""
     if pixels > MAX_PIXELS:
         raise (_TooLarge if in_decoder else ValueError)(
             f"{path}: {pixels} pixels is more than unblur reads ({MAX_PIXELS}); "
             "a decompression bomb or an image to split first")
-    if sample_bytes is not None:
+    if nbytes is not None:
         try:
-            _memory.require(f"reading {path}", pixels * sample_bytes)
+            _memory.require(f"reading {path}", nbytes)
         except MemoryError as exc:
             raise _NoMemory(str(exc)) from None
 
@@ -285,13 +285,12 @@ def _read_tiff(path):
             len(tif.pages)
             series = tif.series[0]
             shape, axes = tuple(series.shape), series.axes
-            pixels = math.prod(shape) // (shape[-1] if axes.endswith("S") else 1)  # exact: no int64 wrap
-            if axes.endswith("S") and shape[-1] > 4:  # multispectral: count each 4 samples as a pixel
-                pixels = pixels * shape[-1] // 4
+            samples = shape[-1] if axes.endswith("S") else 1
+            pixels = math.prod(shape) // samples  # exact: no int64 wrap
             dtype = np.dtype(series.dtype)
-            _check_size(path, pixels, in_decoder=True,
-                        sample_bytes=_read_bytes(shape[-1] if axes.endswith("S") else 1, dtype.itemsize,
-                                                 8 if dtype.itemsize >= 8 and dtype.kind == "f" else 4))
+            nbytes = pixels * _read_bytes(samples, dtype.itemsize, 8 if dtype.itemsize >= 8 and dtype.kind == "f" else 4)
+            # Multispectral (more than 4 samples a pixel): each 4 samples count as a pixel.
+            _check_size(path, pixels * samples // 4 if samples > 4 else pixels, in_decoder=True, nbytes=nbytes)
             a = series.asarray()
             page = tif.pages[0]
             icc = page.tags.get(34675)
@@ -346,7 +345,7 @@ def _read_pillow(path):
                 bands = max(len(im.getbands()), 4 if im.mode in ("P", "PA", "CMYK", "YCbCr", "RGB") else 1)
                 stored = 2 if im.mode.startswith("I;16") else 4 if im.mode in ("I", "F") else 1
                 _check_size(path, im.width * im.height, in_decoder=True,
-                            sample_bytes=_read_bytes(bands, stored, 4, pillow=True))
+                            nbytes=im.width * im.height * _read_bytes(bands, stored, 4, pillow=True))
                 fmt = im.format or ""
                 bits16_rgb = fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16
                 icc = im.info.get("icc_profile")
@@ -446,7 +445,8 @@ def read(path, *, linear=True):
         except Exception as exc:
             raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
         float64 = a.dtype.kind == "f" and a.dtype.itemsize >= 8
-        _check_size(path, math.prod(a.shape), sample_bytes=_read_bytes(1, a.dtype.itemsize, 8 if float64 else 4))
+        _check_size(path, math.prod(a.shape),
+                    nbytes=math.prod(a.shape) * _read_bytes(1, a.dtype.itemsize, 8 if float64 else 4))
         a = np.asarray(a)
         if a.ndim not in (2, 3, 4):
             raise ValueError(f"{path}: an image array must be 2-D to 4-D, got shape {a.shape}")
