@@ -1,0 +1,122 @@
+"""The learned denoiser alone against scikit-image's TV and non-local means (issue 8).
+
+Run:  python bench/denoise.py [--model FILE] [--size 256] [--images 6] [--sigmas 15 25 50]
+
+Grey versions of the natural images shipped inside the scikit-image wheel (bench/quality.py's
+set), a centred crop of `size`, white Gaussian noise of sigma / 255 (seeded, not
+clipped). Methods:
+
+* the ONNX denoiser through ``unblur.models`` (ONNX Runtime on the CPU), told the true
+  noise level;
+* ``skimage.restoration.denoise_tv_chambolle`` with the best weight per image of a grid
+  (chosen against the truth: an advantage no real user has);
+* ``skimage.restoration.denoise_nl_means`` as scikit-image's documentation recommends
+  (fast mode, patch 5, distance 6, h = 0.8 sigma with the true sigma);
+* BM3D (the ``bm3d`` package) where it is installed, as the next target.
+
+Prints mean PSNR per method and noise level, the denoiser's gain over each, and the
+seconds per image; everything measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quality import load_images  # noqa: E402  (the same images as the quality bench)
+
+
+def psnr(ref, x):
+    return float(10 * np.log10(1.0 / np.mean((np.asarray(ref, np.float64) - x) ** 2)))
+
+
+def crop(img, size):
+    r0, c0 = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
+    return np.ascontiguousarray(img[r0:r0 + size, c0:c0 + size])
+
+
+def best_tv(noisy, truth):
+    from skimage.restoration import denoise_tv_chambolle
+
+    best = (-np.inf, None)
+    for w in np.geomspace(0.01, 1.0, 15):
+        p = psnr(truth, denoise_tv_chambolle(noisy, weight=w))
+        best = max(best, (p, w), key=lambda t: t[0])
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="ONNX denoiser (unblur.models contract)")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--images", type=int, default=6)
+    parser.add_argument("--sigmas", nargs="*", type=float, default=[15.0, 25.0, 50.0])
+    parser.add_argument("--no-bm3d", action="store_true", help="skip BM3D even where installed")
+    args = parser.parse_args(argv)
+
+    import unblur
+    import unblur.models
+    from skimage.restoration import denoise_nl_means
+
+    try:
+        import bm3d
+    except ImportError:
+        bm3d = None
+    if args.no_bm3d:
+        bm3d = None
+
+    runner = unblur.models.load(args.model)
+    images = [(name, crop(img, min(args.size, *img.shape))) for name, img in load_images(args.size, args.images)]
+    print(f"# unblur {unblur.__version__} denoiser benchmark, {datetime.date.today()}")
+    print(f"# model {os.path.basename(args.model)}; {len(images)} grey images ({', '.join(n for n, _ in images)}), "
+          f"{args.size}x{args.size} crops; command: python bench/denoise.py " + " ".join(argv or sys.argv[1:]))
+    methods = ["noisy", "unblur denoiser", "skimage TV (best weight)", "skimage NL-means"] + (["BM3D"] if bm3d else [])
+    seconds = {m: 0.0 for m in methods}
+    table = {}
+    for s in args.sigmas:
+        sigma = s / 255.0
+        scores = {m: [] for m in methods}
+        for i, (name, truth) in enumerate(images):
+            rng = np.random.default_rng(1000 + i + int(s))
+            noisy = (truth + rng.normal(0.0, sigma, truth.shape)).astype(np.float32)
+            scores["noisy"].append(psnr(truth, noisy))
+            t = time.perf_counter()
+            out = runner(noisy, sigma)
+            seconds["unblur denoiser"] += time.perf_counter() - t
+            scores["unblur denoiser"].append(psnr(truth, out))
+            t = time.perf_counter()
+            p, _w = best_tv(noisy.astype(np.float64), truth)
+            seconds["skimage TV (best weight)"] += (time.perf_counter() - t) / 15  # one weight's time
+            scores["skimage TV (best weight)"].append(p)
+            t = time.perf_counter()
+            nl = denoise_nl_means(noisy.astype(np.float64), h=0.8 * sigma, sigma=sigma, fast_mode=True,
+                                  patch_size=5, patch_distance=6)
+            seconds["skimage NL-means"] += time.perf_counter() - t
+            scores["skimage NL-means"].append(psnr(truth, nl))
+            if bm3d:
+                t = time.perf_counter()
+                b = bm3d.bm3d(noisy.astype(np.float64), sigma_psd=sigma)
+                seconds["BM3D"] += time.perf_counter() - t
+                scores["BM3D"].append(psnr(truth, b))
+        table[s] = {m: float(np.mean(v)) for m, v in scores.items()}
+
+    print("\n## mean PSNR (dB) by noise sigma (/255)")
+    print(f"{'method':28s}" + "".join(f"{s:>10g}" for s in args.sigmas))
+    for m in methods:
+        print(f"{m:28s}" + "".join(f"{table[s][m]:10.2f}" for s in args.sigmas))
+    print("\n## the denoiser's gain (dB)")
+    for m in methods[2:]:
+        print(f"{'over ' + m:28s}" + "".join(f"{table[s]['unblur denoiser'] - table[s][m]:+10.2f}" for s in args.sigmas))
+    n = len(images) * len(args.sigmas)
+    print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / n:.3f}" for m in methods[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
