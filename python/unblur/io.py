@@ -186,6 +186,15 @@ def _check_size(path, pixels, *, in_decoder=False, nbytes=None):
             raise _NoMemory(str(exc)) from None
 
 
+def _computed_bytes(dtype):
+    """Bytes a sample of `dtype` adds as floats: 0 for native float32 / float64, which are
+    kept as they are (no copy), 8 for byte-swapped float64, else 4 (float32)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        return 0 if dtype.isnative else dtype.itemsize
+    return 4
+
+
 def _read_bytes(samples, stored, computed, *, pillow=False):
     """Upper bound of the peak bytes per pixel of a read, `samples` samples a pixel of
     `stored` bytes decoded, `computed` bytes each as floats. tifffile and .npy: the
@@ -288,7 +297,7 @@ def _read_tiff(path):
             samples = shape[-1] if axes.endswith("S") else 1
             pixels = math.prod(shape) // samples  # exact: no int64 wrap
             dtype = np.dtype(series.dtype)
-            nbytes = pixels * _read_bytes(samples, dtype.itemsize, 8 if dtype.itemsize >= 8 and dtype.kind == "f" else 4)
+            nbytes = pixels * _read_bytes(samples, dtype.itemsize, _computed_bytes(dtype))
             # Multispectral (more than 4 samples a pixel): each 4 samples count as a pixel.
             _check_size(path, pixels * samples // 4 if samples > 4 else pixels, in_decoder=True, nbytes=nbytes)
             a = series.asarray()
@@ -444,9 +453,8 @@ def read(path, *, linear=True):
             a = np.load(path, allow_pickle=False, mmap_mode="r")
         except Exception as exc:
             raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
-        float64 = a.dtype.kind == "f" and a.dtype.itemsize >= 8
         _check_size(path, math.prod(a.shape),
-                    nbytes=math.prod(a.shape) * _read_bytes(1, a.dtype.itemsize, 8 if float64 else 4))
+                    nbytes=math.prod(a.shape) * _read_bytes(1, a.dtype.itemsize, _computed_bytes(a.dtype)))
         a = np.asarray(a)
         if a.ndim not in (2, 3, 4):
             raise ValueError(f"{path}: an image array must be 2-D to 4-D, got shape {a.shape}")
