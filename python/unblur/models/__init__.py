@@ -50,9 +50,46 @@ A backend that cannot run here raises ``BackendUnavailableError``;
 
 from __future__ import annotations
 
+import os
+
 from ._contract import LAYOUTS, MULTIPLE_KEY, Contract, Tensor
 from ._onnxruntime import BackendUnavailableError
 from ._runner import BACKENDS, Runner, available_backends, load
 
 __all__ = ["load", "Runner", "BackendUnavailableError", "available_backends", "BACKENDS", "LAYOUTS",
-           "MULTIPLE_KEY", "Contract", "Tensor"]
+           "MULTIPLE_KEY", "Contract", "Tensor", "denoiser", "shipped_model"]
+
+#: The shipped models: training/train.py's output (docs/training.md says how it was made).
+_SHIPPED = {("grey", "fp32"): "denoiser_grey_fp32.onnx", ("grey", "fp16"): "denoiser_grey_fp16.onnx"}
+
+
+def shipped_model(channels="grey", precision="fp32"):
+    """Path of a model shipped inside the package (nothing is downloaded).
+
+    Parameters
+    ----------
+    channels : {'grey'}
+        The image channels the model takes (colour images are denoised per channel).
+    precision : {'fp32', 'fp16'}
+        fp16: half the file, the same results on a GPU to ~2e-4; on the CPU fp32 is as fast.
+    """
+    key = (channels, precision)
+    if key not in _SHIPPED:
+        raise ValueError(f"no shipped model for channels={channels!r}, precision={precision!r}; "
+                         f"there are {sorted(_SHIPPED)}")
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", _SHIPPED[key])
+
+
+def denoiser(precision="fp32", *, backend="auto"):
+    """A Runner for unblur's shipped grey denoiser (see :func:`shipped_model`).
+
+    Examples
+    --------
+    >>> import numpy as np, unblur.models
+    >>> clean = np.kron(np.random.default_rng(0).random((8, 8)), np.ones((8, 8))).astype(np.float32)
+    >>> noisy = clean + np.random.default_rng(1).normal(0, 0.1, clean.shape).astype(np.float32)
+    >>> out = unblur.models.denoiser()(noisy, 0.1)
+    >>> bool(np.abs(out - clean).mean() < 0.5 * np.abs(noisy - clean).mean())
+    True
+    """
+    return load(shipped_model("grey", precision), backend=backend)
