@@ -124,6 +124,16 @@ def quadratic(image, shape, psf, psf_shape, out, dtype, boundary, kind, nsr_mode
     return info
 
 
+def data_prox(image, shape, psf, psf_shape, z, x, dtype, boundary, alpha, tolerance, max_iterations, stream):
+    _record("data_prox")
+    grid = core.quadratic_grid_shape(list(shape), list(psf_shape), boundary)
+    xv = _view(x, grid, dtype)
+    result, info = host.data_prox(_view(image, shape, dtype), _view(psf, psf_shape, dtype), boundary, alpha,
+                                  _view(z, grid, dtype), xv.copy(), tolerance, max_iterations)
+    xv[...] = result
+    return info
+
+
 def tv_deconvolve(image, shape, channels, psf, psf_shape, out, dtype, boundary, weight, max_iterations, tolerance,
                   positivity, bounds, rho, callback, stream):
     _record("tv_deconvolve")

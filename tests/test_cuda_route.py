@@ -211,3 +211,27 @@ def test_psf_generators_return_the_type_of_like(fake_cuda, make):
 def test_psf_like_must_be_an_array():
     with pytest.raises(TypeError, match="like must be an array"):
         unblur.psf.gaussian(1.0, like="cupy")
+
+
+def test_the_host_stand_in_has_the_cuda_modules_signatures():
+    """tests/cuda_on_host.py must take exactly unblur._cuda's arguments (names and
+    order), or the CUDA route tested here differs from the one that runs on a GPU."""
+    import inspect
+    import re
+
+    import cuda_on_host
+
+    cuda = unblur._backend.cuda_module()
+    if cuda is None:
+        pytest.skip("unblur._cuda is not built")
+    checked = 0
+    for name, fn in vars(cuda_on_host).items():
+        if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != "cuda_on_host":
+            continue
+        if not hasattr(cuda, name):
+            continue
+        first = cuda.__dict__[name].__doc__.splitlines()[0]
+        want = re.findall(r"(?:\(|, )(\w+):", first)
+        assert list(inspect.signature(fn).parameters) == want, name
+        checked += 1
+    assert checked >= 10

@@ -328,6 +328,35 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("tolerance"), py::arg("max_iterations"), py::arg("stream"),
         "Wiener ('wiener') or Tikhonov ('tikhonov') deconvolution on the GPU (device addresses); returns the info.");
 
+  m.def(
+      "data_prox",
+      [](std::uintptr_t image, const Shape& shape, std::uintptr_t psf, const Shape& psf_shape, std::uintptr_t z,
+         std::uintptr_t x, const std::string& dtype, const std::string& boundary, double alpha, double tolerance,
+         int max_iterations, std::uintptr_t stream) {
+        const unblur::DeconvBoundary b = unblur::bindings::parse_deconv_boundary(boundary);
+        unblur::SolverOptions so;
+        so.tolerance = tolerance;
+        so.max_iterations = max_iterations;
+        return by_dtype(dtype, [&](auto tag) {
+          using T = decltype(tag);
+          const T* g = address<const T>(image, "image");
+          const T* h = address<const T>(psf, "psf");
+          const T* zp = address<const T>(z, "z");
+          T* xp = address<T>(x, "x");
+          unblur::QuadraticInfo info;
+          {
+            py::gil_scoped_release release;
+            info = unblur::cuda::data_prox<T>(g, shape, h, psf_shape, b, alpha, zp, xp, so, stream_of(stream));
+          }
+          return unblur::bindings::quadratic_info_dict(info);
+        });
+      },
+      py::arg("image"), py::arg("shape"), py::arg("psf"), py::arg("psf_shape"), py::arg("z"), py::arg("x"),
+      py::arg("dtype"), py::arg("boundary"), py::arg("alpha"), py::arg("tolerance"), py::arg("max_iterations"),
+      py::arg("stream"),
+      "The plug-and-play data step on the GPU: z and x (in: the PCG's start for 'auto'; out: the solution) hold "
+      "the model's grid (device addresses); returns the info.");
+
   // TV deconvolution: image and out are (channels, *shape), channel-major.
   m.def("tv_deconvolve",
         [](std::uintptr_t image, const Shape& shape, std::ptrdiff_t channels, std::uintptr_t psf,

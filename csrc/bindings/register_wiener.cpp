@@ -1,4 +1,6 @@
 // Bindings for the quadratic deconvolutions: wiener and tikhonov.
+#include <cstring>
+
 #include "bindings/common.hpp"
 #include "core/wiener.hpp"
 #include "gpu/exec_host.hpp"
@@ -101,6 +103,34 @@ void register_wiener(py::module_& m) {
      py::arg("max_iterations") = 500, py::arg("threads") = 0,
      "Tikhonov-regularised deconvolution; lam_method 'fixed' uses lam.");
 
+  m.def("data_prox", [](const py::array& image, const py::array& psf, const std::string& boundary, double alpha,
+                        const py::array& z, const py::array& x0, double tolerance, int max_iterations, int threads) {
+    return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
+      using T = decltype(tag);
+      const T* g = cptr<T>(image, "image");
+      const T* p = cptr<T>(psf, "psf");
+      const T* zp = cptr<T>(z, "z");
+      const T* xp = cptr<T>(x0, "x0");
+      const Shape shape = shape_of(image), pshape = shape_of(psf);
+      const DeconvBoundary b = parse_deconv_boundary(boundary);
+      const Shape grid = quadratic_grid_shape(shape, pshape, b);
+      if (shape_of(z) != grid) throw py::value_error("z must have the model's grid shape");
+      if (shape_of(x0) != grid) throw py::value_error("x0 must have the model's grid shape");
+      py::array_t<T> out = new_array<T>(grid);
+      T* o = out.mutable_data();
+      std::memcpy(o, xp, sizeof(T) * static_cast<std::size_t>(shape_size(grid)));
+      QuadraticInfo info;
+      {
+        py::gil_scoped_release release;
+        info = data_prox<T>(g, shape, p, pshape, b, alpha, zp, o, solver_options(tolerance, max_iterations), threads);
+      }
+      return py::make_tuple(out, quadratic_info_dict(info));
+    });
+  }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("alpha"), py::arg("z"), py::arg("x0"),
+     py::arg("tolerance") = 0.0, py::arg("max_iterations") = 500, py::arg("threads") = 0,
+     "The plug-and-play data step on the model's grid: argmin 1/2 ||M(h*x) - g||^2 + alpha/2 ||x - z||^2 "
+     "('auto': PCG from x0; otherwise the closed form, x0 unused).");
+
   // The CUDA engine's quadratic solver (csrc/gpu/wiener.hpp) run by the host executor
   // (tests only): kind 'wiener' (nsr None = auto, a float, or a spectrum) or 'tikhonov';
   // sigma is the noise estimate the automatic parameters need.
@@ -137,6 +167,33 @@ void register_wiener(py::module_& m) {
      py::arg("regularizer") = "laplacian", py::arg("lam_method") = "fixed", py::arg("lam") = 0.0,
      py::arg("sigma") = -1.0, py::arg("callback") = py::none(), py::arg("tolerance") = 0.0,
      py::arg("max_iterations") = 500);
+
+  gpu_mod.def("data_prox", [](const py::array& image, const py::array& psf, const std::string& boundary, double alpha,
+                              const py::array& z, const py::array& x0, double tolerance, int max_iterations) {
+    return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
+      using T = decltype(tag);
+      const T* g = cptr<T>(image, "image");
+      const T* p = cptr<T>(psf, "psf");
+      const T* zp = cptr<T>(z, "z");
+      const T* xp = cptr<T>(x0, "x0");
+      const Shape shape = shape_of(image), pshape = shape_of(psf);
+      const DeconvBoundary b = parse_deconv_boundary(boundary);
+      const Shape grid = quadratic_grid_shape(shape, pshape, b);
+      if (shape_of(z) != grid) throw py::value_error("z must have the model's grid shape");
+      if (shape_of(x0) != grid) throw py::value_error("x0 must have the model's grid shape");
+      py::array_t<T> out = new_array<T>(grid);
+      std::memcpy(out.mutable_data(), xp, sizeof(T) * static_cast<std::size_t>(shape_size(grid)));
+      static const gpu::HostExec<T> ex;
+      QuadraticInfo info;
+      {
+        py::gil_scoped_release release;
+        info = gpu::data_prox(ex, g, shape, p, pshape, b, alpha, zp, out.mutable_data(),
+                              solver_options(tolerance, max_iterations));
+      }
+      return py::make_tuple(out, quadratic_info_dict(info));
+    });
+  }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("alpha"), py::arg("z"), py::arg("x0"),
+     py::arg("tolerance") = 0.0, py::arg("max_iterations") = 500);
 }
 
 }  // namespace unblur::bindings

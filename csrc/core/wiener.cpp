@@ -278,11 +278,14 @@ void fit_power_spectrum(const Spectrum& sp, const std::complex<T>* otf, const st
 // Preconditioned conjugate gradients for (A^T A + C) x = A^T g on the extended model,
 // in Fourier space (all operators but the window mask are diagonal there). x is
 // represented by X = FFT(x) / L, so the unnormalised inverse transform of X is x.
-// On entry X holds the initial guess; returns the iteration count.
+// On entry X holds the initial guess; returns the iteration count. `extra` (may be
+// null) is added to the right-hand side, in the same representation (FFT(v) / L): the
+// data step of plug-and-play solves (A^T A + alpha I) x = A^T g + alpha z.
 template <typename T>
 int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, const Penalty<T>& pen,
                         const SolverOptions& options, const IterationCallback& callback,
-                        std::complex<T>* xs, double& final_residual, int threads) {
+                        std::complex<T>* xs, double& final_residual, int threads,
+                        const std::complex<T>* extra = nullptr) {
   using C = std::complex<T>;
   const std::ptrdiff_t n = op.spectrum_size(), rows = sp.rows, n2 = sp.n2;
   const RealFFT<T>& fft = op.fft();
@@ -297,6 +300,7 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
   T* q = reinterpret_cast<T*>(qs.data());
   T* s = reinterpret_cast<T*>(ss.data());
   const T* o = reinterpret_cast<const T*>(otf);
+  const T* e = reinterpret_cast<const T*>(extra);
   const T* unit = pen.unit;
   const T scale = pen.scale;
 
@@ -342,7 +346,8 @@ int conjugate_gradients(BlurOperator<T>& op, const Spectrum& sp, const T* data, 
     for (std::ptrdiff_t c = 0; c < n2; ++c) {
       const std::ptrdiff_t i = r * n2 + c;
       const T ore = o[2 * i], oim = o[2 * i + 1], gre = rr_[2 * i], gim = rr_[2 * i + 1];
-      const T bre = ore * gre + oim * gim, bim = ore * gim - oim * gre;
+      const T bre = ore * gre + oim * gim + (e ? e[2 * i] : T(0));
+      const T bim = ore * gim - oim * gre + (e ? e[2 * i + 1] : T(0));
       const T res_re = bre - q[2 * i], res_im = bim - q[2 * i + 1];
       rr_[2 * i] = res_re;
       rr_[2 * i + 1] = res_im;
@@ -629,6 +634,60 @@ Shape quadratic_grid_shape(const Shape& shape, const Shape& psf_shape, DeconvBou
 }
 
 template <typename T>
+QuadraticInfo data_prox(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
+                        DeconvBoundary boundary, double alpha, const T* z, T* x, const SolverOptions& solver,
+                        int threads) {
+  require_solver(solver);
+  UNBLUR_REQUIRE(alpha > 0 && std::isfinite(alpha), "alpha must be finite and > 0, got " << alpha);
+  threads = resolve_threads(threads);
+  QuadraticInfo info;
+  DeconvModel<T> model = make_deconv_model<T>(image, shape, psf, psf_shape, boundary, threads);
+  BlurOperator<T>& op = model.op;
+  for (auto g : op.grid_shape()) info.grid_shape.push_back(static_cast<int>(g));
+  const Spectrum sp(op.grid_shape());
+  const std::ptrdiff_t n = op.spectrum_size();
+  const T* o = reinterpret_cast<const T*>(op.otf());
+  const T inv_l = static_cast<T>(1.0 / sp.grid_size);
+  const T l2 = static_cast<T>(sp.grid_size * sp.grid_size);
+  const T a = static_cast<T>(alpha);
+  AlignedBuffer<std::complex<T>> zs(static_cast<std::size_t>(n));
+  op.fft().forward(z, zs.data());
+  T* zf = reinterpret_cast<T*>(zs.data());
+  if (boundary != DeconvBoundary::Auto) {
+    // M = identity on the grid (the observation, or its reflect extension): the closed
+    // form X / L = (conj(o) G + alpha Z / L) / (L^2 |o|^2 + alpha).
+    AlignedBuffer<std::complex<T>> gs(static_cast<std::size_t>(n));
+    op.fft().forward(model.data.data(), gs.data());
+    T* g = reinterpret_cast<T*>(gs.data());
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      const T ore = o[2 * i], oim = o[2 * i + 1], gre = g[2 * i], gim = g[2 * i + 1];
+      const T f = T(1) / (l2 * (ore * ore + oim * oim) + a);
+      g[2 * i] = (ore * gre + oim * gim + a * inv_l * zf[2 * i]) * f;
+      g[2 * i + 1] = (ore * gim - oim * gre + a * inv_l * zf[2 * i + 1]) * f;
+    }
+    op.fft().inverse(gs.data(), x);
+    return info;
+  }
+  // 'auto': PCG on the extended model from the caller's x, right-hand side
+  // A^T g + alpha z (alpha Z / L in the solver's representation).
+  AlignedBuffer<std::complex<T>> xs(static_cast<std::size_t>(n));
+  op.fft().forward(x, xs.data());
+  T* xf = reinterpret_cast<T*>(xs.data());
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::ptrdiff_t i = 0; i < 2 * n; ++i) {
+    zf[i] *= a * inv_l;
+    xf[i] *= inv_l;
+  }
+  const Penalty<T> pen{nullptr, a};
+  info.lam = alpha;
+  info.iterations = conjugate_gradients(op, sp, model.data.data(), pen, solver, {}, xs.data(),
+                                        info.relative_residual, threads, zs.data());
+  op.fft().inverse(xs.data(), x);
+  return info;
+}
+
+template <typename T>
 QuadraticInfo wiener(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
                      DeconvBoundary boundary, const WienerOptions<T>& options, T* out,
                      const IterationCallback& callback, int threads) {
@@ -655,6 +714,10 @@ template QuadraticInfo wiener<float>(const float*, const Shape&, const float*, c
                                      const WienerOptions<float>&, float*, const IterationCallback&, int);
 template QuadraticInfo wiener<double>(const double*, const Shape&, const double*, const Shape&, DeconvBoundary,
                                       const WienerOptions<double>&, double*, const IterationCallback&, int);
+template QuadraticInfo data_prox<float>(const float*, const Shape&, const float*, const Shape&, DeconvBoundary,
+                                        double, const float*, float*, const SolverOptions&, int);
+template QuadraticInfo data_prox<double>(const double*, const Shape&, const double*, const Shape&, DeconvBoundary,
+                                         double, const double*, double*, const SolverOptions&, int);
 template QuadraticInfo tikhonov<float>(const float*, const Shape&, const float*, const Shape&, DeconvBoundary,
                                        const TikhonovOptions&, float*, const IterationCallback&, int);
 template QuadraticInfo tikhonov<double>(const double*, const Shape&, const double*, const Shape&, DeconvBoundary,

@@ -89,6 +89,19 @@ QuadraticInfo tikhonov(const T* image, const Shape& shape, const T* psf, const S
                        DeconvBoundary boundary, const TikhonovOptions& options, T* out,
                        const IterationCallback& callback = {}, int threads = 0);
 
+/// The data step of plug-and-play (half-quadratic splitting): on the model's grid,
+///   x = argmin_x  1/2 ||M (h * x) - g||^2 + alpha / 2 ||x - z||^2,
+/// i.e. (A^T A + alpha I) x = A^T g + alpha z. `z` and `x` hold quadratic_grid_shape()
+/// values (the image's shape for Periodic; for Reflect and Auto the grid with the image
+/// at offset K / 2). Periodic and Reflect (g there is the reflect-extended observation
+/// on the whole grid) are closed forms and `x` is output only; Auto runs the
+/// preconditioned CG of the 'auto' boundary starting from `x` (a warm start), so `x`
+/// must hold a guess on entry (z is a good one).
+template <typename T>
+QuadraticInfo data_prox(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
+                        DeconvBoundary boundary, double alpha, const T* z, T* x, const SolverOptions& solver,
+                        int threads = 0);
+
 /// The grid that a deconvolution model of `shape` with a PSF of `psf_shape` uses:
 /// the image's shape for Periodic, fast_fft_shape(shape + psf_shape - 1) otherwise.
 Shape quadratic_grid_shape(const Shape& shape, const Shape& psf_shape, DeconvBoundary boundary);

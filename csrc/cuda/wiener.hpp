@@ -20,4 +20,11 @@ QuadraticInfo quadratic(const T* image, const Shape& shape, const T* psf, const 
                         const TikhonovOptions& tikhonov_options, double sigma, T* out,
                         const IterationCallback& callback, cudaStream_t stream);
 
+/// The plug-and-play data step (unblur::data_prox) on device memory: z and x hold the
+/// model's grid; 'auto' runs the PCG from the x given.
+template <typename T>
+QuadraticInfo data_prox(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
+                        DeconvBoundary boundary, double alpha, const T* z, T* x, const SolverOptions& solver,
+                        cudaStream_t stream);
+
 }  // namespace unblur::cuda

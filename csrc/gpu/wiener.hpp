@@ -331,10 +331,34 @@ struct QuadraticSolver {
     })[0];
   }
 
-  /// PCG for (A^T A + C) x = A^T g on the extended model, in Fourier space; x (FFT(x) /
-  /// L) holds the initial guess on entry. Returns the iteration count.
+  /// The data step's closed form (M = identity on the grid) in place in g:
+  /// G <- (conj(o) G + alpha Z / L) / (L^2 |o|^2 + alpha), o = OTF / L, Z = FFT(z).
+  void prox_closed_form(const C* o, const C* z, T alpha, C* g) const {
+    const T l2 = static_cast<T>(grid_size * grid_size), inv_l = static_cast<T>(1.0 / grid_size);
+    ex.for_each(n_spec, [=] UNBLUR_HD(Index i) {
+      const T ore = o[i].x, oim = o[i].y, gre = g[i].x, gim = g[i].y;
+      const T f = T(1) / (l2 * (ore * ore + oim * oim) + alpha);
+      g[i].x = (ore * gre + oim * gim + alpha * inv_l * z[i].x) * f;
+      g[i].y = (ore * gim - oim * gre + alpha * inv_l * z[i].y) * f;
+    });
+  }
+
+  /// a <- fa * a and b <- fb * b over the half spectrum (the data step's representation).
+  void scale_spectra(C* a, T fa, C* b, T fb) const {
+    ex.for_each(n_spec, [=] UNBLUR_HD(Index i) {
+      a[i].x *= fa;
+      a[i].y *= fa;
+      b[i].x *= fb;
+      b[i].y *= fb;
+    });
+  }
+
+  /// PCG for (A^T A + C) x = A^T g (+ extra) on the extended model, in Fourier space; x
+  /// (FFT(x) / L) holds the initial guess on entry; `extra` (may be null, FFT(v) / L) is
+  /// added to the right-hand side. Returns the iteration count.
   int conjugate_gradients(const BlurModel<Exec>& model, const PenaltyGpu<T>& pen, const SolverOptions& options,
-                          const IterationCallback& callback, C* x, double& final_residual) const {
+                          const IterationCallback& callback, C* x, double& final_residual,
+                          const C* extra = nullptr) const {
     const std::size_t ns = static_cast<std::size_t>(n_spec);
     Buffer<C> rs(ex, ns), ps(ex, ns), qs(ex, ns), ss(ex, ns);
     Buffer<T> work_buf(ex, static_cast<std::size_t>(model.grid_size()));
@@ -357,7 +381,8 @@ struct QuadraticSolver {
     const Sums<3> init = ex.template sums<3>(n_spec, [=] UNBLUR_HD(Index i) {
       Sums<3> acc;
       const T ore = o[i].x, oim = o[i].y, gre = r[i].x, gim = r[i].y;
-      const T bre = ore * gre + oim * gim, bim = ore * gim - oim * gre;
+      const T bre = ore * gre + oim * gim + (extra ? extra[i].x : T(0));
+      const T bim = ore * gim - oim * gre + (extra ? extra[i].y : T(0));
       const T res_re = bre - q[i].x, res_im = bim - q[i].y;
       r[i].x = res_re;
       r[i].y = res_im;
@@ -510,6 +535,47 @@ QuadraticInfo quadratic_solve(const Exec& ex, const typename Exec::Real* image, 
   info.iterations = solver.conjugate_gradients(extended, pen, so, callback, spectrum.data(), info.relative_residual);
   extended.fft().inverse(spectrum.data(), grid.data());
   extended.extract(grid.data(), out);
+  return info;
+}
+
+/// The plug-and-play data step (core/wiener.hpp's data_prox) on the model's grid:
+/// argmin_x 1/2 ||M (h * x) - g||^2 + alpha / 2 ||x - z||^2. `z` and `x` hold grid
+/// values; 'auto' runs the PCG from the x given, the other boundaries' closed form
+/// writes x.
+template <typename Exec>
+QuadraticInfo data_prox(const Exec& ex, const typename Exec::Real* image, const Shape& shape,
+                        const typename Exec::Real* psf, const Shape& psf_shape, DeconvBoundary boundary,
+                        double alpha, const typename Exec::Real* z, typename Exec::Real* x,
+                        const SolverOptions& so) {
+  using T = typename Exec::Real;
+  using C = Cplx<T>;
+  UNBLUR_REQUIRE(so.tolerance >= 0 && std::isfinite(so.tolerance), "tolerance must be >= 0, got " << so.tolerance);
+  UNBLUR_REQUIRE(so.max_iterations >= 1, "max_iterations must be >= 1, got " << so.max_iterations);
+  UNBLUR_REQUIRE(alpha > 0 && std::isfinite(alpha), "alpha must be finite and > 0, got " << alpha);
+  QuadraticInfo info;
+  const BlurModel<Exec> model(ex, image, shape, psf, psf_shape, boundary);
+  for (auto g : model.grid_shape()) info.grid_shape.push_back(static_cast<int>(g));
+  const QuadraticSolver<Exec> solver(ex, model.grid());
+  const std::size_t ns = static_cast<std::size_t>(solver.n_spec);
+  typename Exec::template Buffer<C> zs(ex, ns);
+  model.fft().forward(z, zs.data());
+  const T a = static_cast<T>(alpha);
+  if (boundary != DeconvBoundary::Auto) {
+    typename Exec::template Buffer<C> gs(ex, ns);
+    model.fft().forward(model.data(), gs.data());
+    solver.prox_closed_form(model.otf(), zs.data(), a, gs.data());
+    model.fft().inverse(gs.data(), x);
+    return info;
+  }
+  typename Exec::template Buffer<C> xs(ex, ns);
+  model.fft().forward(x, xs.data());
+  const T inv_l = static_cast<T>(1.0 / solver.grid_size);
+  solver.scale_spectra(zs.data(), a * inv_l, xs.data(), inv_l);
+  const PenaltyGpu<T> pen{nullptr, a};
+  info.lam = alpha;
+  info.iterations = solver.conjugate_gradients(model, pen, so, IterationCallback{}, xs.data(), info.relative_residual,
+                                               zs.data());
+  model.fft().inverse(xs.data(), x);
   return info;
 }
 

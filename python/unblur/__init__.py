@@ -25,6 +25,7 @@ from ._deconvolve import deconvolve
 from ._filters import *  # noqa: F401,F403  (gaussian_filter)
 from ._filters import __all__ as _filters_all
 from ._memory import get_memory_limit, set_memory_limit
+from ._pnp import pnp_deconvolve
 from ._richardson_lucy import *  # noqa: F401,F403
 from ._richardson_lucy import __all__ as _rl_all
 from ._tv import *  # noqa: F401,F403
@@ -39,7 +40,7 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
 __all__ = ["data", "fft", "io", "metrics", "psf", "estimate_noise", "deconvolve", "estimate_psf", "restore",
-           "blind_richardson_lucy", "get_threads", "set_threads", "get_memory_limit", "set_memory_limit", "info",
+           "blind_richardson_lucy", "pnp_deconvolve", "get_threads", "set_threads", "get_memory_limit", "set_memory_limit", "info",
            "__version__"]
 __all__ += list(_convolve_all) + list(_filters_all) + list(_rl_all) + list(_tv_all) + list(_wiener_all)
 

@@ -6,7 +6,7 @@ from . import _deconv_common, _validate
 
 __all__ = ["deconvolve"]
 
-_METHODS = ("auto", "wiener", "tikhonov", "rl", "tv")
+_METHODS = ("auto", "wiener", "tikhonov", "rl", "tv", "pnp")
 
 
 def _method_function(method):
@@ -18,6 +18,10 @@ def _method_function(method):
         from ._tv import tv_deconvolve
 
         return tv_deconvolve
+    if method == "pnp":
+        from ._pnp import pnp_deconvolve
+
+        return pnp_deconvolve
     from . import _wiener
 
     return _wiener.wiener if method == "wiener" else _wiener.tikhonov
@@ -46,10 +50,13 @@ def deconvolve(image, psf, method="auto", *, boundary="auto", channel_axis=None,
         Point-spread function, odd-sized, centred on its middle pixel; normalised to
         sum 1 here. A NumPy PSF with a CuPy image is copied to the device; a CuPy PSF
         with a NumPy image is a TypeError.
-    method : {'auto', 'wiener', 'tikhonov', 'rl', 'tv'}
-        'auto' picks the method that gave the best results with default parameters on
-        bench/quality.py. The others call :func:`unblur.wiener`, :func:`unblur.tikhonov`,
-        :func:`unblur.richardson_lucy` and :func:`unblur.tv_deconvolve`.
+    method : {'auto', 'wiener', 'tikhonov', 'rl', 'tv', 'pnp'}
+        'auto' picks the classical method that gave the best results with default
+        parameters on bench/quality.py. The others call :func:`unblur.wiener`,
+        :func:`unblur.tikhonov`, :func:`unblur.richardson_lucy`,
+        :func:`unblur.tv_deconvolve` and :func:`unblur.pnp_deconvolve` (plug-and-play
+        with the shipped learned denoiser: 2-D images; needs onnxruntime, the
+        ``models`` extra).
     boundary : {'auto', 'periodic', 'reflect'}
         'auto' treats the image as the valid part of the blur of a larger scene (no
         ringing at the edges); 'periodic' assumes circular blur; 'reflect' extends the

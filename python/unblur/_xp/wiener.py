@@ -214,6 +214,42 @@ def fit_power_spectrum(h2, g2, w, grid, sigma):
     return nsr, dict(noise_sigma=sigma, psd_amplitude=amp, psd_alpha=alpha, psd_f0=f0)
 
 
+def _pcg(normal, precond, b, x, tolerance, max_iterations, callback=None):
+    """Preconditioned CG for normal(x) = b from x (real space, float64); returns
+    (x, iterations, final relative residual), stopping as the core's solver does."""
+    r = b - normal(x)
+    z = precond(r)
+    p = z
+    rz = float((r * z).sum())
+    bb = float((b * b).sum())
+    tol = tolerance if tolerance > 0 else 1e-5
+    rel = math.sqrt(float((r * r).sum()) / bb) if bb > 0 else 0.0
+    it = 0
+    if bb > 0 and rel > tol:
+        while it < max_iterations:
+            q = normal(p)
+            pq = float((p * q).sum())
+            if not pq > 0:
+                break
+            alpha = rz / pq
+            x = x + alpha * p
+            r = r - alpha * q
+            it += 1
+            rel = math.sqrt(float((r * r).sum()) / bb)
+            if callback is not None:
+                change = abs(alpha) * math.sqrt(float((p * p).sum()) / max(float((x * x).sum()), 1e-300))
+                state = dict(iteration=it, max_iterations=max_iterations, relative_change=change, objective=rel)
+                if callback(state) is False:
+                    break
+            if rel <= tol:
+                break
+            z = precond(r)
+            rz_new = float((r * z).sum())
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+    return x, it, rel
+
+
 def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, callback=None):
     """choose(h2, spectrum, w, grid, size) -> (penalty spectrum (xp), info); spectrum()
     gives the parameter-estimation spectrum (of the tapered data), made only if asked."""
@@ -254,36 +290,7 @@ def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, c
         return xp.fft.irfftn(pinv * xp.fft.rfftn(r), s=grid, axes=axes)
 
     b = ext.adjoint(image.astype(xp.float64))
-    r = b - normal(x)
-    z = precond(r)
-    p = z
-    rz = float((r * z).sum())
-    bb = float((b * b).sum())
-    tol = tolerance if tolerance > 0 else 1e-5
-    rel = math.sqrt(float((r * r).sum()) / bb) if bb > 0 else 0.0
-    it = 0
-    if bb > 0 and rel > tol:
-        while it < max_iterations:
-            q = normal(p)
-            pq = float((p * q).sum())
-            if not pq > 0:
-                break
-            alpha = rz / pq
-            x = x + alpha * p
-            r = r - alpha * q
-            it += 1
-            rel = math.sqrt(float((r * r).sum()) / bb)
-            if callback is not None:
-                change = abs(alpha) * math.sqrt(float((p * p).sum()) / max(float((x * x).sum()), 1e-300))
-                state = dict(iteration=it, max_iterations=max_iterations, relative_change=change, objective=rel)
-                if callback(state) is False:
-                    break
-            if rel <= tol:
-                break
-            z = precond(r)
-            rz_new = float((r * z).sum())
-            p = z + (rz_new / rz) * p
-            rz = rz_new
+    x, it, rel = _pcg(normal, precond, b, x, tolerance, max_iterations, callback)
     info["iterations"] = it
     info["relative_residual"] = rel
     return xp.ascontiguousarray(x[window]).astype(dtype), info
@@ -326,3 +333,37 @@ def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
 
     return _solve(image, psf, boundary, choose, **kwargs)
 
+
+
+def data_prox(image, psf, boundary, alpha, z, x0, *, tolerance=0.0, max_iterations=500):
+    """The plug-and-play data step (core/wiener.hpp's data_prox): on the model's grid,
+    argmin_x 1/2 ||M (h * x) - g||^2 + alpha / 2 ||x - z||^2. Periodic and reflect:
+    the closed form (g the observation, or its reflect extension on the whole grid);
+    'auto': PCG on the extended model from x0, preconditioned by 1 / (|H|^2 + alpha).
+    Returns (x on the grid, info)."""
+    xp = namespace(image)
+    dtype = image.dtype
+    grid = grid_shape(image.shape, psf.shape, boundary)
+    axes = tuple(range(len(grid)))
+    op = BlurOperator(psf.astype(xp.float64), grid, extended=False)
+    h2 = xp.abs(op.otf) ** 2
+    info = dict(noise_sigma=None, lam=float(alpha), grid_shape=tuple(grid), iterations=0, relative_residual=0.0)
+    z64 = z.astype(xp.float64)
+    if boundary != "auto":
+        data = image if boundary == "periodic" else _reflect_data(image, psf.shape, grid)
+        G = xp.fft.rfftn(data.astype(xp.float64))
+        X = (xp.conj(op.otf) * G + alpha * xp.fft.rfftn(z64)) / (h2 + alpha)
+        return xp.fft.irfftn(X, s=grid, axes=axes).astype(dtype), info
+    ext = BlurOperator(psf.astype(xp.float64), image.shape, extended=True)
+
+    def normal(v):
+        return ext.adjoint(ext.forward(v)) + alpha * v
+
+    def precond(r):
+        return xp.fft.irfftn(xp.fft.rfftn(r) / (h2 + alpha), s=grid, axes=axes)
+
+    b = ext.adjoint(image.astype(xp.float64)) + alpha * z64
+    x, it, rel = _pcg(normal, precond, b, x0.astype(xp.float64), tolerance, max_iterations)
+    info["iterations"] = it
+    info["relative_residual"] = rel
+    return x.astype(dtype), info

@@ -1,0 +1,267 @@
+"""Plug-and-play deblurring: half-quadratic splitting with a learned denoiser (DPIR)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+
+from . import _backend, _deconv_common, _memory, _validate
+from ._xp import wiener as _xp_wiener
+
+__all__ = ["pnp_deconvolve"]
+
+# The default schedule (see pnp_deconvolve's Notes and bench/RESULTS.md): DPIR's form,
+# its constants chosen on held-out images (bench/pnp_tuning.py), never on the
+# benchmark's.
+ITERATIONS = 8
+LAM = 0.23
+SIGMA_START = 49 / 255
+# The noise level below which the schedule does not go (alpha stays finite for
+# noiseless images; the denoiser is not trained below it).
+SIGMA_FLOOR = 0.5 / 255
+# The data step's conjugate gradients ('auto' boundary): warm-started from the previous
+# estimate, so a loose tolerance and a few iterations suffice.
+CG_TOLERANCE = 1e-5
+CG_ITERATIONS = 30
+
+_default_denoiser = None
+
+
+def _denoiser_arg(denoiser):
+    """A callable (image, sigma) -> image: the shipped model's Runner (cached), a loaded
+    Runner or any callable, or an ONNX file loaded with unblur.models.load."""
+    global _default_denoiser
+    if denoiser is None:
+        if _default_denoiser is None:
+            from . import models
+
+            _default_denoiser = models.denoiser()
+        return _default_denoiser
+    if isinstance(denoiser, (str, bytes, os.PathLike)):
+        from . import models
+
+        return models.load(denoiser)
+    if not callable(denoiser):
+        raise TypeError(f"denoiser must be None (the shipped model), a path to an ONNX model, an "
+                        f"unblur.models.Runner or a callable (image, sigma) -> image; got {type(denoiser).__name__}")
+    return denoiser
+
+
+def _positive_int(v, name):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if v < 1:
+        raise ValueError(f"{name} must be >= 1, got {v}")
+    return int(v)
+
+
+def schedule(noise_sigma, *, iterations=ITERATIONS, lam=LAM, sigma_start=SIGMA_START):
+    """The denoiser's noise levels sigma_k (geometric from `sigma_start` down to the
+    noise level) and the data step's weights alpha_k = lam * sigma^2 / sigma_k^2."""
+    sigma = max(float(noise_sigma), SIGMA_FLOOR)
+    start = max(float(sigma_start), sigma)
+    sigmas = np.geomspace(start, sigma, iterations) if iterations > 1 else np.array([sigma])
+    return [float(s) for s in sigmas], [float(lam * sigma * sigma / (s * s)) for s in sigmas]
+
+
+def _data_step(image, psf, boundary, threads, xp, cuda):
+    """prox(alpha, z, x0) -> (x, info): the exact data step on the model's grid, on the
+    image's engine (C++ core, CUDA, or the array-API reference on CuPy)."""
+    if xp is np:
+        core = _backend.core()
+
+        def prox(alpha, z, x0):
+            return core.data_prox(image, psf, boundary, alpha, z, x0, CG_TOLERANCE, CG_ITERATIONS, threads)
+    elif cuda is not None:
+        ptr = _backend.device_pointer
+
+        def prox(alpha, z, x0):
+            x = x0.copy()
+            info = cuda.data_prox(ptr(image, "image"), list(image.shape), ptr(psf, "psf"), list(psf.shape),
+                                  ptr(z, "z"), x.data.ptr, image.dtype.name, boundary, alpha, CG_TOLERANCE,
+                                  CG_ITERATIONS, _backend.current_stream())
+            return x, info
+    else:
+
+        def prox(alpha, z, x0):
+            return _xp_wiener.data_prox(image, psf, boundary, alpha, z, x0, tolerance=CG_TOLERANCE,
+                                        max_iterations=CG_ITERATIONS)
+    return prox
+
+
+def _start(image, psf_shape, boundary, xp):
+    """The first denoiser input on the model's grid: the observation itself
+    ('periodic'), its reflection ('reflect'), or ('auto') the observation with its edge
+    values carried into the halo, where the scene beyond the edges is unknown."""
+    if boundary == "periodic":
+        return image.copy()
+    grid = _xp_wiener.grid_shape(image.shape, psf_shape, boundary)
+    if boundary == "reflect":
+        return _xp_wiener._reflect_data(image, psf_shape, grid)
+    offset = [k // 2 for k in psf_shape]
+    pad = [(o, g - n - o) for o, g, n in zip(offset, grid, image.shape)]
+    return xp.ascontiguousarray(xp.pad(image, pad, mode="edge"))
+
+
+def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback):
+    """HQS on C channels at once (stack: C spatial arrays); `joint` denoises (H, W, C)
+    in one call, else each channel alone."""
+    props = [_data_step(g, psf, boundary, threads, xp, cuda) for g in stack]
+    z = [_start(g, psf.shape, boundary, xp) for g in stack]
+    x = [zi.copy() for zi in z]
+    cg = []
+    n = len(sigmas)
+    for k, (s, a) in enumerate(zip(sigmas, alphas)):
+        steps = [prox(a, zi, xi) for prox, zi, xi in zip(props, z, x)]
+        x = [xi for xi, _ in steps]
+        cg.append([int(i["iterations"]) for _, i in steps])
+        prev = z
+        if joint:
+            d = denoise(xp.stack(x, axis=-1), s)
+            z = [xp.ascontiguousarray(d[..., c]) for c in range(len(x))]
+        else:
+            z = [denoise(xi, s) for xi in x]
+        z = [zi.astype(xi.dtype, copy=False) for zi, xi in zip(z, x)]
+        if callback is not None:
+            num = sum(float(((zi - pi).astype(xp.float64) ** 2).sum()) for zi, pi in zip(z, prev))
+            den = sum(float((pi.astype(xp.float64) ** 2).sum()) for pi in prev)
+            state = dict(iteration=k + 1, max_iterations=n, relative_change=math.sqrt(num / den) if den > 0 else 0.0,
+                         objective=None, sigma=s, alpha=a)
+            if callback(state) is False:
+                break
+    return z, cg
+
+
+def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=ITERATIONS, lam=LAM,
+                   sigma_start=SIGMA_START, boundary="auto", channel_axis=None, return_info=False, callback=None,
+                   threads=None):
+    """Plug-and-play deconvolution: half-quadratic splitting with a learned denoiser.
+
+    Alternates the exact data step of unblur's engines,
+    :math:`x_k = \\arg\\min_x \\tfrac12 \\|M(h * x) - g\\|^2 + \\tfrac{\\alpha_k}{2}\\|x - z_{k-1}\\|^2`,
+    with a denoiser, :math:`z_k = D(x_k, \\sigma_k)`, over a decreasing schedule of noise
+    levels (Zhang et al.'s DPIR). The learned prior restores edges and textures that
+    TV flattens.
+
+    Parameters
+    ----------
+    image : array, 2-D (plus an optional channel axis)
+        The blurred, noisy observation, in linear units of about [0, 1] (the denoiser's
+        range; integers become float32 in [0, 1]). NumPy arrays run the data step on
+        the C++ core and the denoiser on ONNX Runtime's CPU provider; CuPy arrays on
+        the CUDA engine (or the array-API code on CuPy) and TensorRT / ONNX Runtime's
+        CUDA provider, on CuPy's current stream, with no host copies of the image.
+    psf : array
+        Point-spread function, odd-sized, centred; normalised to sum 1.
+    denoiser : None, path, Runner or callable
+        None: unblur's shipped grey model (:func:`unblur.models.denoiser`). A path: an
+        ONNX model checked against unblur's contract (docs/models.md). Or any callable
+        ``denoiser(image, sigma) -> image`` on the image's array type. A grey model is
+        run on each channel; a model whose ``channels`` equals the image's channel count
+        denoises them together.
+    noise_sigma : float >= 0 or 'auto'
+        The observation's noise standard deviation; 'auto': :func:`unblur.estimate_noise`.
+    iterations : int >= 1
+        Outer iterations (denoiser calls).
+    lam : float > 0
+        The prior's weight: :math:`\\alpha_k = \\lambda \\sigma^2 / \\sigma_k^2`.
+    sigma_start : float > 0
+        The first noise level of the schedule (in image units; at least the noise level).
+    boundary : {'auto', 'periodic', 'reflect'}
+        As in :func:`unblur.deconvolve`. 'auto' (the observation is the valid part of
+        the blur of a larger scene) estimates the scene on the observation plus the
+        PSF's halo and denoises that whole grid, so no ringing starts at the edges.
+    channel_axis : int, optional
+        Colour axis.
+    return_info : bool
+        Also return a dict: method, boundary, noise_sigma, iterations, sigmas, alphas,
+        cg_iterations (per iteration and channel), grid_shape.
+    callback : callable, optional
+        Called after each iteration with a dict (iteration, max_iterations,
+        relative_change of z, objective None, sigma, alpha); returning False stops.
+    threads : int, optional
+        CPU threads of the data step (the denoiser uses ONNX Runtime's own).
+
+    Returns
+    -------
+    restored : array like `image` (its dtype; CuPy for CuPy)
+    info : dict, only with ``return_info=True``
+
+    Notes
+    -----
+    The schedule: :math:`\\sigma_k` geometric from `sigma_start` (49/255) down to the
+    noise level (at least 0.5/255) over `iterations` (8) steps, and
+    :math:`\\alpha_k = \\lambda \\sigma^2 / \\sigma_k^2` with :math:`\\lambda` = 0.23:
+    DPIR's, whose constants were checked on held-out images (bench/pnp_tuning.py). On
+    the periodic and reflect models the data step is the closed form
+    :math:`X = (\\bar H G + \\alpha Z) / (|H|^2 + \\alpha)`; on 'auto' it is the
+    preconditioned conjugate-gradient solve of the extended model (the one of
+    :func:`unblur.wiener`), warm-started from the previous estimate. The result is the
+    last denoiser output, cropped to the observation.
+
+    References
+    ----------
+    .. [1] K. Zhang, Y. Li, W. Zuo, L. Zhang, L. Van Gool and R. Timofte, "Plug-and-Play
+       Image Restoration with Deep Denoiser Prior", IEEE TPAMI 44(10), 2022.
+    .. [2] S. V. Venkatakrishnan, C. A. Bouman and B. Wohlberg, "Plug-and-Play priors
+       for model based reconstruction", IEEE GlobalSIP, 2013.
+
+    Examples
+    --------
+    >>> import numpy as np, unblur
+    >>> truth = unblur.data.astronaut()[100:164, 100:164, 1] / 255.0
+    >>> psf = unblur.psf.gaussian(1.5)
+    >>> blurred = unblur.convolve(truth, psf, mode="valid")
+    >>> blurred = blurred + np.random.default_rng(0).normal(0, 0.01, blurred.shape)
+    >>> restored = unblur.pnp_deconvolve(blurred, psf)
+    >>> t = truth[3:-3, 3:-3]
+    >>> bool(unblur.metrics.psnr(t, restored, data_range=1) > unblur.metrics.psnr(t, blurred, data_range=1) + 2)
+    True
+    """
+    image, psf, channel_axis, boundary = _deconv_common.prepare(image, psf, channel_axis=channel_axis,
+                                                                boundary=boundary, ndim=(2,))
+    threads = _validate.threads_arg(threads)
+    callback = _deconv_common.check_callback(callback)
+    if not isinstance(return_info, bool):
+        raise TypeError(f"return_info must be a bool, got {type(return_info).__name__}")
+    iterations = _positive_int(iterations, "iterations")
+    lam = _validate.positive_float(lam, "lam")
+    sigma_start = _validate.positive_float(sigma_start, "sigma_start")
+    denoise = _denoiser_arg(denoiser)
+    spatial = tuple(s for i, s in enumerate(image.shape) if i != channel_axis)
+    if min(spatial) < 2:
+        raise ValueError(f"image must be at least 2x2 for method='pnp', got spatial shape {spatial}")
+    xp = _backend.namespace_of(image)
+    channels = 1 if channel_axis is None else image.shape[channel_axis]
+    # The data step's working set per channel, the grid arrays z and x of every channel,
+    # and the denoiser's input and output on the grid.
+    grid_n = _memory.grid_elements(spatial, psf.shape, boundary)
+    _memory.require("pnp_deconvolve", _memory.quadratic_bytes(spatial, psf.shape, boundary, image.dtype.itemsize)
+                    + grid_n * image.dtype.itemsize * (4 * channels), xp)
+    if noise_sigma == "auto":
+        sigma = float(_deconv_common.estimate_noise(image, channel_axis=channel_axis))
+    else:
+        if isinstance(noise_sigma, str):
+            raise ValueError(f"noise_sigma must be 'auto' or a number >= 0, got {noise_sigma!r}")
+        sigma = _validate.nonnegative_float(noise_sigma, "noise_sigma")
+    sigmas, alphas = schedule(sigma, iterations=iterations, lam=lam, sigma_start=sigma_start)
+    cuda = None if xp is np else _backend.gpu_engine()
+    joint = channels > 1 and getattr(denoise, "channels", 1) == channels
+    if channel_axis is None:
+        stack = [image]
+    else:
+        stack = [xp.ascontiguousarray(c) for c in xp.moveaxis(image, channel_axis, 0)]
+    z, cg = _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback)
+    offset = (0, 0) if boundary == "periodic" else tuple(k // 2 for k in psf.shape)
+    window = tuple(slice(o, o + n) for o, n in zip(offset, spatial))
+    outs = [xp.ascontiguousarray(zi[window]) for zi in z]
+    out = outs[0] if channel_axis is None else xp.ascontiguousarray(xp.stack(outs, axis=channel_axis))
+    if not return_info:
+        return out
+    info = dict(method="pnp", boundary=boundary, noise_sigma=sigma, iterations=len(cg), sigmas=sigmas[:len(cg)],
+                alphas=alphas[:len(cg)], cg_iterations=cg if channels > 1 else [c[0] for c in cg],
+                grid_shape=tuple(int(s) for s in z[0].shape), joint_channels=joint)
+    return out, info
