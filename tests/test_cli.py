@@ -223,3 +223,24 @@ def test_unreadable_inputs_and_unwritable_folders(files, capsys, monkeypatch):
     status, _, err = _run(capsys, "deconvolve", str(d / "sharp.png"), "--psf", "disk:radius=2", "-o",
                           str(d / "ro" / "x.png"))
     assert status == 1 and "is not writable" in err
+
+
+def test_pnp_from_the_command_line(files, capsys):
+    """--method pnp for deconvolve (with its progress over the iterations) and restore."""
+    pytest.importorskip("onnxruntime")
+    d = files
+    status, out, err = _run(capsys, "simulate", str(d / "sharp.png"), "--psf", "gaussian:sigma=1.5", "--noise",
+                            "0.01", "--output", str(d / "noisy.png"))
+    assert status == 0, err
+    status, out, err = _run(capsys, "deconvolve", str(d / "noisy.png"), "--psf", "gaussian:sigma=1.5",
+                            "--method", "pnp", "--iterations", "4", "--json")
+    assert status == 0, err
+    assert json.loads(out)["results"][0]["method"] == "pnp"
+    status, out, err = _run(capsys, "evaluate", str(d / "noisy.png"), str(d / "noisy-deconvolved.png"),
+                            "--reference", str(d / "sharp.png"), "--json")
+    before, after = json.loads(out)["results"]
+    assert after["psnr"] > before["psnr"] + 1.0
+    status, out, err = _run(capsys, "restore", str(d / "blurred.png"), "--method", "pnp", "--json")
+    assert status == 0, err
+    doc = json.loads(out)["results"][0]
+    assert doc["model"] == "motion" and doc["method"] == "pnp"

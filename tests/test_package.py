@@ -37,7 +37,7 @@ def test_sample_image():
 
 @pytest.mark.parametrize("module", ["unblur", "unblur.fft", "unblur.psf", "unblur.metrics", "unblur._convolve",
                                     "unblur._filters", "unblur.data", "unblur._deconv_common",
-                                    "unblur._blind"])
+                                    "unblur._blind", "unblur._pnp"])
 def test_docstring_examples_run(module):
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

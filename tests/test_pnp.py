@@ -271,3 +271,11 @@ def test_pnp_cupy_fallback_matches(fake_cupy):
     want = unblur.pnp_deconvolve(g, psf, denoiser=den, noise_sigma=0.01)
     got = unblur.pnp_deconvolve(cp.asarray(g), cp.asarray(psf), denoiser=_shipped_on(cp), noise_sigma=0.01)
     np.testing.assert_allclose(cp.asnumpy(got), want, atol=1e-6)
+
+
+def test_restore_with_pnp_uses_the_estimated_psf():
+    t, g, _ = _case((128, 128), psf=unblur.psf.disk(3.0))
+    out, info = unblur.restore(g, method="pnp", return_info=True)
+    assert info["estimate"]["model"] == "defocus" and info["deconvolve"]["method"] == "pnp"
+    np.testing.assert_array_equal(out, unblur.pnp_deconvolve(g, info["psf"]))
+    assert _psnr(t, out) > _psnr(t, g) + 2.0

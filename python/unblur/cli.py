@@ -30,9 +30,12 @@ import warnings
 
 import numpy as np
 
+from . import _deconvolve, _pnp
+
 __all__ = ["main"]
 
 _PSFS = ("motion", "gaussian", "disk", "shake")
+_METHODS = _deconvolve._METHODS
 
 
 def _make_psf(kind, strength):
@@ -423,12 +426,13 @@ def _restore(args):
 
         with bar:
             restored, info = restore(_to_device(xp, img.data), model=args.model, size=args.size,
-                                     channel_axis=img.channel_axis, return_info=True, threads=args.threads,
-                                     callback=progress)
+                                     method=args.method, channel_axis=img.channel_axis, return_info=True,
+                                     threads=args.threads, callback=progress)
         restored = _to_host(xp, restored)
         est = info["estimate"]
         result.update(model=est["model"], params=est["params"], confidence=est["confidence"],
-                      noise_sigma=est["noise_sigma"], method=info.get("method"))
+                      noise_sigma=est["noise_sigma"],
+                      method=(info["deconvolve"] or {}).get("method"))
         _write_result(args, rep, path, out_path, img, restored, inputs, result)
         found = ", ".join(f"{k} {v:.2f}" for k, v in est["params"].items()) or "none"
         rep.line(f"{path}: blur {est['model']} ({found}), confidence {est['confidence']:.2f}, noise "
@@ -446,8 +450,8 @@ def _deconvolve_cmd(args):
     _check_outputs(args, inputs)
     params = {}
     if args.iterations is not None:
-        if args.method not in ("rl", "tv"):
-            raise UsageError("--iterations applies to --method rl and tv")
+        if args.method not in ("rl", "tv", "pnp"):
+            raise UsageError("--iterations applies to --method rl, tv and pnp")
         params["iterations"] = args.iterations
 
     def work(path, result, rep):
@@ -459,8 +463,9 @@ def _deconvolve_cmd(args):
 
         def run(x):
             # A bar over the iterations of rl / tv when their number is known.
-            iterative = args.method in ("rl", "tv") and "iterations" in params
-            bar, cb = _iteration_callback(rep, params["iterations"] if iterative else None, os.path.basename(path))
+            iterative = (args.method in ("rl", "tv") and "iterations" in params) or args.method == "pnp"
+            total = params.get("iterations", _pnp.ITERATIONS) if iterative else None
+            bar, cb = _iteration_callback(rep, total, os.path.basename(path))
             with bar:
                 out, info = deconvolve(_to_device(xp, x), _to_device(xp, h), method=args.method,
                                        boundary=args.boundary, channel_axis=img.channel_axis, return_info=True,
@@ -641,6 +646,9 @@ def _build_parser():
     rest.add_argument("--model", choices=("auto", "gaussian", "defocus", "motion", "shake"), default="auto",
                       help="blur family (default: auto)")
     rest.add_argument("--size", type=int, default=None, help="largest kernel size in pixels (odd)")
+    rest.add_argument("--method", choices=_METHODS, default="auto",
+                      help="deconvolution method once the PSF is estimated (default: auto; pnp: plug-and-play "
+                           "with the shipped learned denoiser)")
     rest.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to compute (default cpu)")
     rest.add_argument("--compare", action="store_true", help="also write OUTPUT-compare.png (before | after)")
     rest.set_defaults(func=_restore)
@@ -650,8 +658,9 @@ def _build_parser():
     dec.add_argument("--psf", required=True,
                      help="gaussian:sigma=2 | motion:length=21,angle=30 | disk:radius=4 | shake:extent=15,seed=1 | "
                           "airy:radius=2 | moffat:fwhm=3 | turbulence:d_over_r0=2 | a PSF image or .npy file")
-    dec.add_argument("--method", choices=("auto", "wiener", "tikhonov", "rl", "tv"), default="auto",
-                     help="deconvolution method (default: auto)")
+    dec.add_argument("--method", choices=_METHODS, default="auto",
+                     help="deconvolution method (default: auto; pnp: plug-and-play with the shipped learned "
+                          "denoiser, 2-D images)")
     dec.add_argument("--boundary", choices=("auto", "periodic", "reflect"), default="auto",
                      help="edge model (default: auto, no ringing)")
     dec.add_argument("--iterations", type=int, default=None, help="iterations (rl, tv)")
