@@ -279,3 +279,15 @@ def test_restore_with_pnp_uses_the_estimated_psf():
     assert info["estimate"]["model"] == "defocus" and info["deconvolve"]["method"] == "pnp"
     np.testing.assert_array_equal(out, unblur.pnp_deconvolve(g, info["psf"]))
     assert _psnr(t, out) > _psnr(t, g) + 2.0
+
+
+def test_pnp_checks_what_the_denoiser_returns(tmp_path):
+    _, g, psf = _case((32, 32))
+    with pytest.raises(ValueError, match="denoiser returned shape"):
+        unblur.pnp_deconvolve(g, psf, denoiser=lambda x, s: x[:-1])
+    with pytest.raises(ValueError, match="non-finite"):
+        unblur.pnp_deconvolve(g, psf, denoiser=lambda x, s: x * np.nan)
+    with pytest.raises(TypeError, match="denoiser must return an array"):
+        unblur.pnp_deconvolve(g, psf, denoiser=lambda x, s: x.tolist())
+    with pytest.raises((OSError, ValueError), match="nothing.onnx"):
+        unblur.pnp_deconvolve(g, psf, denoiser=str(tmp_path / "nothing.onnx"))

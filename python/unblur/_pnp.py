@@ -106,6 +106,20 @@ def _start(image, psf_shape, boundary, xp):
     return xp.ascontiguousarray(xp.pad(image, pad, mode="edge"))
 
 
+def _checked(z, x, xp):
+    """The denoiser's output for input x: the same array type and shape, finite; in
+    x's dtype."""
+    if _backend.namespace_of(z) is not xp or not hasattr(z, "shape"):
+        raise TypeError(f"denoiser must return an array of its input's type ({type(x).__module__}.ndarray), got "
+                        f"{type(z).__module__}.{type(z).__name__}")
+    if tuple(z.shape) != tuple(x.shape):
+        raise ValueError(f"denoiser returned shape {tuple(z.shape)} for an input of shape {tuple(x.shape)}")
+    z = z.astype(x.dtype, copy=False)
+    if not bool(xp.isfinite(z).all()):
+        raise ValueError("denoiser returned non-finite values (NaN or inf)")
+    return z
+
+
 def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback):
     """HQS on C channels at once (stack: C spatial arrays); `joint` denoises (H, W, C)
     in one call, else each channel alone."""
@@ -124,7 +138,7 @@ def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, thre
             z = [xp.ascontiguousarray(d[..., c]) for c in range(len(x))]
         else:
             z = [denoise(xi, s) for xi in x]
-        z = [zi.astype(xi.dtype, copy=False) for zi, xi in zip(z, x)]
+        z = [_checked(zi, xi, xp) for zi, xi in zip(z, x)]
         if callback is not None:
             num = sum(float(((zi - pi).astype(xp.float64) ** 2).sum()) for zi, pi in zip(z, prev))
             den = sum(float((pi.astype(xp.float64) ** 2).sum()) for pi in prev)
