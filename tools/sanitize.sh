@@ -23,6 +23,8 @@
 #   PYTHONMALLOC=malloc   CPython's objects from malloc, not from its mmap'd arenas, so
 #                         that ASan checks them and LSan sees the pointers they hold
 #                         (else every NumPy buffer owned by a live array is a "leak").
+#   UNBLUR_ASAN_EXTRA     more ASAN_OPTIONS, appended (e.g. fast_unwind_on_malloc=0: whole
+#                         stacks through CPython's frames, 10-20x slower; how leaks are traced)
 #   ASAN_OPTIONS          halt_on_error=1, allocator_may_return_null=1 (an impossible
 #                         request fails as malloc does, so CPython raises MemoryError: the
 #                         fuzzed files ask decoders for 2**56-byte buffers, which unblur
@@ -82,7 +84,7 @@ rm -rf "$logs"; mkdir -p "$logs"
 
 leaks=${UNBLUR_LEAKS:-1}
 export PYTHONMALLOC=malloc
-export ASAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1:detect_leaks=$leaks:leak_check_at_exit=0:detect_odr_violation=2:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$logs/asan
+export ASAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1:detect_leaks=$leaks:leak_check_at_exit=0:detect_odr_violation=2:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$logs/asan${UNBLUR_ASAN_EXTRA:+:$UNBLUR_ASAN_EXTRA}
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan
 export PYTHONPATH=$build/python:$root/tools/sanitize
 # Prints the reports and exits 1 if there is any.
