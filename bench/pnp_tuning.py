@@ -2,7 +2,7 @@
 
 Run:  PYTHONPATH=python python bench/pnp_tuning.py [--configs ...] [--set tune|full] [--benchmark]
 
-bench/pnp_prototype.py's HQS deblurring (the same masked CG data step on the extended
+The NumPy prototype of unblur.pnp_deconvolve's HQS deblurring (the masked CG data step on the extended
 grid, the shipped denoiser), with its schedule made a parameter, scored against
 unblur.deconvolve (TV) on bench/quality.py's cases built from other scikit-image images
 (no download): the same valid blur, centred crops, PSF classes, noise draws and levels.
@@ -96,7 +96,7 @@ def load(names):
 
 
 def pnp(den, g, psf, sigma_n, p, both=False):
-    """bench/pnp_prototype.py's pnp with the schedule as parameters (the data step unchanged).
+    """The prototype's HQS loop with the schedule as parameters (the data step unchanged).
     both=True (with ens > 1): also the result without the ensemble (its identity member)."""
     kh, kw = psf.shape
     n0, n1 = g.shape
@@ -253,7 +253,7 @@ def noise_report(names, noises, cache):
 
 
 def benchmark(cfg, den):
-    """The one held-out check on bench/quality.py's (and pnp_prototype.py's) own cases."""
+    """The one held-out check on bench/quality.py's own cases."""
     images = q.load_images(256, 6)
     assert tuple(n for n, _ in images) == BENCHMARK
     p = parse(cfg)
