@@ -79,20 +79,7 @@ def parse(cfg):
 
 
 def load(names):
-    from skimage import color, data
-
-    out = []
-    for name in names:
-        img = getattr(data, name)()
-        if name == "stereo_motorcycle":
-            img = img[0]
-        if img.ndim == 3:
-            img = color.rgb2gray(img[..., :3])
-        img = img.astype(np.float64)
-        if img.max() > 1.0:
-            img = img / 255.0
-        out.append((name, img))
-    return out
+    return q.load_images(None, None, names)
 
 
 def pnp(den, g, psf, sigma_n, p, both=False):

@@ -23,13 +23,17 @@ import time
 import numpy as np
 
 
-def load_images(size, count):
+def load_images(size, count, names=None):
+    """The benchmark's first `count` images as grey float64 in [0, 1], or the scikit-image
+    images `names` (bench/pnp_tuning.py's held-out set); `size` is cropped later (cases)."""
     from skimage import color, data
 
-    names = ["camera", "astronaut", "coffee", "chelsea", "rocket", "moon", "coins", "page"][:count]
+    names = names or ["camera", "astronaut", "coffee", "chelsea", "rocket", "moon", "coins", "page"][:count]
     out = []
     for name in names:
         img = getattr(data, name)()
+        if isinstance(img, tuple):  # stereo_motorcycle: (left, right, disparity)
+            img = img[0]
         if img.ndim == 3:
             img = color.rgb2gray(img[..., :3])
         img = img.astype(np.float64)

@@ -42,6 +42,32 @@ void parse_nsr(const py::object& nsr, const Shape& shape, const Shape& pshape, D
   }
 }
 
+/// The data step's checks and output shared by the CPU engine and the host executor:
+/// z and x0 on the model's grid (ValueError otherwise), the result a new grid array
+/// started from x0; solve(image, shape, psf, psf_shape, boundary, z, x) runs without the GIL.
+template <typename T, typename Solve>
+py::tuple run_data_prox(const py::array& image, const py::array& psf, const std::string& boundary,
+                        const py::array& z, const py::array& x0, Solve&& solve) {
+  const T* g = cptr<T>(image, "image");
+  const T* p = cptr<T>(psf, "psf");
+  const T* zp = cptr<T>(z, "z");
+  const T* xp = cptr<T>(x0, "x0");
+  const Shape shape = shape_of(image), pshape = shape_of(psf);
+  const DeconvBoundary b = parse_deconv_boundary(boundary);
+  const Shape grid = quadratic_grid_shape(shape, pshape, b);
+  if (shape_of(z) != grid) throw py::value_error("z must have the model's grid shape");
+  if (shape_of(x0) != grid) throw py::value_error("x0 must have the model's grid shape");
+  py::array_t<T> out = new_array<T>(grid);
+  T* o = out.mutable_data();
+  std::memcpy(o, xp, sizeof(T) * static_cast<std::size_t>(shape_size(grid)));
+  QuadraticInfo info;
+  {
+    py::gil_scoped_release release;
+    info = solve(g, shape, p, pshape, b, zp, o);
+  }
+  return py::make_tuple(out, quadratic_info_dict(info));
+}
+
 void register_wiener(py::module_& m) {
   m.def("quadratic_grid_shape", [](const std::vector<py::ssize_t>& shape, const std::vector<py::ssize_t>& psf_shape,
                                    const std::string& boundary) {
@@ -107,24 +133,11 @@ void register_wiener(py::module_& m) {
                         const py::array& z, const py::array& x0, double tolerance, int max_iterations, int threads) {
     return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
       using T = decltype(tag);
-      const T* g = cptr<T>(image, "image");
-      const T* p = cptr<T>(psf, "psf");
-      const T* zp = cptr<T>(z, "z");
-      const T* xp = cptr<T>(x0, "x0");
-      const Shape shape = shape_of(image), pshape = shape_of(psf);
-      const DeconvBoundary b = parse_deconv_boundary(boundary);
-      const Shape grid = quadratic_grid_shape(shape, pshape, b);
-      if (shape_of(z) != grid) throw py::value_error("z must have the model's grid shape");
-      if (shape_of(x0) != grid) throw py::value_error("x0 must have the model's grid shape");
-      py::array_t<T> out = new_array<T>(grid);
-      T* o = out.mutable_data();
-      std::memcpy(o, xp, sizeof(T) * static_cast<std::size_t>(shape_size(grid)));
-      QuadraticInfo info;
-      {
-        py::gil_scoped_release release;
-        info = data_prox<T>(g, shape, p, pshape, b, alpha, zp, o, solver_options(tolerance, max_iterations), threads);
-      }
-      return py::make_tuple(out, quadratic_info_dict(info));
+      return run_data_prox<T>(image, psf, boundary, z, x0, [&](const T* g, const Shape& shape, const T* p,
+                                                                const Shape& pshape, DeconvBoundary b, const T* zp,
+                                                                T* x) {
+        return data_prox<T>(g, shape, p, pshape, b, alpha, zp, x, solver_options(tolerance, max_iterations), threads);
+      });
     });
   }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("alpha"), py::arg("z"), py::arg("x0"),
      py::arg("tolerance") = 0.0, py::arg("max_iterations") = 500, py::arg("threads") = 0,
@@ -172,25 +185,12 @@ void register_wiener(py::module_& m) {
                               const py::array& z, const py::array& x0, double tolerance, int max_iterations) {
     return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
       using T = decltype(tag);
-      const T* g = cptr<T>(image, "image");
-      const T* p = cptr<T>(psf, "psf");
-      const T* zp = cptr<T>(z, "z");
-      const T* xp = cptr<T>(x0, "x0");
-      const Shape shape = shape_of(image), pshape = shape_of(psf);
-      const DeconvBoundary b = parse_deconv_boundary(boundary);
-      const Shape grid = quadratic_grid_shape(shape, pshape, b);
-      if (shape_of(z) != grid) throw py::value_error("z must have the model's grid shape");
-      if (shape_of(x0) != grid) throw py::value_error("x0 must have the model's grid shape");
-      py::array_t<T> out = new_array<T>(grid);
-      std::memcpy(out.mutable_data(), xp, sizeof(T) * static_cast<std::size_t>(shape_size(grid)));
       static const gpu::HostExec<T> ex;
-      QuadraticInfo info;
-      {
-        py::gil_scoped_release release;
-        info = gpu::data_prox(ex, g, shape, p, pshape, b, alpha, zp, out.mutable_data(),
-                              solver_options(tolerance, max_iterations));
-      }
-      return py::make_tuple(out, quadratic_info_dict(info));
+      return run_data_prox<T>(image, psf, boundary, z, x0, [&](const T* g, const Shape& shape, const T* p,
+                                                                const Shape& pshape, DeconvBoundary b, const T* zp,
+                                                                T* x) {
+        return gpu::data_prox(ex, g, shape, p, pshape, b, alpha, zp, x, solver_options(tolerance, max_iterations));
+      });
     });
   }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("alpha"), py::arg("z"), py::arg("x0"),
      py::arg("tolerance") = 0.0, py::arg("max_iterations") = 500);
