@@ -35,6 +35,10 @@ summary, so a run shows how often):
 * iterations that amplify rounding (accelerated RL with boundary='zero' and weights on
   data far below its start 0.5): `agrees_or_unstable` holds the CUDA engine to what a
   one-ulp change of the input does to the CPU engine (`*_unstable`).
+* weighted RL at pixels that few weighted observations see: the update divides by the
+  normaliser A^T w there, so its FFT rounding (relative to the normaliser's peak) is
+  amplified by peak / (A^T w) at that pixel, up to 1e4 (the engines hold pixels below
+  1e-4 of the peak at zero); `rl_weighted_slack` adds that per pixel.
 
 The engines' argument checks differed in a few places, and a few inputs broke a property
 in both; each has a test below (fixed since, except `test_known_gcv_...`, a strict xfail:
@@ -139,23 +143,60 @@ def check_like(got, want):
     assert np.isfinite(got).all()
 
 
-def agrees_or_unstable(got, want, tolerance, rerun, g, name):
-    """Property 1 with `tolerance`; True if it holds. Where it does not, the case may be
+def rl_weighted_slack(want, psf, kw, iterations):
+    """Per-pixel rounding allowance of weighted Richardson-Lucy, added to the tolerance.
+
+    An update multiplies x by A^T(w q) / A^T w. Both are FFT results whose rounding is
+    about eps log2(N) times their peak (Higham, sec. 24.1), so at a pixel where the
+    normaliser n = A^T w is small the ratio's relative error is about 2 eps log2(N)
+    peak(n) / n, once per iteration (3 times that with acceleration, whose extrapolated
+    point weighs the last three iterates up to 1, alpha and alpha^2). Where n is within
+    a few decades of its peak this is far below _itol; at a pixel seen only through
+    the PSF's tail by weighted observations (found: n = 1.6e-4 of the peak, the engines
+    0.08 % apart after 3 iterations) it is the larger term. n is computed here as the
+    engines' model has it on the result's window: w extended by zeros ('auto'),
+    periodically or half-sample symmetrically, correlated with the PSF; pixels below
+    1e-4 of the peak are held at zero by both (the bound is capped there). The 'zero'
+    boundary has no normaliser, and without weights n = A^T 1 is within a factor of
+    2**ndim of its peak on the window."""
+    w = kw.get("weights")
+    if w is None or kw["boundary"] == "zero":
+        return 0.0
+    import scipy.ndimage
+
+    h = psf.astype(np.float64) / psf.sum(dtype=np.float64)
+    mode = {"auto": "constant", "periodic": "wrap", "reflect": "reflect"}[kw["boundary"]]
+    n = scipy.ndimage.correlate(np.asarray(w, np.float64), h, mode=mode, cval=0.0)
+    peak = float(n.max())
+    if not peak > 0:
+        return 0.0
+    gain = peak / np.maximum(n, 1e-4 * peak)
+    grid = int(np.prod([a + b for a, b in zip(want.shape, psf.shape)]))
+    per_iteration = 2.0 * float(np.finfo(want.dtype).eps) * math.log2(max(grid, 2)) * gain
+    return per_iteration * (3 if kw.get("accelerate") else 1) * max(int(iterations), 1) * np.abs(want)
+
+
+def agrees_or_unstable(got, want, tolerance, rerun, g, name, slack=0.0):
+    """Property 1 with `tolerance` (its atol plus the per-pixel `slack`, e.g.
+    rl_weighted_slack); True if it holds. Where it does not, the case may be
     one the CPU engine itself cannot reproduce to that tolerance: its result is taken
     again on the input moved by about one ulp (up and down, `rerun(image)`), and if that
     alone moves it by more than the tolerance, the CUDA engine may be as far from it as
-    twice that (returns False: the iteration amplifies rounding; see the module notes and
-    test_known_accelerated_zero_boundary_rl_with_weights_explodes).
+    twice that (returns False: the iteration amplifies rounding; see the module notes).
     Otherwise the disagreement stands."""
-    try:
-        np.testing.assert_allclose(got, want, **tolerance)
+    atol = tolerance["atol"] + np.asarray(slack)
+    excess = np.abs(got.astype(np.float64) - want) - (atol + tolerance["rtol"] * np.abs(want.astype(np.float64)))
+    if not (excess > 0).any():
         return True
-    except AssertionError as exc:
-        failure = exc
+    worst = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    failure = AssertionError(
+        f"{int((excess > 0).sum())} of {excess.size} elements outside rtol={tolerance['rtol']:g}, "
+        f"atol={tolerance['atol']:g} + slack; worst at {worst}: got {got[worst]!r}, want {want[worst]!r}, "
+        f"allowed {float(np.broadcast_to(atol, excess.shape)[worst] + tolerance['rtol'] * abs(float(want[worst]))):.3g}")
     eps = float(np.finfo(g.dtype).eps)
     moved = max(float(np.abs(rerun((g.astype(np.float64) * f).astype(g.dtype)) - want).max())
                 for f in (1 + eps, 1 - eps / 2))
-    limit = tolerance["atol"] + tolerance["rtol"] * float(np.abs(want).max())
+    limit = float(np.max(atol)) + tolerance["rtol"] * float(np.abs(want).max())
     if not moved > limit:
         raise failure
     assert float(np.abs(got - want).max()) <= 2 * moved + limit, (moved, limit)
@@ -500,7 +541,8 @@ def test_richardson_lucy_matches_the_cpu_engine_and_is_non_negative(case):
     # test_gpu_algorithms: _itol (a few iterations amplify each step's FFT rounding),
     # absolute part relative to the result's peak (_scaled); see agrees_or_unstable.
     if not agrees_or_unstable(got, want, _scaled(g.dtype, want),
-                              lambda x: core.richardson_lucy(x, psf, threads=1, **kw)[0], g, "gpu_richardson_lucy"):
+                              lambda x: core.richardson_lucy(x, psf, threads=1, **kw)[0], g, "gpu_richardson_lucy",
+                              slack=rl_weighted_slack(want, psf, kw, winfo["iterations"])):
         return
     assert (info["iterations"], info["stopped_by"]) == (winfo["iterations"], winfo["stopped_by"])
     if kw["iterations"]:
@@ -825,6 +867,24 @@ def test_the_cpu_engines_errors_keep_their_class_when_cuda_is_imported():
     assert isinstance(exc, core.CoreValueError), f"{type(exc).__module__}.{type(exc).__name__}"
 
 
+def test_rl_weighted_slack_matters_only_where_few_weighted_observations_see_a_pixel():
+    # The allowance must leave the comparison about as strict as _itol (a few per cent
+    # more) wherever the normaliser is near its peak, or the RL properties could not
+    # fail there.
+    psf = np.array([[0.001, 0.004, 0.99, 0.004, 0.001]], np.float32)
+    w = np.ones((9, 12), np.float32)
+    w[4, 3:10] = 0.0  # (4, 6) is seen only through the PSF's 0.001 tails: 2e-3 of the peak
+    want = np.full(w.shape, 0.8, np.float32)
+    base = _itol(np.float32)["rtol"]
+    for boundary in ("auto", "periodic", "reflect"):
+        slack = rl_weighted_slack(want, psf, dict(weights=w, boundary=boundary, accelerate=False), 3)
+        seen = slice(None), slice(0, 2)  # full weight around: normaliser ~1
+        assert float((slack[seen] / want[seen]).max()) < base / 20, boundary
+        assert float(slack[4, 6] / want[4, 6]) > base, boundary  # ~500 x the peak-relative rounding
+    assert rl_weighted_slack(want, psf, dict(weights=w, boundary="zero"), 3) == 0.0
+    assert rl_weighted_slack(want, psf, dict(boundary="auto"), 3) == 0.0
+
+
 def test_blind_richardson_lucy_of_zeros_is_a_value_error():
     g = np.zeros((8, 9))
     calls = {"public": lambda: unblur.blind_richardson_lucy(g, GOOD_PSF, iterations=2)}
@@ -1031,7 +1091,7 @@ def test_cuda_richardson_lucy_matches_the_cpu_engine_and_is_non_negative(device,
     assert got.min() >= 0 and want.min() >= 0
     # test_cuda's _itol, peak-relative; see agrees_or_unstable.
     if not agrees_or_unstable(got, want, _scaled(np.float32, want), lambda x: unblur.richardson_lucy(x, psf, **kw), g,
-                              f"{face}_richardson_lucy"):
+                              f"{face}_richardson_lucy", slack=rl_weighted_slack(want, psf, kw, winfo["iterations"])):
         return
     if kw["iterations"] is not None:
         assert info["iterations"] == winfo["iterations"] == kw["iterations"]
