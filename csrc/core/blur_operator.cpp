@@ -219,7 +219,7 @@ void reflect_pad(const T* image, const Shape& shape, T* grid, const Shape& grid_
 
 template <typename T>
 DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
-                                 DeconvBoundary boundary, int threads) {
+                                 DeconvBoundary boundary, int threads, bool on_extended_grid) {
   require_psf(psf_shape, shape);
   threads = resolve_threads(threads);
   if (boundary == DeconvBoundary::Reflect) {
@@ -228,7 +228,7 @@ DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* ps
       offset[i] = psf_shape[i] / 2;
       need[i] = shape[i] + 2 * offset[i];
     }
-    const Shape grid = fast_fft_shape(need);
+    const Shape grid = on_extended_grid ? fast_fft_shape(need) : reflect_grid_shape(shape, psf_shape);
     AlignedBuffer<T> padded(static_cast<std::size_t>(shape_size(grid)));
     reflect_pad(image, shape, padded.data(), grid, offset, threads);
     return DeconvModel<T>{BlurOperator<T>::periodic(psf, psf_shape, grid, threads), std::move(padded), offset, shape};
@@ -250,9 +250,9 @@ template void reflect_pad<double>(const double*, const Shape&, double*, const Sh
 template struct DeconvModel<float>;
 template struct DeconvModel<double>;
 template DeconvModel<float> make_deconv_model<float>(const float*, const Shape&, const float*, const Shape&,
-                                                   DeconvBoundary, int);
+                                                   DeconvBoundary, int, bool);
 template DeconvModel<double> make_deconv_model<double>(const double*, const Shape&, const double*, const Shape&,
-                                                     DeconvBoundary, int);
+                                                     DeconvBoundary, int, bool);
 template double estimate_noise<float>(const float*, const Shape&, int);
 template double estimate_noise<double>(const double*, const Shape&, int);
 

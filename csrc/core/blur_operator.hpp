@@ -109,9 +109,15 @@ enum class DeconvBoundary {
 ///  * Periodic: grid = observation; result = the whole estimate.
 ///  * Auto: BlurOperator::extended; data = the observation; result = the window at
 ///    op.offset() (the estimate's halo holds the scene beyond the edges).
-///  * Reflect: the observation is extended half-sample symmetrically by K / 2 on every
-///    side (and further, symmetrically, up to a fast FFT shape); periodic model on that;
-///    result = the window at K / 2.
+///  * Reflect: periodic model on one whole period of the observation's half-sample
+///    symmetric extension: grid 2 N along every axis the PSF blurs (N where it is 1,
+///    reflect_grid_shape), the observation reflect-padded over it from offset K / 2;
+///    result = the window at K / 2. With a PSF symmetric in each axis the blur of the
+///    symmetric extension is the symmetric extension of the blur, so the model is exact
+///    for data blurred with reflecting edges (the DCT model of Ng, Chan & Tang 1999),
+///    and it has no seam. (A grid cut short of the period, N + K - 1 rounded to a fast
+///    size, wraps the extension onto itself with a jump that deconvolution amplifies:
+///    measured 0.8-5 dB worse on defocus and motion blurs; bench/RESULTS.md.)
 template <typename T>
 struct DeconvModel {
   BlurOperator<T> op;
@@ -129,9 +135,24 @@ template <typename T>
 void reflect_pad(const T* image, const Shape& shape, T* grid, const Shape& grid_shape, const Shape& offset,
                  int threads = 0);
 
+/// The grid of DeconvBoundary::Reflect: 2 n along each axis where the PSF has more than
+/// one tap (one period of the symmetric extension; the smallest multiple of it that
+/// holds the PSF, for a PSF longer than 2 n), n where it has one (no blur there).
+inline Shape reflect_grid_shape(const Shape& shape, const Shape& psf_shape) {
+  Shape grid(shape.size());
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    const auto period = 2 * shape[i];
+    grid[i] = psf_shape[i] > 1 ? period * ((psf_shape[i] + period - 1) / period) : shape[i];
+  }
+  return grid;
+}
+
 /// Builds the model for observation `image` (shape) and a normalised, odd-sized PSF.
+/// `on_extended_grid` (Reflect only): pad over the extended model's grid instead,
+/// fast_fft_shape(N + K - 1) from offset K / 2: the closed form from which 'auto' takes
+/// its parameters and its starting point, which must share the extended model's grid.
 template <typename T>
 DeconvModel<T> make_deconv_model(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
-                                 DeconvBoundary boundary, int threads = 0);
+                                 DeconvBoundary boundary, int threads = 0, bool on_extended_grid = false);
 
 }  // namespace unblur

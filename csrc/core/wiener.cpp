@@ -532,11 +532,11 @@ QuadraticInfo solve(const T* image, const Shape& shape, const T* psf, const Shap
   const double sigma = choice.needs_sigma() ? estimate_noise<T>(image, shape, threads) : -1.0;
   info.noise_sigma = sigma;
   // The closed form runs on the periodic or reflect model; 'auto' takes its parameters
-  // and starting point from the reflect model, which has the extended model's grid.
+  // and starting point from the reflect padding on the extended model's grid.
   DeconvModel<T> closed = make_deconv_model<T>(image, shape, psf, psf_shape,
                                                boundary == DeconvBoundary::Periodic ? DeconvBoundary::Periodic
                                                                                     : DeconvBoundary::Reflect,
-                                               threads);
+                                               threads, boundary == DeconvBoundary::Auto);
   BlurOperator<T>& op = closed.op;
   for (auto g : op.grid_shape()) info.grid_shape.push_back(static_cast<int>(g));
   const Spectrum sp(op.grid_shape());
@@ -628,6 +628,7 @@ Shape quadratic_grid_shape(const Shape& shape, const Shape& psf_shape, DeconvBou
   require_shape(psf_shape, "psf");
   UNBLUR_REQUIRE(shape.size() == psf_shape.size(), "psf and image must have the same number of dimensions");
   if (boundary == DeconvBoundary::Periodic) return shape;
+  if (boundary == DeconvBoundary::Reflect) return reflect_grid_shape(shape, psf_shape);
   Shape need(shape.size());
   for (std::size_t i = 0; i < shape.size(); ++i) need[i] = shape[i] + psf_shape[i] - 1;
   return fast_fft_shape(need);

@@ -13,10 +13,10 @@
 // form X = conj(H) G / (|H|^2 + c). On the 'auto' model (the observation is the valid
 // part of the blur of a larger scene) the normal equations (A^T A + C) x = A^T g,
 // A = M h*, are solved by conjugate gradients in Fourier space, preconditioned by the
-// periodic inverse (|H|^2 + c)^-1 and started from the 'reflect' closed form.
-// Automatic parameters (lam by GCV or the discrepancy principle, the Wiener spectrum
-// fit) are computed on the periodic model, or for 'auto' on the reflect-extended data,
-// which lives on the same grid as the extended model.
+// periodic inverse (|H|^2 + c)^-1 and started from the closed form on the observation
+// reflect-padded over the extended model's grid. Automatic parameters (lam by GCV or
+// the discrepancy principle, the Wiener spectrum fit) are computed on the model's own
+// grid ('periodic', 'reflect'), or for 'auto' on that reflect-padded data.
 #pragma once
 
 #include <complex>
@@ -103,7 +103,8 @@ QuadraticInfo data_prox(const T* image, const Shape& shape, const T* psf, const 
                         int threads = 0);
 
 /// The grid that a deconvolution model of `shape` with a PSF of `psf_shape` uses:
-/// the image's shape for Periodic, fast_fft_shape(shape + psf_shape - 1) otherwise.
+/// the image's shape for Periodic, reflect_grid_shape (2 N where the PSF blurs) for
+/// Reflect, fast_fft_shape(shape + psf_shape - 1) for Auto.
 Shape quadratic_grid_shape(const Shape& shape, const Shape& psf_shape, DeconvBoundary boundary);
 
 }  // namespace unblur

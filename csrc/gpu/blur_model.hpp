@@ -5,8 +5,11 @@
 //   Periodic: grid = observation, window offset 0, result offset 0.
 //   Auto:     grid = fast_fft_shape(N + K - 1), window (the observed pixels) at K / 2,
 //             result offset K / 2.
-//   Reflect:  grid = fast_fft_shape(N + 2 (K / 2)), the observation reflect-padded over
-//             it (half-sample symmetric) and observed everywhere; result offset K / 2.
+//   Reflect:  grid = reflect_grid_shape (2 N along the axes the PSF blurs: one period
+//             of the half-sample symmetric extension), the observation reflect-padded
+//             over it from K / 2 and observed everywhere; result offset K / 2. With
+//             `on_extended_grid` (the closed form that starts 'auto') the same padding
+//             over the Auto grid instead.
 #pragma once
 
 #include <memory>
@@ -64,7 +67,8 @@ class BlurModel {
   struct Geometry {
     Shape grid, window, result;
   };
-  static Geometry geometry(const Shape& shape, const Shape& psf_shape, DeconvBoundary boundary) {
+  static Geometry geometry(const Shape& shape, const Shape& psf_shape, DeconvBoundary boundary,
+                           bool on_extended_grid = false) {
     require_deconv_shapes(shape, psf_shape);
     const std::size_t d = shape.size();
     Geometry geo{Shape(d), Shape(d, 0), Shape(d, 0)};
@@ -80,14 +84,15 @@ class BlurModel {
       need[i] = boundary == DeconvBoundary::Reflect ? shape[i] + 2 * geo.result[i] : shape[i] + psf_shape[i] - 1;
       if (boundary == DeconvBoundary::Auto) geo.window[i] = geo.result[i];
     }
-    geo.grid = fast_fft_shape(need);
+    geo.grid = boundary == DeconvBoundary::Reflect && !on_extended_grid ? reflect_grid_shape(shape, psf_shape)
+                                                                         : fast_fft_shape(need);
     return geo;
   }
 
   BlurModel(const Exec& ex, const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
-            DeconvBoundary boundary)
+            DeconvBoundary boundary, bool on_extended_grid = false)
       : ex_(ex),
-        geo_(geometry(shape, psf_shape, boundary)),
+        geo_(geometry(shape, psf_shape, boundary, on_extended_grid)),
         periodic_(boundary != DeconvBoundary::Auto),
         grid_(dims_of(geo_.grid)),
         image_(dims_of(shape)),

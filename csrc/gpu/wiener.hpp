@@ -475,7 +475,8 @@ QuadraticInfo quadratic_solve(const Exec& ex, const typename Exec::Real* image, 
   info.noise_sigma = choice.needs_sigma() ? sigma : -1.0;
   const BlurModel<Exec> closed(ex, image, shape, psf, psf_shape,
                                boundary == DeconvBoundary::Periodic ? DeconvBoundary::Periodic
-                                                                    : DeconvBoundary::Reflect);
+                                                                    : DeconvBoundary::Reflect,
+                               boundary == DeconvBoundary::Auto);
   for (auto g : closed.grid_shape()) info.grid_shape.push_back(static_cast<int>(g));
   const QuadraticSolver<Exec> solver(ex, closed.grid());
   const std::size_t ns = static_cast<std::size_t>(solver.n_spec);

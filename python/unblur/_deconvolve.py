@@ -60,7 +60,9 @@ def deconvolve(image, psf, method="auto", *, boundary="auto", channel_axis=None,
     boundary : {'auto', 'periodic', 'reflect'}
         'auto' treats the image as the valid part of the blur of a larger scene (no
         ringing at the edges); 'periodic' assumes circular blur; 'reflect' extends the
-        image symmetrically.
+        image symmetrically (one whole period, twice its size: an exact model for data
+        blurred with reflecting edges by a PSF symmetric in each axis; for diagonal
+        motion and camera shake prefer 'auto').
     channel_axis : int, optional
         Colour axis.
     return_info : bool

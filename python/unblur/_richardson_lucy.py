@@ -41,8 +41,9 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         'auto' (default): the image is the valid part of the blur of a larger scene;
         the estimate also covers a halo of half a PSF around it, normalised as Bertero
         & Boccacci propose, so the edges do not ring. 'periodic': circular blur of the
-        image itself. 'reflect': the image extended symmetrically by half a PSF, then
-        periodic. 'zero': scikit-image's convention: the estimate has the image's
+        image itself. 'reflect': periodic on one period of the image's symmetric
+        extension (twice its size along each blurred axis; see
+        :func:`unblur.deconvolve`). 'zero': scikit-image's convention: the estimate has the image's
         shape and is zero outside it, the blur is the 'same' convolution with zero
         padding, there is no edge normalisation, and the start is 0.5 (with
         ``accelerate=False`` and ``iterations=N`` the result equals

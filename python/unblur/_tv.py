@@ -75,8 +75,9 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
         'auto': the observation is the valid part of the blur of a larger scene; the
         estimate covers the observation plus the PSF's halo, and the data term sees
         only the observed window (no ringing at the edges). 'periodic': circular blur
-        of the image itself. 'reflect': periodic model on the image extended
-        symmetrically by half the PSF.
+        of the image itself. 'reflect': periodic model on one period of the image's
+        symmetric extension (twice its size along each blurred axis; see
+        :func:`unblur.deconvolve`).
     positivity : bool
         Constrain the estimate to be >= 0 (ignored when `bounds` is given).
     bounds : (lo, hi) or None

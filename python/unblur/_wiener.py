@@ -141,7 +141,8 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
           and a fitted power-law image spectrum (see Notes).
     boundary : {'auto', 'periodic', 'reflect'}
         'periodic': circular blur of the image (exact closed form, other libraries'
-        convention); 'reflect': closed form on the image extended symmetrically;
+        convention); 'reflect': closed form on the image extended symmetrically
+        (one period, 2N along each blurred axis: see :func:`unblur.deconvolve`);
         'auto': the image is the valid part of the blur of a larger scene, solved
         exactly by preconditioned conjugate gradients (no ringing at the edges).
     channel_axis : int, optional
@@ -183,8 +184,8 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
     For ``boundary='auto'`` the normal equations
     :math:`(A^T A + C) x = A^T g`, :math:`A = M(h*\\cdot)` with :math:`M` the crop to the
     observed window, are solved on the extended grid by conjugate gradients in Fourier
-    space, preconditioned by :math:`(|H|^2 + c)^{-1}` and started from the 'reflect'
-    solution; they stop at relative residual 1e-5 or 500 iterations
+    space, preconditioned by :math:`(|H|^2 + c)^{-1}` and started from the closed form
+    on the observation reflected over the extended grid; they stop at relative residual 1e-5 or 500 iterations
     ([4]_, [5]_).
     """ + _REFERENCES + """
     Examples

@@ -7,6 +7,28 @@ from . import namespace
 from .fft import fast_fft_shape, psf2otf
 
 
+def reflect_grid_shape(shape, psf_shape):
+    """The 'reflect' model's grid (core/blur_operator.hpp's reflect_grid_shape): one period
+    of the half-sample symmetric extension, 2 n, along each axis the PSF blurs (the
+    smallest multiple of it that holds the PSF), n where the PSF has one tap."""
+    out = []
+    for n, k in zip(shape, psf_shape):
+        n, k = int(n), int(k)
+        out.append(2 * n * -(-k // (2 * n)) if k > 1 else n)
+    return tuple(out)
+
+
+def reflect_pad(image, grid, offset):
+    """`image` extended half-sample symmetrically (period 2 n: d c b a | a b c d | d c b a)
+    over `grid`, its first pixel at `offset` (core/blur_operator.hpp's reflect_pad)."""
+    xp = namespace(image)
+    idx = []
+    for o, n, g in zip(offset, image.shape, grid):
+        r = xp.mod(xp.arange(g) - o, 2 * n)
+        idx.append(xp.where(r < n, r, 2 * n - 1 - r))
+    return xp.ascontiguousarray(image[xp.ix_(*idx)])
+
+
 class BlurOperator:
     """periodic: grid = observation shape, offset 0; extended: grid >= N + K - 1, offset K // 2."""
 

@@ -4,8 +4,7 @@ written plainly. NumPy: the test oracle; CuPy: the GPU fallback."""
 from __future__ import annotations
 
 from . import namespace
-from .blur_operator import BlurOperator, estimate_noise
-from .fft import fast_fft_shape
+from .blur_operator import BlurOperator, estimate_noise, reflect_grid_shape, reflect_pad
 
 ALPHA_MAX = 0.999
 #: The extrapolated point keeps at least this fraction of the current iterate (see the C++
@@ -22,7 +21,6 @@ class _Model:
     """The blur model of one boundary: operator, data, result window (as the core's)."""
 
     def __init__(self, image, psf, boundary):
-        xp = namespace(image)
         shape = tuple(image.shape)
         self.reflect = boundary == "reflect"
         if boundary in ("auto", "zero"):
@@ -35,16 +33,15 @@ class _Model:
             offset = (0,) * len(shape)
         else:  # reflect
             offset = tuple(k // 2 for k in psf.shape)
-            grid = fast_fft_shape(tuple(n + 2 * c for n, c in zip(shape, offset)))
-            self.pad = [(c, g - n - c) for c, g, n in zip(offset, grid, shape)]
-            self.data = xp.ascontiguousarray(xp.pad(image, self.pad, mode="symmetric"))
-            self.op = BlurOperator(psf, grid, False)
+            self.grid, self.offset = reflect_grid_shape(shape, psf.shape), offset
+            self.data = reflect_pad(image, self.grid, offset)
+            self.op = BlurOperator(psf, self.grid, False)
         self.window = tuple(slice(o, o + n) for o, n in zip(offset, shape))
 
     def extend(self, observed):
         """An image-shaped array brought to the data's shape (reflect: padded)."""
         if self.reflect:
-            return namespace(observed).pad(observed, self.pad, mode="symmetric")
+            return reflect_pad(observed, self.grid, self.offset)
         return observed
 
 

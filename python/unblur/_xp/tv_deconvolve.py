@@ -9,21 +9,18 @@ from __future__ import annotations
 import math
 
 from . import namespace
-from .blur_operator import BlurOperator
-from .fft import fast_fft_shape
+from .blur_operator import BlurOperator, reflect_grid_shape, reflect_pad
 
 
 def _model(image, psf, boundary):
     """(operator, data on the operator's observed shape, result window)."""
-    xp = namespace(image)
     if boundary == "periodic":
         op = BlurOperator(psf, image.shape, extended=False)
         return op, image, tuple(slice(0, n) for n in image.shape)
     if boundary == "reflect":
         offset = tuple(k // 2 for k in psf.shape)
-        grid = fast_fft_shape(tuple(n + 2 * o for n, o in zip(image.shape, offset)))
-        pad = tuple((o, g - n - o) for n, o, g in zip(image.shape, offset, grid))
-        data = xp.ascontiguousarray(xp.pad(image, pad, mode="symmetric"))
+        grid = reflect_grid_shape(image.shape, psf.shape)
+        data = reflect_pad(image, grid, offset)
         op = BlurOperator(psf, grid, extended=False)
         return op, data, tuple(slice(o, o + n) for o, n in zip(offset, image.shape))
     op = BlurOperator(psf, image.shape, extended=True)

@@ -12,13 +12,18 @@ import math
 import numpy as np
 
 from . import namespace
-from .blur_operator import BlurOperator, estimate_noise
+from .blur_operator import BlurOperator, estimate_noise, reflect_grid_shape, reflect_pad
 from .fft import fast_fft_shape
 
 
 def grid_shape(shape, psf_shape, boundary):
+    """core's quadratic_grid_shape: the image's shape ('periodic'), one period of the
+    symmetric extension ('reflect'), the extended model's fast grid ('auto', whose
+    closed-form start pads the observation reflectively over that grid)."""
     if boundary == "periodic":
         return tuple(int(s) for s in shape)
+    if boundary == "reflect":
+        return reflect_grid_shape(shape, psf_shape)
     return fast_fft_shape(tuple(n + k - 1 for n, k in zip(shape, psf_shape)))
 
 
@@ -64,14 +69,7 @@ def _weights(grid, xp=np):
 
 
 def _reflect_data(image, psf_shape, grid):
-    xp = namespace(image)
-    offset = [k // 2 for k in psf_shape]
-    idx = []
-    for o, n, g in zip(offset, image.shape, grid):
-        i = xp.arange(g) - o
-        r = xp.mod(i, 2 * n)
-        idx.append(xp.where(r < n, r, 2 * n - 1 - r))
-    return xp.ascontiguousarray(image[xp.ix_(*idx)])
+    return reflect_pad(image, grid, [k // 2 for k in psf_shape])
 
 
 def _tapered(data, psf_shape):
@@ -173,7 +171,7 @@ def fit_power_spectrum(h2, g2, w, grid, sigma):
     p = g2 / size
     wp = wf * p
     total = float(wp.ravel()[1:].sum())  # the DC bin left out
-    k = xp.rint(f * m).astype(xp.int64)
+    k = xp.floor(f * m + 0.5).astype(xp.int64)  # half away from zero, as the engines' lround (f >= 0)
     use = (k > 0) & (k <= m // 2)
     use[(0,) * use.ndim] = False
     rings = m // 2 + 1
