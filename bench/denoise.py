@@ -1,10 +1,15 @@
 """The learned denoiser alone against scikit-image's TV and non-local means (issue 8).
 
 Run:  python bench/denoise.py [--model FILE] [--size 256] [--images 6] [--sigmas 15 25 50]
+      python bench/denoise.py --colour [--model RGB_FILE] [--grey-model FILE] ...
 
 Grey versions of the natural images shipped inside the scikit-image wheel (bench/quality.py's
 set), a centred crop of `size`, white Gaussian noise of sigma / 255 (seeded, not
-clipped). Methods:
+clipped). With --colour: the RGB images of that set (astronaut, coffee, chelsea, rocket),
+noise independent per channel; the model must take 3 channels, and --grey-model adds a
+grey model run on each channel apart (what a colour image got before an RGB model
+existed); TV is scikit-image's colour TV (channel_axis), NL-means its colour version, and
+BM3D the package's CBM3D (bm3d_rgb). Methods:
 
 * the ONNX denoiser through ``unblur.models`` (ONNX Runtime on the CPU), told the true
   noise level;
@@ -44,11 +49,25 @@ def crop(img, size):
 def best_tv(noisy, truth):
     from skimage.restoration import denoise_tv_chambolle
 
+    axis = -1 if noisy.ndim == 3 else None
     best = (-np.inf, None)
     for w in np.geomspace(0.01, 1.0, 15):
-        p = psnr(truth, denoise_tv_chambolle(noisy, weight=w))
+        p = psnr(truth, denoise_tv_chambolle(noisy, weight=w, channel_axis=axis))
         best = max(best, (p, w), key=lambda t: t[0])
     return best
+
+
+COLOUR_IMAGES = ("astronaut", "coffee", "chelsea", "rocket")  # quality.py's set, the RGB ones
+
+
+def colour_images(count):
+    from skimage import data
+
+    out = []
+    for name in COLOUR_IMAGES[:count]:
+        img = getattr(data, name)()[..., :3].astype(np.float64) / 255.0
+        out.append((name, img))
+    return out
 
 
 def main(argv=None):
@@ -58,6 +77,8 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--sigmas", nargs="*", type=float, default=[15.0, 25.0, 50.0])
     parser.add_argument("--no-bm3d", action="store_true", help="skip BM3D even where installed")
+    parser.add_argument("--colour", action="store_true", help="RGB images and an RGB model (see above)")
+    parser.add_argument("--grey-model", help="--colour: also run this grey model on each channel")
     args = parser.parse_args(argv)
 
     import unblur
@@ -72,11 +93,23 @@ def main(argv=None):
         bm3d = None
 
     runner = unblur.models.load(args.model)
-    images = [(name, crop(img, min(args.size, *img.shape))) for name, img in load_images(args.size, args.images)]
+    want = 3 if args.colour else 1
+    if runner.channels != want:
+        parser.error(f"--model takes {runner.channels} channel(s); {'--colour needs' if args.colour else 'grey images need'} "
+                     f"{want}")
+    grey_runner = unblur.models.load(args.grey_model) if args.colour and args.grey_model else None
+    if args.colour:
+        source = colour_images(args.images)
+    else:
+        source = load_images(args.size, args.images)
+    images = [(name, crop(img, min(args.size, *img.shape[:2]))) for name, img in source]
+    kind = "RGB" if args.colour else "grey"
     print(f"# unblur {unblur.__version__} denoiser benchmark, {datetime.date.today()}")
-    print(f"# model {os.path.basename(args.model)}; {len(images)} grey images ({', '.join(n for n, _ in images)}), "
+    print(f"# model {os.path.basename(args.model)}; {len(images)} {kind} images ({', '.join(n for n, _ in images)}), "
           f"{args.size}x{args.size} crops; command: python bench/denoise.py " + " ".join(argv or sys.argv[1:]))
-    methods = ["noisy", "unblur denoiser", "skimage TV (best weight)", "skimage NL-means"] + (["BM3D"] if bm3d else [])
+    methods = ["noisy", "unblur denoiser"] + (["grey model per channel"] if grey_runner else []) + [
+        "skimage TV (best weight)", "skimage NL-means"] + (["BM3D"] if bm3d else [])
+    axis = -1 if args.colour else None
     seconds = {m: 0.0 for m in methods}
     table = {}
     for s in args.sigmas:
@@ -90,18 +123,24 @@ def main(argv=None):
             out = runner(noisy, sigma)
             seconds["unblur denoiser"] += time.perf_counter() - t
             scores["unblur denoiser"].append(psnr(truth, out))
+            if grey_runner:
+                t = time.perf_counter()
+                per = np.stack([grey_runner(np.ascontiguousarray(noisy[..., c]), sigma) for c in range(3)], axis=-1)
+                seconds["grey model per channel"] += time.perf_counter() - t
+                scores["grey model per channel"].append(psnr(truth, per))
             t = time.perf_counter()
             p, _w = best_tv(noisy.astype(np.float64), truth)
             seconds["skimage TV (best weight)"] += (time.perf_counter() - t) / 15  # one weight's time
             scores["skimage TV (best weight)"].append(p)
             t = time.perf_counter()
             nl = denoise_nl_means(noisy.astype(np.float64), h=0.8 * sigma, sigma=sigma, fast_mode=True,
-                                  patch_size=5, patch_distance=6)
+                                  patch_size=5, patch_distance=6, channel_axis=axis)
             seconds["skimage NL-means"] += time.perf_counter() - t
             scores["skimage NL-means"].append(psnr(truth, nl))
             if bm3d:
                 t = time.perf_counter()
-                b = bm3d.bm3d(noisy.astype(np.float64), sigma_psd=sigma)
+                b = (bm3d.bm3d_rgb(noisy.astype(np.float64), sigma_psd=sigma) if args.colour
+                     else bm3d.bm3d(noisy.astype(np.float64), sigma_psd=sigma))
                 seconds["BM3D"] += time.perf_counter() - t
                 scores["BM3D"].append(psnr(truth, b))
         table[s] = {m: float(np.mean(v)) for m, v in scores.items()}

@@ -37,8 +37,10 @@ def test_sample_image():
 
 @pytest.mark.parametrize("module", ["unblur", "unblur.fft", "unblur.psf", "unblur.metrics", "unblur._convolve",
                                     "unblur._filters", "unblur.data", "unblur._deconv_common",
-                                    "unblur._blind", "unblur._pnp"])
+                                    "unblur._blind", "unblur._pnp", "unblur.models"])
 def test_docstring_examples_run(module):
+    if module == "unblur.models":
+        pytest.importorskip("onnxruntime", reason="the shipped models' examples need ONNX Runtime")
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0

@@ -12,6 +12,8 @@ from unblur._xp.blur_operator import BlurOperator
 
 pytest.importorskip("onnxruntime")
 
+import unblur.models  # noqa: E402
+
 host = _core.gpu_on_host
 
 
@@ -159,11 +161,29 @@ def test_pnp_float32_matches_float64():
 def test_pnp_colour_per_channel_equals_channel_by_channel():
     t, g, psf = _case((48, 48))
     rgb = np.stack([g, 0.8 * g, np.flipud(g).copy()], axis=-1)
-    out, info = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, noise_sigma=0.01, return_info=True)
+    grey = unblur.models.denoiser(channels="grey")
+    out, info = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, noise_sigma=0.01, return_info=True, denoiser=grey)
     assert not info["joint_channels"] and len(info["cg_iterations"][0]) == 3
     for c in range(3):
         one = unblur.pnp_deconvolve(np.ascontiguousarray(rgb[..., c]), psf, noise_sigma=0.01)
         np.testing.assert_array_equal(out[..., c], one)
+
+
+def test_pnp_default_denoiser_is_the_rgb_model_for_three_channels_and_the_grey_one_otherwise():
+    _, g, psf = _case((40, 40))
+    rgb = np.stack([g, 0.8 * g, np.flipud(g).copy()], axis=-1)
+    out, info = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, noise_sigma=0.01, return_info=True)
+    assert info["joint_channels"] and out.shape == rgb.shape
+    want = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, noise_sigma=0.01,
+                                 denoiser=unblur.models.denoiser(channels="rgb"))
+    np.testing.assert_array_equal(out, want)
+    # Channels first, too; two channels go to the grey model one by one.
+    first, info = unblur.pnp_deconvolve(np.moveaxis(rgb, -1, 0).copy(), psf, channel_axis=0, noise_sigma=0.01,
+                                        return_info=True)
+    assert info["joint_channels"]
+    np.testing.assert_allclose(np.moveaxis(first, 0, -1), out, rtol=0, atol=1e-6)
+    _, info = unblur.pnp_deconvolve(rgb[..., :2].copy(), psf, channel_axis=-1, noise_sigma=0.01, return_info=True)
+    assert not info["joint_channels"]
 
 
 def test_pnp_joint_colour_denoiser_is_called_on_all_channels():

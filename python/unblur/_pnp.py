@@ -27,19 +27,20 @@ SIGMA_FLOOR = 0.5 / 255
 CG_TOLERANCE = 1e-5
 CG_ITERATIONS = 30
 
-_default_denoiser = None
+_default_denoisers = {}
 
 
-def _denoiser_arg(denoiser):
-    """A callable (image, sigma) -> image: the shipped model's Runner (cached), a loaded
-    Runner or any callable, or an ONNX file loaded with unblur.models.load."""
-    global _default_denoiser
+def _denoiser_arg(denoiser, channels=1):
+    """A callable (image, sigma) -> image: a shipped model's Runner (cached; the RGB one
+    for 3-channel images, the grey one otherwise), a loaded Runner or any callable, or
+    an ONNX file loaded with unblur.models.load."""
     if denoiser is None:
-        if _default_denoiser is None:
+        kind = "rgb" if channels == 3 else "grey"
+        if kind not in _default_denoisers:
             from . import models
 
-            _default_denoiser = models.denoiser()
-        return _default_denoiser
+            _default_denoisers[kind] = models.denoiser(channels=kind)
+        return _default_denoisers[kind]
     if isinstance(denoiser, (str, bytes, os.PathLike)):
         from . import models
 
@@ -171,11 +172,12 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     psf : array
         Point-spread function, odd-sized, centred; normalised to sum 1.
     denoiser : None, path, Runner or callable
-        None: unblur's shipped grey model (:func:`unblur.models.denoiser`). A path: an
-        ONNX model checked against unblur's contract (docs/models.md). Or any callable
-        ``denoiser(image, sigma) -> image`` on the image's array type. A grey model is
-        run on each channel; a model whose ``channels`` equals the image's channel count
-        denoises them together.
+        None: unblur's shipped models (:func:`unblur.models.denoiser`): the RGB one for
+        images of 3 channels (denoised together), the grey one otherwise (each channel
+        apart). A path: an ONNX model checked against unblur's contract
+        (docs/models.md). Or any callable ``denoiser(image, sigma) -> image`` on the
+        image's array type. A grey model is run on each channel; a model whose
+        ``channels`` equals the image's channel count denoises them together.
     noise_sigma : float >= 0 or 'auto'
         The observation's noise standard deviation; 'auto': :func:`unblur.estimate_noise`.
     iterations : int >= 1
@@ -245,12 +247,12 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     iterations = _positive_int(iterations, "iterations")
     lam = _validate.positive_float(lam, "lam")
     sigma_start = _validate.positive_float(sigma_start, "sigma_start")
-    denoise = _denoiser_arg(denoiser)
     spatial = tuple(s for i, s in enumerate(image.shape) if i != channel_axis)
     if min(spatial) < 2:
         raise ValueError(f"image must be at least 2x2 for method='pnp', got spatial shape {spatial}")
     xp = _backend.namespace_of(image)
     channels = 1 if channel_axis is None else image.shape[channel_axis]
+    denoise = _denoiser_arg(denoiser, channels)
     # The data step's working set per channel, the grid arrays z and x of every channel,
     # and the denoiser's input and output on the grid.
     grid_n = _memory.grid_elements(spatial, psf.shape, boundary)

@@ -57,22 +57,32 @@ from ._onnxruntime import BackendUnavailableError
 from ._runner import BACKENDS, Runner, available_backends, load
 
 __all__ = ["load", "Runner", "BackendUnavailableError", "available_backends", "BACKENDS", "LAYOUTS",
-           "MULTIPLE_KEY", "Contract", "Tensor", "denoiser", "shipped_model"]
+           "MULTIPLE_KEY", "Contract", "Tensor", "denoiser", "shipped_model", "CHANNELS"]
 
-#: The shipped models: training/train.py's output (docs/training.md says how it was made).
-_SHIPPED = {("grey", "fp32"): "denoiser_grey_fp32.onnx", ("grey", "fp16"): "denoiser_grey_fp16.onnx"}
+#: The shipped models: training/train.py's output (docs/training.md says how each was
+#: made). The RGB model ships in fp16 only: the issue's budget (fp32 and fp16 files
+#: together <= 10 MB) holds three 1.06 M-parameter files, and fp16 gives fp32's results
+#: (ONNX Runtime runs it on the CPU as fast; bench/RESULTS.md).
+_SHIPPED = {("grey", "fp32"): "denoiser_grey_fp32.onnx", ("grey", "fp16"): "denoiser_grey_fp16.onnx",
+            ("rgb", "fp16"): "denoiser_rgb_fp16.onnx"}
+CHANNELS = {"grey": 1, "rgb": 3}
 
 
-def shipped_model(channels="grey", precision="fp32"):
+def shipped_model(channels="grey", precision="auto"):
     """Path of a model shipped inside the package (nothing is downloaded).
 
     Parameters
     ----------
-    channels : {'grey'}
-        The image channels the model takes (colour images are denoised per channel).
-    precision : {'fp32', 'fp16'}
-        fp16: half the file, the same results on a GPU to ~2e-4; on the CPU fp32 is as fast.
+    channels : {'grey', 'rgb'}
+        The image channels the model takes: 'grey' one, 'rgb' three (denoised jointly).
+    precision : {'auto', 'fp32', 'fp16'}
+        'auto': fp32 where it ships (grey), else fp16 (rgb). fp16: half the file, the same
+        results to ~2e-4 (float32 input and output).
     """
+    if channels not in CHANNELS:
+        raise ValueError(f"channels must be one of {sorted(CHANNELS)}, got {channels!r}")
+    if precision == "auto":
+        precision = "fp32" if (channels, "fp32") in _SHIPPED else "fp16"
     key = (channels, precision)
     if key not in _SHIPPED:
         raise ValueError(f"no shipped model for channels={channels!r}, precision={precision!r}; "
@@ -80,8 +90,12 @@ def shipped_model(channels="grey", precision="fp32"):
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", _SHIPPED[key])
 
 
-def denoiser(precision="fp32", *, backend="auto"):
-    """A Runner for unblur's shipped grey denoiser (see :func:`shipped_model`).
+def denoiser(precision="auto", *, channels="grey", backend="auto"):
+    """A Runner for one of unblur's shipped denoisers (see :func:`shipped_model`).
+
+    ``channels='grey'`` takes (H, W) images, ``channels='rgb'`` (H, W, 3) images, whose
+    channels it denoises together (better than one grey call per channel, and a third
+    of the work: docs/models.md).
 
     Examples
     --------
@@ -91,5 +105,10 @@ def denoiser(precision="fp32", *, backend="auto"):
     >>> out = unblur.models.denoiser()(noisy, 0.1)
     >>> bool(np.abs(out - clean).mean() < 0.5 * np.abs(noisy - clean).mean())
     True
+    >>> rgb = np.repeat(clean[..., None], 3, axis=-1) * np.array([1.0, 0.8, 0.5], np.float32)
+    >>> noisy_rgb = rgb + np.random.default_rng(2).normal(0, 0.1, rgb.shape).astype(np.float32)
+    >>> out = unblur.models.denoiser(channels="rgb")(noisy_rgb, 0.1)
+    >>> out.shape, bool(np.abs(out - rgb).mean() < 0.5 * np.abs(noisy_rgb - rgb).mean())
+    ((64, 64, 3), True)
     """
-    return load(shipped_model("grey", precision), backend=backend)
+    return load(shipped_model(channels, precision), backend=backend)
