@@ -467,6 +467,9 @@ struct PenaltyChoice {
                             double sigma, QuadraticInfo& info, int threads) = 0;
   virtual bool needs_sigma() const = 0;
   virtual bool needs_data() const = 0;  // automatic parameters: choose() reads `data`
+  // The noise sigma of the data choose() reads, as a fraction of the image's (taper_rms
+  // where that data is tapered); the discrepancy principle's target uses it.
+  double noise_scale = 1.0;
 };
 
 // The periodic closed form with fixed parameters, with as few full-size buffers as
@@ -543,10 +546,15 @@ QuadraticInfo solve(const T* image, const Shape& shape, const T* psf, const Shap
   AlignedBuffer<std::complex<T>> spectrum(static_cast<std::size_t>(op.spectrum_size()));
   op.fft().forward(closed.data.data(), spectrum.data());
   Penalty<T> pen;
-  if (choice.needs_data() && boundary != DeconvBoundary::Periodic) {
+  if (choice.needs_data()) {
+    // Every boundary's automatic parameters see the data tapered at the grid's edges:
+    // on 'periodic' too, where an image that is not periodic has a jump at the wrap
+    // that GCV and the discrepancy principle otherwise take for signal (they chose
+    // lam ~ 1e-11 on a photograph: -51 dB; bench/RESULTS.md, "Boundary models").
     AlignedBuffer<T> smooth = tapered(closed.data.data(), op.grid_shape(), psf_shape, threads);
     AlignedBuffer<std::complex<T>> smooth_spectrum(static_cast<std::size_t>(op.spectrum_size()));
     op.fft().forward(smooth.data(), smooth_spectrum.data());
+    choice.noise_scale = taper_rms(op.grid_shape(), psf_shape);
     pen = choice.choose(op.otf(), sp, smooth_spectrum.data(), sigma, info, threads);
   } else {
     pen = choice.choose(op.otf(), sp, spectrum.data(), sigma, info, threads);
@@ -610,7 +618,8 @@ struct TikhonovChoice : PenaltyChoice<T> {
     double lam = options.lam;
     const SpectralStats<T> st{&sp, otf, data, unit};
     if (options.method == LambdaMethod::GCV) lam = choose_lam_gcv(st, threads);
-    if (options.method == LambdaMethod::Discrepancy) lam = choose_lam_discrepancy(st, sigma, threads);
+    if (options.method == LambdaMethod::Discrepancy)
+      lam = choose_lam_discrepancy(st, sigma * this->noise_scale, threads);  // the tapered data's noise
     info.lam = lam;
     return {unit, static_cast<T>(lam)};
   }

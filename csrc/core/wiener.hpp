@@ -19,6 +19,9 @@
 // grid ('periodic', 'reflect'), or for 'auto' on that reflect-padded data.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+
 #include <complex>
 #include <vector>
 
@@ -101,6 +104,26 @@ template <typename T>
 QuadraticInfo data_prox(const T* image, const Shape& shape, const T* psf, const Shape& psf_shape,
                         DeconvBoundary boundary, double alpha, const T* z, T* x, const SolverOptions& solver,
                         int threads = 0);
+
+/// The root mean square of the edge taper the automatic parameters see the data through
+/// (a raised cosine over min(n / 4, 2 K) samples at each end of every axis, toward the
+/// data's mean): the noise in the tapered data has this fraction of the noise sigma, so
+/// the discrepancy principle's target is scaled by its square. The window is separable,
+/// so the mean of its square is the product of the axes' means.
+inline double taper_rms(const Shape& grid, const Shape& psf_shape) {
+  double mean_square = 1.0;
+  for (std::size_t a = 0; a < grid.size(); ++a) {
+    const std::ptrdiff_t n = grid[a], band = std::min<std::ptrdiff_t>(n / 4, 2 * psf_shape[a]);
+    double sum = static_cast<double>(n - 2 * band);
+    for (std::ptrdiff_t i = 0; i < band; ++i) {
+      const double v = 0.5 - 0.5 * std::cos(3.14159265358979323846 * (static_cast<double>(i) + 0.5) /
+                                            static_cast<double>(band));
+      sum += 2.0 * v * v;
+    }
+    mean_square *= sum / static_cast<double>(n);
+  }
+  return std::sqrt(mean_square);
+}
 
 /// The grid that a deconvolution model of `shape` with a PSF of `psf_shape` uses:
 /// the image's shape for Periodic, reflect_grid_shape (2 N where the PSF blurs) for

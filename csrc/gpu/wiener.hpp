@@ -487,13 +487,16 @@ QuadraticInfo quadratic_solve(const Exec& ex, const typename Exec::Real* image, 
   typename Exec::template Buffer<T> unit_buf(ex, ns);
   PenaltyGpu<T> pen;
   const C* stats = spectrum.data();
-  typename Exec::template Buffer<C> smooth_spectrum(ex, choice.needs_data() && boundary != DeconvBoundary::Periodic
-                                                            ? ns : 0);
-  if (choice.needs_data() && boundary != DeconvBoundary::Periodic) {
+  // (Every boundary's automatic parameters see the tapered data, 'periodic' too: the
+  // CPU engine's solve says why.)
+  typename Exec::template Buffer<C> smooth_spectrum(ex, choice.needs_data() ? ns : 0);
+  double noise_scale = 1.0;
+  if (choice.needs_data()) {
     typename Exec::template Buffer<T> smooth(ex, static_cast<std::size_t>(closed.grid_size()));
     solver.tapered(closed.data(), psf_shape, smooth.data());
     closed.fft().forward(smooth.data(), smooth_spectrum.data());
     stats = smooth_spectrum.data();
+    noise_scale = taper_rms(closed.grid_shape(), psf_shape);
   }
   if (choice.wiener) {
     const WienerOptions<T>& w = choice.wiener_options;
@@ -515,7 +518,8 @@ QuadraticInfo quadratic_solve(const Exec& ex, const typename Exec::Real* image, 
     }
     double lam = t.lam;
     if (t.method == LambdaMethod::GCV) lam = solver.choose_lam_gcv(closed.otf(), stats, unit);
-    if (t.method == LambdaMethod::Discrepancy) lam = solver.choose_lam_discrepancy(closed.otf(), stats, unit, sigma);
+    if (t.method == LambdaMethod::Discrepancy)
+      lam = solver.choose_lam_discrepancy(closed.otf(), stats, unit, sigma * noise_scale);
     info.lam = lam;
     pen = {unit, static_cast<T>(lam)};
   }

@@ -72,6 +72,18 @@ def _reflect_data(image, psf_shape, grid):
     return reflect_pad(image, grid, [k // 2 for k in psf_shape])
 
 
+def taper_rms(grid, psf_shape):
+    """core/wiener.hpp's taper_rms: the RMS of _tapered's window (separable: the product
+    of the axes' mean squares, square-rooted)."""
+    mean_square = 1.0
+    for n, k in zip(grid, psf_shape):
+        band = min(n // 4, 2 * k)
+        i = np.arange(band)
+        v = 0.5 - 0.5 * np.cos(np.pi * (i + 0.5) / band) if band else np.zeros(0)
+        mean_square *= (n - 2 * band + 2.0 * float((v * v).sum())) / n
+    return math.sqrt(mean_square)
+
+
 def _tapered(data, psf_shape):
     xp = namespace(data)
     mean = float(data.astype(xp.float64).mean())
@@ -261,8 +273,8 @@ def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, c
     w = _weights(grid, xp)
 
     def spectrum():
-        pdata = data if boundary == "periodic" else _tapered(data, psf.shape)
-        return xp.fft.rfftn(pdata.astype(xp.float64))
+        # Tapered on every boundary, 'periodic' too (core's solve says why).
+        return xp.fft.rfftn(_tapered(data, psf.shape).astype(xp.float64))
 
     pen, info = choose(h2, spectrum, w, grid, size)
     info["grid_shape"] = tuple(grid)
@@ -325,7 +337,9 @@ def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
         elif lam_method == "discrepancy":
             sigma = estimate_noise(image)
             info["noise_sigma"] = sigma
-            value = choose_lam_discrepancy(h2, r2, xp.abs(spectrum()) ** 2 * w, w, size, sigma)
+            # The tapered data's noise is sigma times the taper's RMS.
+            value = choose_lam_discrepancy(h2, r2, xp.abs(spectrum()) ** 2 * w, w, size,
+                                           sigma * taper_rms(grid, psf.shape))
         info["lam"] = value
         return value * (r2 if r2 is not None else 1.0), info
 
