@@ -72,16 +72,21 @@ def _reflect_data(image, psf_shape, grid):
     return reflect_pad(image, grid, [k // 2 for k in psf_shape])
 
 
+def _taper_line(n, k):
+    """The edge taper along one axis of n samples (PSF size k): a raised cosine over
+    min(n / 4, 2 k) samples at each end, 1 inside (core's `tapered`)."""
+    band = min(n // 4, 2 * k)
+    t = np.ones(n)
+    i = np.arange(band)
+    t[:band] = 0.5 - 0.5 * np.cos(np.pi * (i + 0.5) / band)
+    t[n - band:] = t[:band][::-1]
+    return t
+
+
 def taper_rms(grid, psf_shape):
     """core/wiener.hpp's taper_rms: the RMS of _tapered's window (separable: the product
     of the axes' mean squares, square-rooted)."""
-    mean_square = 1.0
-    for n, k in zip(grid, psf_shape):
-        band = min(n // 4, 2 * k)
-        i = np.arange(band)
-        v = 0.5 - 0.5 * np.cos(np.pi * (i + 0.5) / band) if band else np.zeros(0)
-        mean_square *= (n - 2 * band + 2.0 * float((v * v).sum())) / n
-    return math.sqrt(mean_square)
+    return math.sqrt(math.prod(float(np.mean(_taper_line(int(n), int(k)) ** 2)) for n, k in zip(grid, psf_shape)))
 
 
 def _tapered(data, psf_shape):
@@ -90,11 +95,7 @@ def _tapered(data, psf_shape):
     w = 1.0
     d = data.ndim
     for axis, (n, k) in enumerate(zip(data.shape, psf_shape)):
-        band = min(n // 4, 2 * k)
-        t = np.ones(n)
-        i = np.arange(band)
-        t[:band] = 0.5 - 0.5 * np.cos(np.pi * (i + 0.5) / band)
-        t[n - band:] = t[:band][::-1]
+        t = _taper_line(n, k)
         shape = [1] * d
         shape[axis] = -1
         w = w * xp.asarray(t.reshape(shape))  # one line per axis to the device; their product there
