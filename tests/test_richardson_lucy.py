@@ -22,6 +22,37 @@ def _itol(dtype):
     return {"rtol": t["rtol"] * f, "atol": t["atol"] * f}
 
 
+def assert_state_close(got, want, psf, shape, boundary, dtype, weights=None):
+    """Compare two RL states' estimates (on the model's grid; ``shape``: the observed
+    image's), each pixel within _itol scaled by how little of the data sees it.
+
+    On the 'auto' grid a halo pixel p is seen by the fraction s(p) = (A^T w)(p) / max A^T w
+    of the observations (w: the weights, or ones). The float32 FFTs leave absolute errors
+    of a few eps * max in both A^T r and A^T w, so the multiplicative update there carries
+    relative errors up to ~eps / s(p): measured over 300 random problems (40 x 45, 7 x 5
+    PSF, 6 accelerated iterations), the C++ and xp faces were each 3e-6 from the float64
+    result where s = 1 and 3e-4 where s = 0.002 (the corners), and 5e-13 from each other
+    in float64. The tolerance is therefore _itol / s(p); pixels the engine holds (s below
+    HELD_FRACTION, never updated) and every pixel of the other boundaries keep _itol.
+    """
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    t = _itol(dtype)
+    scale = np.ones(want.shape)
+    if boundary == "auto":
+        from unblur._xp.blur_operator import BlurOperator
+
+        h = np.asarray(psf, np.float64)
+        op = BlurOperator(h / h.sum(), tuple(shape), True)
+        assert op.grid_shape == want.shape, (op.grid_shape, want.shape)
+        support = op.adjoint(np.ones(op.observed_shape) if weights is None else np.asarray(weights, np.float64))
+        s = support / support.max()
+        scale = np.where(s > ref.HELD_FRACTION, 1 / np.maximum(s, ref.HELD_FRACTION), 1.0)
+    bad = np.abs(got - want) > (t["atol"] + t["rtol"] * np.abs(want)) * scale
+    assert not bad.any(), (f"{int(bad.sum())} of {bad.size} state pixels differ beyond the support-scaled "
+                           f"tolerance; worst |diff| {np.abs(got - want)[bad].max():.3g} at support "
+                           f"{float(np.min(np.where(bad, 1 / scale, 1))):.3g}")
+
+
 def _scene(rng, shape):
     """A smooth non-negative scene with a few sharp features."""
     x = scipy.ndimage.gaussian_filter(rng.random(shape), 2.0) + 0.2
@@ -54,7 +85,7 @@ def test_core_matches_reference(rng, dtype, simd, boundary, accelerate):
     want, rinfo = ref.richardson_lucy(g, psf / psf.sum(dtype=np.float64).astype(dtype), **kw)
     assert out.dtype == dtype and out.shape == g.shape
     np.testing.assert_allclose(out, want, **_itol(dtype))
-    np.testing.assert_allclose(info["state"]["estimate"], rinfo["state"]["estimate"], **_itol(dtype))
+    assert_state_close(info["state"]["estimate"], rinfo["state"]["estimate"], psf, g.shape, boundary, dtype)
     assert info["iterations"] == 6 and info["stopped_by"] == "iterations" and info["method"] == "richardson_lucy"
 
 
