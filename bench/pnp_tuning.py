@@ -21,6 +21,8 @@ A configuration is a string of key=value pairs (defaults in brackets):
   true  1: use the true noise sigma instead of the estimate (an oracle, for reference) [0]
   ens   self-ensemble of the LAST denoising step only: the mean over `ens` of the 8
         flips/rotations (1: none, 8: DPIR's x8, on the final step alone) [1]
+  cyc   1: denoising step k sees the (k mod 8)-th flip/rotation of its input, undone
+        after (DPIR's x8 for deblurring: no extra denoiser calls) [0]
 
 Per-case PSNRs are cached in /tmp/pnp-tune/results.json (TV's too), so re-running only
 computes what is missing. Without --configs the script prints the whole table of the
@@ -49,7 +51,7 @@ TUNE = ("coins", "clock", "cat", "brick", "immunohistochemistry", "stereo_motorc
 EXTRA = ("gravel", "grass", "cell", "hubble_deep_field")
 NOISES = (0.01, 0.03)
 
-DEFAULTS = dict(it=8, lam=0.23, s0="49", end=1.0, corr=1.0, lp=0.0, cg=30, tol=1e-10, true=0, ens=1)
+DEFAULTS = dict(it=8, lam=0.23, s0="49", end=1.0, corr=1.0, lp=0.0, cg=30, tol=1e-10, true=0, ens=1, cyc=0)
 
 # Every configuration tried, in order (the table printed without --configs).
 CONFIGS = [
@@ -64,6 +66,7 @@ CONFIGS = [
     "it=16,lam=0.23",
     "it=8,lam=0.17,lp=0.275",  # lam 0.17 at noise 0.01, 0.23 at 0.03
     "it=8,lam=0.17,lp=0.275,ens=8",  # + x8 self-ensemble of the final denoising step
+    "it=8,lam=0.23,cyc=1",  # DPIR's schedule, each step's denoiser on another flip/rotation
 ]
 CHOSEN = "it=8,lam=0.17,lp=0.275,ens=8"
 
@@ -74,7 +77,7 @@ def parse(cfg):
         k, v = item.split("=")
         if k not in p:
             raise ValueError(f"unknown key {k!r} in {cfg!r}")
-        p[k] = v if k == "s0" else type(DEFAULTS[k])(float(v)) if k in ("it", "cg", "true", "ens") else float(v)
+        p[k] = v if k == "s0" else type(DEFAULTS[k])(float(v)) if k in ("it", "cg", "true", "ens", "cyc") else float(v)
     return p
 
 
@@ -136,6 +139,9 @@ def pnp(den, g, psf, sigma_n, p, both=False):
             rz = rz_new
         if k == len(sigmas) - 1 and p["ens"] > 1:
             z, plain = ensemble(den, x, float(s), p["ens"])
+        elif p["cyc"]:
+            z = undo(den(np.ascontiguousarray(transform(x, k % 8), dtype=np.float32), float(s)), k % 8)
+            z = z.astype(np.float64)
         else:
             z = den(x.astype(np.float32), float(s)).astype(np.float64)
     if both:
@@ -144,14 +150,22 @@ def pnp(den, g, psf, sigma_n, p, both=False):
     return z[r0:r0 + n0, c0:c0 + n1]
 
 
+def transform(x, t):
+    """The t-th of the 8 flips/rotations (t < 4: a rotation by t quarter turns)."""
+    return np.rot90(x[:, ::-1] if t >= 4 else x, t % 4)
+
+
+def undo(d, t):
+    d = np.rot90(d, -(t % 4))
+    return d[:, ::-1] if t >= 4 else d
+
+
 def ensemble(den, x, s, n):
     """Mean of the denoiser over the first n of the 8 flips/rotations (each undone)."""
     acc, first = np.zeros_like(x), None
     for t in range(n):
-        k, flip = t % 4, t >= 4
-        v = np.rot90(x[:, ::-1] if flip else x, k)
-        d = np.rot90(den(np.ascontiguousarray(v, dtype=np.float32), s).astype(np.float64), -k)
-        d = d[:, ::-1] if flip else d
+        v = transform(x, t)
+        d = undo(den(np.ascontiguousarray(v, dtype=np.float32), s).astype(np.float64), t)
         first = d if first is None else first
         acc += d
     return acc / n, first

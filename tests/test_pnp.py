@@ -222,6 +222,84 @@ def test_pnp_custom_denoiser_schedule_and_callback():
     assert info["iterations"] == 2
 
 
+def _orientations(v, t):
+    """The t-th flip/rotation as pnp_deconvolve's self_ensemble defines it: a flip of the
+    columns when t >= 4, then t % 4 quarter turns."""
+    return np.rot90(v[:, ::-1] if t >= 4 else v, t % 4)
+
+
+def test_pnp_self_ensemble_cycle_turns_each_step_by_the_next_orientation():
+    """With an identity denoiser every mode has the same iterates; 'cycle' must show step
+    k the (k mod 8)-th flip/rotation of the iterate 'none' shows, and 'mean' all 8 (a
+    non-square image, so the quarter turns swap its sides)."""
+    _, g, psf = _case((30, 37))
+    seen = {"none": [], "cycle": [], "mean": []}
+    for mode, inputs in seen.items():
+        def identity(x, sigma, inputs=inputs):
+            inputs.append(x.copy())
+            return x
+        unblur.pnp_deconvolve(g, psf, denoiser=identity, iterations=10, noise_sigma=0.01, self_ensemble=mode)
+    assert len(seen["none"]) == len(seen["cycle"]) == 10 and len(seen["mean"]) == 80
+    for k, x in enumerate(seen["none"]):
+        np.testing.assert_array_equal(seen["cycle"][k], _orientations(x, k % 8))
+        for t in range(8):
+            np.testing.assert_allclose(seen["mean"][8 * k + t], _orientations(x, t), rtol=0, atol=1e-12)
+    assert {x.shape for x in seen["cycle"]} == {seen["none"][0].shape, seen["none"][0].shape[::-1]}
+
+
+def test_pnp_self_ensemble_undoes_each_orientation():
+    """A denoiser that is not orientation-equivariant (it adds a fraction of the pixel
+    above): 'cycle' and 'mean' must give the manual computation from the data step's
+    output; 'none' the denoiser's own."""
+    _, g, psf = _case((30, 37))
+
+    def shear(x, sigma):
+        out = x.copy()
+        out[1:] += 0.25 * x[:-1]
+        return out
+
+    steps = []
+    unblur.pnp_deconvolve(g, psf, denoiser=lambda x, s: steps.append(x.copy()) or x, iterations=1, noise_sigma=0.01,
+                          self_ensemble="none")
+    x = steps[0]
+    k = psf.shape[0] // 2, psf.shape[1] // 2
+    window = (slice(k[0], k[0] + g.shape[0]), slice(k[1], k[1] + g.shape[1]))
+
+    def undo(d, t):
+        d = np.rot90(d, -(t % 4))
+        return d[:, ::-1] if t >= 4 else d
+
+    want = {"none": shear(x, 0), "cycle": shear(x, 0),  # step 1 of 'cycle' sees orientation 0
+            "mean": np.mean([undo(shear(np.ascontiguousarray(_orientations(x, t)), 0), t) for t in range(8)], axis=0)}
+    for mode, w in want.items():
+        out = unblur.pnp_deconvolve(g, psf, denoiser=shear, iterations=1, noise_sigma=0.01, self_ensemble=mode)
+        np.testing.assert_allclose(out, w[window], rtol=0, atol=1e-12)
+    assert np.abs(want["mean"] - want["none"]).max() > 1e-3  # the shear is not equivariant: the test can fail
+    # Two steps: the second step of 'cycle' sees the image turned a quarter.
+    calls = []
+    unblur.pnp_deconvolve(g, psf, denoiser=lambda x, s: calls.append(x.shape) or shear(x, s), iterations=2,
+                          noise_sigma=0.01, self_ensemble="cycle")
+    assert calls == [x.shape, x.shape[::-1]]
+
+
+def test_pnp_self_ensemble_joint_colour_turns_the_spatial_axes_only():
+    _, g, psf = _case((24, 29))
+    rgb = np.stack([g, 0.8 * g, np.flipud(g).copy()], axis=-1)
+    seen = []
+
+    class Colour:
+        channels = 3
+
+        def __call__(self, x, sigma):
+            seen.append(x.shape)
+            return x
+
+    plain = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, denoiser=Colour(), iterations=2, self_ensemble="none")
+    turned = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, denoiser=Colour(), iterations=2, self_ensemble="cycle")
+    assert seen[2][:2] == seen[3][1::-1] and seen[3][2] == 3
+    np.testing.assert_allclose(turned, plain, rtol=0, atol=1e-12)  # an equivariant denoiser: no change
+
+
 def test_pnp_noiseless_schedule_has_a_floor():
     _, g, psf = _case((32, 32), noise=0.0)
     _, info = unblur.pnp_deconvolve(g, psf, noise_sigma=0.0, denoiser=lambda x, s: x, return_info=True)
@@ -251,6 +329,10 @@ def test_pnp_bad_input():
         unblur.deconvolve(np.random.default_rng(0).random((8, 8, 8)), np.ones((3, 3, 3)) / 27, method="pnp")
     with pytest.raises(TypeError, match="callback"):
         unblur.pnp_deconvolve(g, psf, callback=1)
+    with pytest.raises(ValueError, match="self_ensemble"):
+        unblur.pnp_deconvolve(g, psf, self_ensemble="x8")
+    with pytest.raises(TypeError, match="self_ensemble"):
+        unblur.pnp_deconvolve(g, psf, self_ensemble=8)
     with pytest.raises(ValueError, match="image"):
         unblur.pnp_deconvolve(np.full((32, 32), np.nan), psf)
 
@@ -284,12 +366,14 @@ def test_pnp_faces_agree_end_to_end(fake_cuda):
     np.testing.assert_allclose(cp.asnumpy(got), want, atol=2e-4)
 
 
-def test_pnp_cupy_fallback_matches(fake_cupy):
+@pytest.mark.parametrize("self_ensemble", ["cycle", "mean", "none"])
+def test_pnp_cupy_fallback_matches(fake_cupy, self_ensemble):
     cp = fake_cupy
     _, g, psf = _case((40, 44))
     den = unblur.models.denoiser()
-    want = unblur.pnp_deconvolve(g, psf, denoiser=den, noise_sigma=0.01)
-    got = unblur.pnp_deconvolve(cp.asarray(g), cp.asarray(psf), denoiser=_shipped_on(cp), noise_sigma=0.01)
+    want = unblur.pnp_deconvolve(g, psf, denoiser=den, noise_sigma=0.01, self_ensemble=self_ensemble)
+    got = unblur.pnp_deconvolve(cp.asarray(g), cp.asarray(psf), denoiser=_shipped_on(cp), noise_sigma=0.01,
+                                self_ensemble=self_ensemble)
     np.testing.assert_allclose(cp.asnumpy(got), want, atol=1e-6)
 
 
