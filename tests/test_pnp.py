@@ -76,10 +76,42 @@ def test_data_prox_faces_agree(rng, dtype, boundary, shape, psf_shape):
     gpu, gi = host.data_prox(g, psf, boundary, alpha, z, x0, t, 500)
     want, ri = ref.data_prox(g, psf, boundary, alpha, z, x0, tolerance=t)
     assert got.dtype == gpu.dtype == want.dtype == dtype
-    _close(got, want, dtype)
-    _close(gpu, want, dtype)
-    assert ci["iterations"] == gi["iterations"]
-    assert abs(ci["iterations"] - ri["iterations"]) <= (0 if dtype == np.float64 else 2)
+    # The engines and the reference take the same CG steps, but each reads its own
+    # residual in the stop test (relative residual <= tolerance), and rounding, amplified
+    # over the iterations, moves their residuals apart a little: where an iterate lies
+    # that close to the tolerance one stops a step before the other (seen: 1.0079e-5 vs
+    # 0.9984e-5 after 23 float32 steps, 1.0115e-10 vs 0.9377e-10 after 64 float64 steps).
+    # A different algorithm (preconditioner, operator) would be many steps off.
+    its = (ci["iterations"], gi["iterations"], ri["iterations"])
+    assert max(its) - min(its) <= 2, its
+    if boundary != "auto":  # closed forms: the same arithmetic on every face
+        _close(got, want, dtype)
+        _close(gpu, want, dtype)
+        return
+    # 'auto' stops the CG at a relative residual (1e-10 in float64, the default 1e-5 in
+    # float32, where the reference iterates in float64 and the engines in float32). With
+    # alpha near 0.005 the halo is weakly determined and CG's iterates are sensitive to
+    # rounding, so the faces' solutions differ by far more than round-off (up to 6e-4 in
+    # float32, 8e-13 on elements of 0.02 in float64: seen on ~3% and ~2% of fresh draws
+    # against element-wise tolerances). Each is held to what the solver promises instead:
+    # its true residual b - N x (N = A^T M A + alpha I, evaluated in float64) within the
+    # stopping rule plus the round-off of storing x in its dtype, and any two solutions
+    # within the distance their residuals allow, |x_a - x_b| <= (|r_a| + |r_b|) / alpha
+    # (N's smallest eigenvalue is at least alpha).
+    ext = BlurOperator(psf.astype(np.float64), shape, extended=True)
+    b = ext.adjoint(g.astype(np.float64)) + alpha * z.astype(np.float64)
+    stop = t if t > 0 else 1e-5
+
+    def residual(x):
+        x = x.astype(np.float64)
+        r = np.linalg.norm(b - ext.adjoint(ext.forward(x)) - alpha * x)
+        assert r <= stop * np.linalg.norm(b) + 4 * (1 + alpha) * np.finfo(dtype).eps * np.linalg.norm(x)
+        return r
+
+    r_ref = residual(want)
+    for x in (got, gpu):
+        dist = np.linalg.norm(x.astype(np.float64) - want.astype(np.float64))
+        assert dist <= (residual(x) + r_ref) / alpha
 
 
 def test_data_prox_bad_input(rng):
