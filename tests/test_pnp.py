@@ -218,20 +218,25 @@ def test_pnp_default_denoiser_is_the_rgb_model_for_three_channels_and_the_grey_o
     assert not info["joint_channels"]
 
 
+class _ColourIdentity:
+    """A 3-channel denoiser that returns its input and records the shapes it is given."""
+
+    channels = 3
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, x, sigma):
+        self.seen.append(x.shape)
+        return x
+
+
 def test_pnp_joint_colour_denoiser_is_called_on_all_channels():
     _, g, psf = _case((32, 32))
     rgb = np.stack([g, g, g], axis=-1)
-    seen = []
-
-    class Colour:
-        channels = 3
-
-        def __call__(self, x, sigma):
-            seen.append(x.shape)
-            return x
-
-    unblur.pnp_deconvolve(rgb, psf, channel_axis=2, denoiser=Colour(), iterations=3)
-    assert len(seen) == 3 and all(s[-1] == 3 and len(s) == 3 for s in seen)
+    colour = _ColourIdentity()
+    unblur.pnp_deconvolve(rgb, psf, channel_axis=2, denoiser=colour, iterations=3)
+    assert len(colour.seen) == 3 and all(s[-1] == 3 and len(s) == 3 for s in colour.seen)
 
 
 def test_pnp_custom_denoiser_schedule_and_callback():
@@ -317,17 +322,10 @@ def test_pnp_self_ensemble_undoes_each_orientation():
 def test_pnp_self_ensemble_joint_colour_turns_the_spatial_axes_only():
     _, g, psf = _case((24, 29))
     rgb = np.stack([g, 0.8 * g, np.flipud(g).copy()], axis=-1)
-    seen = []
-
-    class Colour:
-        channels = 3
-
-        def __call__(self, x, sigma):
-            seen.append(x.shape)
-            return x
-
-    plain = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, denoiser=Colour(), iterations=2, self_ensemble="none")
-    turned = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, denoiser=Colour(), iterations=2, self_ensemble="cycle")
+    colour = _ColourIdentity()
+    plain = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, denoiser=colour, iterations=2, self_ensemble="none")
+    turned = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, denoiser=colour, iterations=2, self_ensemble="cycle")
+    seen = colour.seen
     assert seen[2][:2] == seen[3][1::-1] and seen[3][2] == 3
     np.testing.assert_allclose(turned, plain, rtol=0, atol=1e-12)  # an equivariant denoiser: no change
 
