@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quality as q  # noqa: E402
 import unblur  # noqa: E402
 import unblur.models  # noqa: E402
+from unblur._pnp import _orient, _unorient  # noqa: E402
 
 CACHE_DIR = "/tmp/pnp-tune"
 CACHE = os.path.join(CACHE_DIR, "results.json")
@@ -151,13 +152,12 @@ def pnp(den, g, psf, sigma_n, p, both=False):
 
 
 def transform(x, t):
-    """The t-th of the 8 flips/rotations (t < 4: a rotation by t quarter turns)."""
-    return np.rot90(x[:, ::-1] if t >= 4 else x, t % 4)
+    """The t-th of the 8 flips/rotations, as pnp_deconvolve's self_ensemble turns them."""
+    return _orient(x, t, np)
 
 
 def undo(d, t):
-    d = np.rot90(d, -(t % 4))
-    return d[:, ::-1] if t >= 4 else d
+    return _unorient(d, t, np)
 
 
 def ensemble(den, x, s, n):
