@@ -21,19 +21,26 @@ import quality as q  # noqa: E402
 import unblur  # noqa: E402
 
 
+def positive_float(text):
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"--noise must be > 0, got {text!r}")
+    return v
+
+
 def denoise(noises):
     import unblur.models
-    from skimage.restoration import denoise_tv_chambolle
+    from denoise import best_tv
 
     den = unblur.models.denoiser()
+    weights = np.geomspace(0.003, 0.3, 15)  # lower than bench/denoise.py's: noise 0.01-0.03 here
     rng = np.random.default_rng(1)
     print("# PSNR (dB): noisy, the shipped grey denoiser, skimage TV with its best of 15 weights")
     for name, img in q.load_images(256, 6):
         for s in noises:
             noisy = img + s * rng.standard_normal(img.shape)
             ours = unblur.metrics.psnr(img, np.asarray(den(noisy.astype(np.float32), s), np.float64), data_range=1)
-            tv = max(unblur.metrics.psnr(img, denoise_tv_chambolle(noisy, weight=w), data_range=1)
-                     for w in np.geomspace(0.003, 0.3, 15))
+            tv = best_tv(noisy, img, weights)[0]
             print(f"noise {s:.2f} {name:10s} noisy {unblur.metrics.psnr(img, noisy, data_range=1):6.2f}  "
                   f"denoiser {ours:6.2f}  TV best {tv:6.2f}  {ours - tv:+.2f} dB")
     return 0
@@ -41,7 +48,7 @@ def denoise(noises):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--noise", nargs="*", type=float, default=[0.01, 0.03])
+    ap.add_argument("--noise", nargs="+", type=positive_float, default=[0.01, 0.03])
     ap.add_argument("--denoise", action="store_true", help="the denoiser alone against TV's best weight")
     args = ap.parse_args(argv)
     if args.denoise:

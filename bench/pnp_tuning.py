@@ -141,7 +141,7 @@ def pnp(den, g, psf, sigma_n, p, both=False):
         if k == len(sigmas) - 1 and p["ens"] > 1:
             z, plain = ensemble(den, x, float(s), p["ens"])
         elif p["cyc"]:
-            z = undo(den(np.ascontiguousarray(transform(x, k % 8), dtype=np.float32), float(s)), k % 8)
+            z = _unorient(den(np.ascontiguousarray(_orient(x, k % 8, np), dtype=np.float32), float(s)), k % 8, np)
             z = z.astype(np.float64)
         else:
             z = den(x.astype(np.float32), float(s)).astype(np.float64)
@@ -151,21 +151,12 @@ def pnp(den, g, psf, sigma_n, p, both=False):
     return z[r0:r0 + n0, c0:c0 + n1]
 
 
-def transform(x, t):
-    """The t-th of the 8 flips/rotations, as pnp_deconvolve's self_ensemble turns them."""
-    return _orient(x, t, np)
-
-
-def undo(d, t):
-    return _unorient(d, t, np)
-
-
 def ensemble(den, x, s, n):
     """Mean of the denoiser over the first n of the 8 flips/rotations (each undone)."""
     acc, first = np.zeros_like(x), None
     for t in range(n):
-        v = transform(x, t)
-        d = undo(den(np.ascontiguousarray(v, dtype=np.float32), s).astype(np.float64), t)
+        v = _orient(x, t, np)
+        d = _unorient(den(np.ascontiguousarray(v, dtype=np.float32), s).astype(np.float64), t, np)
         first = d if first is None else first
         acc += d
     return acc / n, first

@@ -256,9 +256,10 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     preconditioned conjugate-gradient solve of the extended model (the one of
     :func:`unblur.wiener`), warm-started from the previous estimate. The result is the
     last denoiser output, cropped to the observation. ``self_ensemble='cycle'`` gained
-    +0.10 / +0.07 dB over 'none' at noise 0.01 / 0.03 on ten held-out images (worst
-    case against TV -0.10 -> -0.07 dB) at the same cost; 'mean' gains another +0.01 dB
-    over 'cycle' on the benchmark's images in 6.7 times the time (bench/RESULTS.md).
+    +0.10 / +0.07 dB over 'none' at noise 0.01 / 0.03 on ten held-out images (with the
+    10,000-step grey model; worst case against TV -0.10 -> -0.07 dB) at the same cost;
+    'mean' gains another +0.01 dB over 'cycle' on the benchmark's images in 6.7 times
+    the time (bench/RESULTS.md).
 
     References
     ----------
