@@ -56,6 +56,20 @@ class SceneOptions:
     p_soft_edges: float = 0.1  # a shape with a soft (slightly defocused) edge
     p_global_blur: float = 0.15  # a mild blur of the whole image (lens softness)
     texture_min_radius: float = 5.0  # below this, a texture would be invisible: flat or gradient
+    # Additions of the "v2" scenes (SCENES below); at 0 no random number is drawn for
+    # them, so the "v1" scenes (the defaults) are exactly those the first models saw.
+    p_lines: float = 0.0  # thin straight lines among the shapes (wires, rails, masts, lattices)
+    p_smooth: float = 0.0  # a smooth low-contrast scene: shaded surface, faint shapes, fine grain
+
+
+# The scene distributions the training command can use (train.py --scenes). v1: the dead
+# leaves above. v2 adds what the dead leaves never draw and the first models were
+# weakest on (docs/training.md): thin lines one to three pixels wide, alone or in
+# lattices, and smooth low-contrast surfaces whose fine grain is signal, not noise.
+SCENES = {
+    "v1": SceneOptions(),
+    "v2": SceneOptions(p_lines=0.35, p_smooth=0.2),
+}
 
 
 def power_law_radii(rng: np.random.Generator, n: int, r_min: float, r_max: float, exponent: float) -> np.ndarray:
@@ -360,6 +374,70 @@ class _Painter:
         region += alpha * (colour - region)
 
 
+def _segments(rng: np.random.Generator, size: int) -> list:
+    """Thin straight segments of one image: (y0, x0, y1, x1, width). Free lines (lengths
+    log-uniform up to twice the side, so many cross the whole image), or a lattice: two
+    parallel rails with zigzag braces between them (a mast, a truss, a railing)."""
+    segs = []
+    for _ in range(int(rng.integers(1, 4))):
+        width = float(rng.uniform(0.6, 3.0))
+        cy, cx = rng.uniform(-0.1 * size, 1.1 * size, 2)
+        theta = rng.uniform(0.0, math.pi)
+        dy, dx = math.sin(theta), math.cos(theta)
+        length = math.exp(rng.uniform(math.log(6.0), math.log(2.0 * size)))
+        if rng.random() < 0.6:
+            for _ in range(int(rng.integers(1, 5))):  # a bundle of near-parallel lines
+                off = rng.normal(0.0, 0.08 * size)
+                segs.append((cy + off * dx - dy * length / 2, cx - off * dy - dx * length / 2,
+                             cy + off * dx + dy * length / 2, cx - off * dy + dx * length / 2,
+                             max(0.6, width * rng.uniform(0.6, 1.4))))
+        else:
+            gap = rng.uniform(4.0, 0.3 * size)  # the rails' distance
+            pitch = gap * rng.uniform(0.5, 1.5)  # the braces' spacing along the rails
+            ny, nx = dx, -dy  # the normal
+            for side in (-0.5, 0.5):
+                oy, ox = cy + side * gap * ny, cx + side * gap * nx
+                segs.append((oy - dy * length / 2, ox - dx * length / 2, oy + dy * length / 2, ox + dx * length / 2, width))
+            brace = max(0.6, width * rng.uniform(0.4, 1.0))
+            for k in range(int(length / pitch)):
+                t0 = -length / 2 + k * pitch
+                s0, s1 = (-0.5, 0.5) if k % 2 == 0 else (0.5, -0.5)
+                segs.append((cy + t0 * dy + s0 * gap * ny, cx + t0 * dx + s0 * gap * nx,
+                             cy + (t0 + pitch) * dy + s1 * gap * ny, cx + (t0 + pitch) * dx + s1 * gap * nx, brace))
+    return segs
+
+
+def _paint_segment(canvas: np.ndarray, seg, colour: np.ndarray) -> None:
+    """Composite one anti-aliased segment (coverage from the distance to it) in place."""
+    y0, x0, y1, x1, width = seg
+    size_y, size_x = canvas.shape[1:]
+    reach = width / 2.0 + 1.5
+    top, bottom = max(0, int(min(y0, y1) - reach)), min(size_y, int(max(y0, y1) + reach) + 1)
+    left, right = max(0, int(min(x0, x1) - reach)), min(size_x, int(max(x0, x1) + reach) + 1)
+    if top >= bottom or left >= right:
+        return
+    py = np.arange(top, bottom, dtype=np.float32)[:, None] + 0.5 - y0
+    px = np.arange(left, right, dtype=np.float32)[None, :] + 0.5 - x0
+    vy, vx = y1 - y0, x1 - x0
+    t = np.clip((py * vy + px * vx) / max(vy * vy + vx * vx, 1e-6), 0.0, 1.0)
+    dist = np.hypot(py - t * vy, px - t * vx)
+    alpha = np.clip(width / 2.0 + 0.5 - dist, 0.0, 1.0)
+    region = canvas[:, top:bottom, left:right]
+    region += alpha[None] * (colour[:, None, None] - region)
+
+
+def _smooth_surface(rng: np.random.Generator, size: int, channels: int):
+    """A smooth, low-contrast shaded surface (C, S, S), its grain (S, S) and the factor
+    that pulls the shapes' colours towards its mean."""
+    base = _draw_colours(rng, 1, channels)[0, 0]
+    contrast = math.exp(rng.uniform(math.log(0.01), math.log(0.12)))
+    shading = filtered_noise(rng, size, size, rng.uniform(2.5, 4.0), rng.uniform(0.02, 0.12))
+    surface = base[:, None, None] + contrast * shading[None]
+    grain = math.exp(rng.uniform(math.log(0.002), math.log(0.03))) * filtered_noise(
+        rng, size, size, rng.uniform(0.0, 1.5), rng.uniform(0.2, 0.5))
+    return surface.astype(np.float32), grain, float(rng.uniform(0.05, 0.5))
+
+
 def render_scene(rng: np.random.Generator, size: int, channels: int, options: SceneOptions = SceneOptions()) -> np.ndarray:
     """One dead-leaves image, float32 (channels, size, size) in [0, 1]."""
     opt = options
@@ -372,17 +450,42 @@ def render_scene(rng: np.random.Generator, size: int, channels: int, options: Sc
     painter.paint_background(_draw_colours(rng, 1, channels)[0])
     blur_at = int(rng.integers(count // 4, 3 * count // 4 + 1)) if rng.random() < opt.p_depth_of_field else -1
     small = radii < opt.texture_min_radius
+    smooth = opt.p_smooth > 0 and rng.random() < opt.p_smooth
+    grain = None
+    if smooth:
+        # Few shapes, faint against the surface: a surface whose texture is its shading
+        # and grain (a planet, skin, a wall, a sky), where a denoiser must keep the grain.
+        surface, grain, pull = _smooth_surface(rng, size, channels)
+        painter.canvas[:] = surface
+        mean = surface.mean(axis=(1, 2))
+        shapes.colours = (mean[None, None, :] + pull * (shapes.colours - mean[None, None, :])).astype(np.float32)
+        keep = rng.random(count) < rng.uniform(0.05, 0.4)
+        small &= keep
+        large_kept = keep
+    else:
+        large_kept = np.ones(count, bool)
+    lines = {}
+    if opt.p_lines > 0 and rng.random() < opt.p_lines:
+        for seg in _segments(rng, size):
+            colour = _draw_colours(rng, 1, channels)[0, 0]
+            lines.setdefault(int(rng.integers(0, count + 1)), []).append((seg, colour))
     small_boxes = painter.prepare_small(shapes, np.flatnonzero(small))
     for i in range(count):
         if i == blur_at:
             sigma = rng.uniform(1.0, 4.0)
             painter.canvas[:] = ndimage.gaussian_filter(painter.canvas, (0, sigma, sigma), mode="reflect")
+        for seg, colour in lines.get(i, ()):
+            _paint_segment(painter.canvas, seg, colour)
         if small[i]:
             box = small_boxes.get(i)
             if box is not None:
                 painter.paint_small(box)
-        else:
+        elif large_kept[i] and radii[i] >= opt.texture_min_radius:
             painter.paint_large(shapes, i)
+    for seg, colour in lines.get(count, ()):
+        _paint_segment(painter.canvas, seg, colour)
+    if grain is not None:
+        painter.canvas += grain[None]
     image = np.ascontiguousarray(painter.canvas)
     if rng.random() < opt.p_global_blur:
         sigma = rng.uniform(0.3, 1.0)
@@ -432,17 +535,21 @@ def batch_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def training_batch(
-    seed: int, index: int, batch_size: int, size: int, channels: int, p_varying: float = 0.25
+    seed: int, index: int, batch_size: int, size: int, channels: int, p_varying: float = 0.25, scenes: str = "v1"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training batch number `index` of the run seeded by `seed` (deterministic)."""
-    return make_batch(batch_rng(seed, index), batch_size, size, channels, p_varying)
+    """Training batch number `index` of the run seeded by `seed` (deterministic), of the
+    scene distribution SCENES[scenes]."""
+    if scenes not in SCENES:
+        raise ValueError(f"scenes must be one of {sorted(SCENES)}, got {scenes!r}")
+    return make_batch(batch_rng(seed, index), batch_size, size, channels, p_varying, SCENES[scenes])
 
 
-def batches(seed: int, batch_size: int, size: int, channels: int, start: int = 0, p_varying: float = 0.25):
+def batches(seed: int, batch_size: int, size: int, channels: int, start: int = 0, p_varying: float = 0.25,
+            scenes: str = "v1"):
     """Endless stream of training batches start, start + 1, ..."""
     index = start
     while True:
-        yield training_batch(seed, index, batch_size, size, channels, p_varying)
+        yield training_batch(seed, index, batch_size, size, channels, p_varying, scenes)
         index += 1
 
 
@@ -482,11 +589,12 @@ def _main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--samples", metavar="PNG", help="write a grid of 16 clean images (needs Pillow)")
+    parser.add_argument("--scenes", default="v1", choices=sorted(SCENES))
     args = parser.parse_args()
     if args.samples:
         from PIL import Image
 
-        clean, noisy, _ = training_batch(0, 0, 16, args.size, args.channels)
+        clean, noisy, _ = training_batch(0, 0, 16, args.size, args.channels, scenes=args.scenes)
         tiles = np.concatenate([clean, np.clip(noisy, 0, 1)], axis=3)  # clean | noisy side by side
         rows = [np.concatenate(list(tiles[r * 4 : r * 4 + 4]), axis=2) for r in range(4)]
         grid = np.concatenate(rows, axis=1)

@@ -87,6 +87,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--workers", type=int, help="data-generating processes (default: 0 on cpu, cores - 2 on cuda)")
     p.add_argument("--threads", type=int, help="PyTorch threads (default: the cores not given to workers)")
+    p.add_argument("--scenes", default="v1", choices=sorted(gen.SCENES),
+                   help="the scene distribution (training/data.py SCENES; v2 adds thin lines and smooth low-contrast surfaces)")
+    p.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (a fine-tune: new optimizer, schedule and step count)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
     p.add_argument("--amp", action="store_true", help="cuda: bfloat16 autocast")
     p.add_argument("--quantize", action="store_true", help="also write INT8 models (onnxruntime.quantization) and report them")
@@ -96,6 +100,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.minutes = 3.0
     if args.patch % 2**args.levels:
         p.error(f"--patch {args.patch} is not a multiple of 2**levels = {2**args.levels}")
+    if args.init is not None and not args.init.is_file():
+        p.error(f"--init {args.init}: no such checkpoint")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device (or a CPU-only PyTorch)")
     return args
@@ -112,14 +118,16 @@ class TrainingBatches(torch.utils.data.Dataset):
     """Item i = training batch i (data.training_batch): deterministic, so the run does not
     depend on the number of worker processes."""
 
-    def __init__(self, seed: int, batch_size: int, patch: int, channels: int, p_varying: float):
+    def __init__(self, seed: int, batch_size: int, patch: int, channels: int, p_varying: float, scenes: str = "v1"):
         self.seed, self.batch_size, self.patch, self.channels, self.p_varying = seed, batch_size, patch, channels, p_varying
+        self.scenes = scenes
 
     def __len__(self) -> int:
         return 2**62
 
     def __getitem__(self, index: int):
-        clean, noisy, sigma = gen.training_batch(self.seed, index, self.batch_size, self.patch, self.channels, self.p_varying)
+        clean, noisy, sigma = gen.training_batch(self.seed, index, self.batch_size, self.patch, self.channels, self.p_varying,
+                                                  self.scenes)
         return torch.from_numpy(clean), torch.from_numpy(noisy), torch.from_numpy(sigma)
 
 
@@ -188,7 +196,16 @@ def main(argv=None) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, elapsed_before = 0, 0.0
     checkpoint = out / "checkpoint.pt"
-    if args.resume and checkpoint.exists():
+    init_info = None
+    resuming = args.resume and checkpoint.exists()
+    if args.init is not None and not resuming:
+        state = torch.load(str(args.init), map_location=device, weights_only=False)
+        if state["model_config"] != model.config():
+            raise SystemExit(f"--init {args.init}: model {state['model_config']} differs from the arguments' {model.config()}")
+        model.load_state_dict(state["model"])
+        init_info = {"checkpoint": str(args.init), "step": state["step"], "training_info": state.get("training_info", {})}
+        print(f"initialised from {args.init} (step {state['step']} of its run)", flush=True)
+    if resuming:
         state = torch.load(str(checkpoint), map_location=device, weights_only=False)
         if state["model_config"] != model.config():
             raise SystemExit(f"{checkpoint}: model {state['model_config']} differs from the arguments' {model.config()}")
@@ -209,7 +226,7 @@ def main(argv=None) -> dict:
     print("validation PSNR of the noisy input: " + ", ".join(f"sigma {s}: {v:.2f} dB" for s, v in baseline.items()), flush=True)
 
     loader = torch.utils.data.DataLoader(
-        TrainingBatches(args.seed, args.batch_size, args.patch, args.channels, args.varying_noise),
+        TrainingBatches(args.seed, args.batch_size, args.patch, args.channels, args.varying_noise, args.scenes),
         batch_size=None,
         sampler=range(step, 2**62),
         num_workers=workers,
@@ -319,7 +336,10 @@ def main(argv=None) -> dict:
         "validation_psnr": {str(s): round(v, 3) for s, v in psnrs.items()},
         "validation_noisy_psnr": {str(s): round(v, 3) for s, v in baseline.items()},
         "data": "training/data.py dead leaves (generated images only)",
+        "scenes": args.scenes,
     }
+    if init_info is not None or args.init is not None:
+        training_info["init"] = init_info if init_info is not None else {"checkpoint": str(args.init)}
     save_checkpoint(checkpoint, model, optimizer, step, elapsed(), args, training_info)
     steps_run = step - train_start_step
     summary = {

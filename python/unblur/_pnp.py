@@ -215,7 +215,11 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     iterations : int >= 1
         Outer iterations (denoiser calls).
     lam : float > 0
-        The prior's weight: :math:`\\alpha_k = \\lambda \\sigma^2 / \\sigma_k^2`.
+        The prior's weight: :math:`\\alpha_k = \\lambda \\sigma^2 / \\sigma_k^2`. Much
+        smaller values let the data step amplify noise faster than the schedule's
+        denoiser levels assume: at noise 0.03, lam = 0.12 lost 3 to 17 dB against TV
+        on the benchmark's camera, rocket and moon cases with defocus, motion and shake
+        blur, where the default (0.23) was -0.14 to +1.23 dB.
     sigma_start : float > 0
         The first noise level of the schedule (in image units; at least the noise level).
     self_ensemble : {'cycle', 'mean', 'none'}

@@ -1,0 +1,98 @@
+"""training/data.py's scene distributions (docs/training.md): the "v1" dead leaves are
+unchanged by the "v2" additions (so the shipped models' command still reproduces them),
+and the additions draw what they claim. NumPy and SciPy only: runs without PyTorch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from training import data  # noqa: E402
+
+
+def test_v1_scenes_are_the_original_ones():
+    # Per-image clean means and noisy standard deviations of batch 0 (seed 0, 32 x 32),
+    # recorded from training/data.py before the v2 additions (commit 7d4e367). A change
+    # in the v1 random stream would move every value by far more than the tolerance,
+    # which only allows for floating-point differences between library builds.
+    expected = {
+        1: ([0.65772, 0.293497, 0.353372, 0.405305], [0.256639, 0.266468, 0.250656, 0.253109]),
+        3: ([0.670304, 0.274028, 0.466514, 0.681119], [0.276562, 0.220757, 0.285241, 0.271445]),
+    }
+    assert data.SCENES["v1"] == data.SceneOptions()
+    for channels, (means, stds) in expected.items():
+        clean, noisy, _ = data.training_batch(0, 0, 4, 32, channels)
+        np.testing.assert_allclose([clean[i].mean() for i in range(4)], means, atol=2e-6)
+        np.testing.assert_allclose([noisy[i].std() for i in range(4)], stds, atol=2e-6)
+        again = data.training_batch(0, 0, 4, 32, channels, scenes="v1")
+        np.testing.assert_array_equal(clean, again[0])
+
+
+def test_v2_differs_and_is_deterministic():
+    a = data.training_batch(3, 2, 4, 48, 1, scenes="v2")
+    b = data.training_batch(3, 2, 4, 48, 1, scenes="v2")
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a[0], data.training_batch(3, 2, 4, 48, 1, scenes="v1")[0])
+    assert a[0].min() >= 0.0 and a[0].max() <= 1.0
+
+
+def test_unknown_scenes():
+    with pytest.raises(ValueError, match="scenes"):
+        data.training_batch(0, 0, 1, 16, 1, scenes="v9")
+
+
+def test_segment_coverage():
+    # A horizontal segment of width 2 along row centre y = 10 (pixel rows 9 and 10 are
+    # wholly inside, their neighbours 8 and 11 wholly outside), from x = 5 to x = 25.
+    canvas = np.zeros((1, 20, 32), np.float32)
+    data._paint_segment(canvas, (10.0, 5.0, 10.0, 25.0, 2.0), np.array([1.0], np.float32))
+    np.testing.assert_allclose(canvas[0, 9:11, 7:24], 1.0)
+    assert canvas[0, :8].max() == 0.0 and canvas[0, 12:].max() == 0.0
+    assert canvas[0, :, :4].max() == 0.0 and canvas[0, :, 27:].max() == 0.0
+    # The painted area is the segment's: length x width plus its two rounded caps.
+    assert canvas.sum() == pytest.approx(20 * 2 + np.pi, rel=0.05)
+    # Compositing: painting grey over white at full coverage gives grey.
+    canvas[:] = 1.0
+    data._paint_segment(canvas, (10.0, 5.0, 10.0, 25.0, 2.0), np.array([0.25], np.float32))
+    np.testing.assert_allclose(canvas[0, 9:11, 7:24], 0.25)
+
+
+def test_lines_appear():
+    # Pixels on a thin line are local extrema across it: brighter (or darker) by more than
+    # 0.1 than both neighbours along a row or a column. Scenes of a few large flat
+    # shapes have almost none; with lines in every image there are several times more.
+    def ridge_pixels(opts):
+        count = 0
+        for k in range(12):
+            img = data.render_scene(np.random.default_rng(k), 64, 1, opts)[0].astype(np.float64)
+            for a in (img, img.T):
+                d1, d2 = a[1:-1] - a[2:], a[1:-1] - a[:-2]
+                count += int(((d1 * d2 > 0) & (np.minimum(np.abs(d1), np.abs(d2)) > 0.1)).sum())
+        return count
+
+    few_shapes = dict(coverage=0.0, r_min=6.0, p_texture=0.0)  # 8 large flat or shaded shapes
+    assert ridge_pixels(data.SceneOptions(p_lines=1.0, **few_shapes)) > 4 * ridge_pixels(data.SceneOptions(**few_shapes))
+
+
+def test_smooth_scenes_are_low_contrast_with_grain():
+    from scipy import ndimage
+
+    smooth = data.SceneOptions(p_smooth=1.0)
+    stds, plain_stds = [], []
+    for k in range(40):
+        img = data.render_scene(np.random.default_rng(k), 64, 1, smooth)[0]
+        assert img.min() >= 0.0 and img.max() <= 1.0
+        stds.append(img.std())
+        plain_stds.append(data.render_scene(np.random.default_rng(k), 64, 1)[0].std())
+        # Fine grain: the residual of a 3 x 3 mean is non-zero almost everywhere (the
+        # dead leaves are flat inside their shapes).
+        local = img - ndimage.uniform_filter(img, 3)
+        assert np.mean(np.abs(local) > 1e-4) > 0.5
+    # Low contrast: the typical smooth scene varies a few times less than a dead-leaves one.
+    assert np.median(stds) < 0.5 * np.median(plain_stds)
