@@ -33,13 +33,19 @@ def test_v1_scenes_are_the_original_ones():
         np.testing.assert_array_equal(clean, again[0])
 
 
-def test_v2_differs_and_is_deterministic():
-    a = data.training_batch(3, 2, 4, 48, 1, scenes="v2")
-    b = data.training_batch(3, 2, 4, 48, 1, scenes="v2")
+@pytest.mark.parametrize("channels", [1, 3])
+def test_v2_differs_and_is_deterministic(channels):
+    a = data.training_batch(3, 2, 4, 48, channels, scenes="v2")
+    b = data.training_batch(3, 2, 4, 48, channels, scenes="v2")
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(a[0], data.training_batch(3, 2, 4, 48, 1, scenes="v1")[0])
+    assert a[0].shape == (4, channels, 48, 48)
+    assert not np.array_equal(a[0], data.training_batch(3, 2, 4, 48, channels, scenes="v1")[0])
     assert a[0].min() >= 0.0 and a[0].max() <= 1.0
+    # Every image, smooth or not, lines or not, renders in both colour modes.
+    everything = data.SceneOptions(p_lines=1.0, p_smooth=1.0)
+    img = data.render_scene(np.random.default_rng(5), 40, channels, everything)
+    assert img.shape == (channels, 40, 40) and np.isfinite(img).all()
 
 
 def test_unknown_scenes():
