@@ -44,7 +44,7 @@ def denoise(noises, images, model):
     den = load_denoiser(model)
     weights = np.geomspace(0.003, 0.3, 15)  # lower than bench/denoise.py's: noise 0.01-0.03 here
     rng = np.random.default_rng(1)
-    print("# PSNR (dB): noisy, the shipped grey denoiser, skimage TV with its best of 15 weights")
+    print(f"# PSNR (dB): noisy, the denoiser ({model}), skimage TV with its best of 15 weights")
     for name, img in images:
         for s in noises:
             noisy = img + s * rng.standard_normal(img.shape)

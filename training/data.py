@@ -450,6 +450,7 @@ def render_scene(rng: np.random.Generator, size: int, channels: int, options: Sc
     painter.paint_background(_draw_colours(rng, 1, channels)[0])
     blur_at = int(rng.integers(count // 4, 3 * count // 4 + 1)) if rng.random() < opt.p_depth_of_field else -1
     small = radii < opt.texture_min_radius
+    large = ~small
     smooth = opt.p_smooth > 0 and rng.random() < opt.p_smooth
     grain = None
     if smooth:
@@ -461,9 +462,7 @@ def render_scene(rng: np.random.Generator, size: int, channels: int, options: Sc
         shapes.colours = (mean[None, None, :] + pull * (shapes.colours - mean[None, None, :])).astype(np.float32)
         keep = rng.random(count) < rng.uniform(0.05, 0.4)
         small &= keep
-        large_kept = keep
-    else:
-        large_kept = np.ones(count, bool)
+        large &= keep
     lines = {}
     if opt.p_lines > 0 and rng.random() < opt.p_lines:
         for seg in _segments(rng, size):
@@ -480,7 +479,7 @@ def render_scene(rng: np.random.Generator, size: int, channels: int, options: Sc
             box = small_boxes.get(i)
             if box is not None:
                 painter.paint_small(box)
-        elif large_kept[i] and radii[i] >= opt.texture_min_radius:
+        elif large[i]:
             painter.paint_large(shapes, i)
     for seg, colour in lines.get(count, ()):
         _paint_segment(painter.canvas, seg, colour)

@@ -179,6 +179,15 @@ def save_checkpoint(path: Path, model, optimizer, step: int, elapsed: float, arg
     os.replace(tmp, path)  # never a half-written checkpoint
 
 
+def load_checkpoint(path: Path, model, device: torch.device, label: str = "") -> dict:
+    """A checkpoint's state, its weights loaded into `model` (whose configuration must match)."""
+    state = torch.load(str(path), map_location=device, weights_only=False)
+    if state["model_config"] != model.config():
+        raise SystemExit(f"{label}{path}: model {state['model_config']} differs from the arguments' {model.config()}")
+    model.load_state_dict(state["model"])
+    return state
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     out: Path = args.out
@@ -199,17 +208,11 @@ def main(argv=None) -> dict:
     init_info = None
     resuming = args.resume and checkpoint.exists()
     if args.init is not None and not resuming:
-        state = torch.load(str(args.init), map_location=device, weights_only=False)
-        if state["model_config"] != model.config():
-            raise SystemExit(f"--init {args.init}: model {state['model_config']} differs from the arguments' {model.config()}")
-        model.load_state_dict(state["model"])
+        state = load_checkpoint(args.init, model, device, "--init ")
         init_info = {"checkpoint": str(args.init), "step": state["step"], "training_info": state.get("training_info", {})}
         print(f"initialised from {args.init} (step {state['step']} of its run)", flush=True)
     if resuming:
-        state = torch.load(str(checkpoint), map_location=device, weights_only=False)
-        if state["model_config"] != model.config():
-            raise SystemExit(f"{checkpoint}: model {state['model_config']} differs from the arguments' {model.config()}")
-        model.load_state_dict(state["model"])
+        state = load_checkpoint(checkpoint, model, device)
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed_before = state["step"], state["elapsed_s"]
         torch.set_rng_state(state["torch_rng"])
@@ -338,8 +341,8 @@ def main(argv=None) -> dict:
         "data": "training/data.py dead leaves (generated images only)",
         "scenes": args.scenes,
     }
-    if init_info is not None or args.init is not None:
-        training_info["init"] = init_info if init_info is not None else {"checkpoint": str(args.init)}
+    if args.init is not None:  # resumed fine-tunes know only the path
+        training_info["init"] = init_info or {"checkpoint": str(args.init)}
     save_checkpoint(checkpoint, model, optimizer, step, elapsed(), args, training_info)
     steps_run = step - train_start_step
     summary = {
