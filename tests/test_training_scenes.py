@@ -4,6 +4,7 @@ and the additions draw what they claim. NumPy and SciPy only: runs without PyTor
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -102,3 +103,41 @@ def test_smooth_scenes_are_low_contrast_with_grain():
         assert np.mean(np.abs(local) > 1e-4) > 0.5
     # Low contrast: the typical smooth scene varies a few times less than a dead-leaves one.
     assert np.median(stds) < 0.5 * np.median(plain_stds)
+
+
+def test_v1_and_v2_are_untouched_by_v3():
+    # The v3 streaks draw nothing at p_streaks = 0: v2 is v2 plus only that option.
+    assert data.SCENES["v3"] == dataclasses.replace(data.SCENES["v2"], p_streaks=data.SCENES["v3"].p_streaks)
+    assert data.SCENES["v2"].p_streaks == 0.0 and data.SCENES["v1"].p_streaks == 0.0
+    a = data.training_batch(2, 1, 3, 32, 1, scenes="v3")
+    b = data.training_batch(2, 1, 3, 32, 1, scenes="v3")
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert a[0].min() >= 0.0 and a[0].max() <= 1.0
+
+
+def test_streaks_are_oriented():
+    # A streak field varies far less along its streaks than across them: the mean squared
+    # difference between neighbours is smallest along one direction and several times
+    # larger across it, though the direction turns slowly over the field.
+    rng = np.random.default_rng(4)
+    ratios = []
+    for _ in range(20):
+        field = data.streak_field(rng, 96).astype(np.float64)
+        assert field.shape == (96, 96) and field.min() >= 0.0 and field.max() <= 1.0
+        d = [np.mean((field - np.roll(field, s, axis=(0, 1))) ** 2) for s in ((0, 1), (1, 0), (1, 1), (1, -1))]
+        ratios.append(max(d) / min(d))
+    # Isotropic noise gives ratios near 1-2 (the diagonals' step is sqrt 2 longer).
+    noise = [data.filtered_noise(np.random.default_rng(k), 96, 96, 1.0, 0.3).astype(np.float64) for k in range(20)]
+    iso = [max(dd) / min(dd) for dd in
+           ([np.mean((f - np.roll(f, s, axis=(0, 1))) ** 2) for s in ((0, 1), (1, 0), (1, 1), (1, -1))] for f in noise)]
+    assert np.median(ratios) > 2 * np.median(iso)
+
+
+def test_streaks_appear_in_v3_textures():
+    # With every textured fill a streak fill, the images differ from the same draws without.
+    opts = data.SceneOptions(p_streaks=1.0, p_texture=1.0)
+    img = data.render_scene(np.random.default_rng(1), 64, 3, opts)
+    assert img.shape == (3, 64, 64) and np.isfinite(img).all()
+    assert not np.array_equal(img, data.render_scene(np.random.default_rng(1), 64, 3,
+                                                     data.SceneOptions(p_texture=1.0)))

@@ -60,6 +60,8 @@ class SceneOptions:
     # them, so the "v1" scenes (the defaults) are exactly those the first models saw.
     p_lines: float = 0.0  # thin straight lines among the shapes (wires, rails, masts, lattices)
     p_smooth: float = 0.0  # a smooth low-contrast scene: shaded surface, faint shapes, fine grain
+    # Addition of the "v3" scenes (also none drawn at 0):
+    p_streaks: float = 0.0  # of the textured fills: fine streaks along a turning direction (fur, hair, grass, grain)
 
 
 # The scene distributions the training command can use (train.py --scenes). v1: the dead
@@ -69,6 +71,7 @@ class SceneOptions:
 SCENES = {
     "v1": SceneOptions(),
     "v2": SceneOptions(p_lines=0.35, p_smooth=0.2),
+    "v3": SceneOptions(p_lines=0.35, p_smooth=0.2, p_streaks=0.35),
 }
 
 
@@ -124,6 +127,32 @@ def filtered_noise(rng: np.random.Generator, h: int, w: int, exponent: float, cu
     field -= field.mean()
     std = field.std()
     return (field / std if std > 0 else field).astype(np.float32)
+
+
+def streak_field(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Fine streaks along a slowly turning direction (fur, hair, grass, wood grain), values
+    in [0, 1], float32 (size, size): white noise filtered by an elongated Gaussian (streaks
+    3-16 px long, 0.6-1.6 px wide), its coordinates bent by a smooth displacement field,
+    then through a soft threshold."""
+    theta = rng.uniform(0.0, math.pi)
+    length = math.exp(rng.uniform(math.log(3.0), math.log(16.0)))
+    width = rng.uniform(0.6, 1.6)
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.rfftfreq(size)[None, :]
+    along = fx * math.cos(theta) + fy * math.sin(theta)
+    across = -fx * math.sin(theta) + fy * math.cos(theta)
+    # A Gaussian streak of standard deviations (length / 2.5, width / 2) has this spectrum.
+    amplitude = np.exp(-2.0 * math.pi**2 * ((length / 2.5) ** 2 * along**2 + (width / 2.0) ** 2 * across**2))
+    spectrum = (rng.standard_normal(amplitude.shape) + 1j * rng.standard_normal(amplitude.shape)) * amplitude
+    field = np.fft.irfft2(spectrum, s=(size, size))
+    bend = rng.uniform(0.0, 0.08) * size
+    grid = np.mgrid[0:size, 0:size].astype(np.float64)
+    grid[0] += bend * filtered_noise(rng, size, size, 3.0, 0.03)
+    grid[1] += bend * filtered_noise(rng, size, size, 3.0, 0.03)
+    field = ndimage.map_coordinates(field, grid, order=1, mode="grid-wrap")
+    field = (field - field.mean()) / max(float(field.std()), 1e-12)
+    sharp = rng.uniform(1.0, 4.0)
+    return (1.0 / (1.0 + np.exp(-sharp * (field - rng.uniform(-0.5, 0.5))))).astype(np.float32)
 
 
 _ELLIPSE, _RECTANGLE, _POLYGON = 0, 1, 2
@@ -248,6 +277,8 @@ class _Painter:
             filtered_noise(rng, size, size, rng.uniform(1.0, 2.5), rng.uniform(0.08, 0.35)),
             filtered_noise(rng, size, size, rng.uniform(1.0, 2.5), rng.uniform(0.08, 0.35)),
         ]
+        # Two streak fields per image ("v3"), likewise; none drawn at p_streaks = 0.
+        self.streaks = [streak_field(rng, size), streak_field(rng, size)] if options.p_streaks > 0 else None
 
     # -- fills: functions of rotated coordinates (u, v) in pixels and of the pixels' box --
 
@@ -265,6 +296,11 @@ class _Painter:
 
     def _texture(self, u, v, box, c1, c2) -> np.ndarray:
         rng = self.rng
+        if self.streaks is not None and rng.random() < self.options.p_streaks:
+            t = self.streaks[int(rng.integers(2))][box]
+            light = np.clip(0.8 + 0.2 * self.noise[1][box], 0.4, 1.2)  # unevenly lit, like the foliage
+            out = c1[:, None, None] + (c2 - c1)[:, None, None] * t[None]
+            return np.clip(out * light[None], 0.0, 1.0)
         theta = rng.uniform(0.0, math.pi)
         cos, sin = math.cos(theta), math.sin(theta)
         # Texture coordinates: rotated independently of the shape, random phase.

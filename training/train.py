@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training import data as gen  # noqa: E402
 from training import export  # noqa: E402
+from training import pnp_inputs  # noqa: E402
 from training.model import Denoiser, parameter_count  # noqa: E402
 
 LOG_FIELDS = [
@@ -89,6 +90,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="PyTorch threads (default: the cores not given to workers)")
     p.add_argument("--scenes", default="v1", choices=sorted(gen.SCENES),
                    help="the scene distribution (training/data.py SCENES; v2 adds thin lines and smooth low-contrast surfaces)")
+    p.add_argument("--pnp-fraction", type=float, default=0.0,
+                   help="fraction of each batch whose input is plug-and-play's: the data step's output at a random "
+                        "step of unblur's PnP schedule on a blurred copy (training/pnp_inputs.py); 0: white noise only")
+    p.add_argument("--pnp-first-step", type=int, default=0,
+                   help="with --pnp-fraction: the earliest schedule step drawn (0-7; the steps are uniform from it to 7)")
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (a fine-tune: new optimizer, schedule and step count)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
@@ -100,6 +106,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.minutes = 3.0
     if args.patch % 2**args.levels:
         p.error(f"--patch {args.patch} is not a multiple of 2**levels = {2**args.levels}")
+    if not 0.0 <= args.pnp_fraction <= 1.0:
+        p.error(f"--pnp-fraction {args.pnp_fraction} is not in [0, 1]")
+    if not 0 <= args.pnp_first_step < pnp_inputs.ITERATIONS:
+        p.error(f"--pnp-first-step {args.pnp_first_step} is not in [0, {pnp_inputs.ITERATIONS - 1}]")
     if args.init is not None and not args.init.is_file():
         p.error(f"--init {args.init}: no such checkpoint")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -118,9 +128,10 @@ class TrainingBatches(torch.utils.data.Dataset):
     """Item i = training batch i (data.training_batch): deterministic, so the run does not
     depend on the number of worker processes."""
 
-    def __init__(self, seed: int, batch_size: int, patch: int, channels: int, p_varying: float, scenes: str = "v1"):
+    def __init__(self, seed: int, batch_size: int, patch: int, channels: int, p_varying: float, scenes: str = "v1",
+                 pnp_count: int = 0, pnp_first_step: int = 0):
         self.seed, self.batch_size, self.patch, self.channels, self.p_varying = seed, batch_size, patch, channels, p_varying
-        self.scenes = scenes
+        self.scenes, self.pnp_count, self.pnp_first_step = scenes, pnp_count, pnp_first_step
 
     def __len__(self) -> int:
         return 2**62
@@ -128,7 +139,12 @@ class TrainingBatches(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         clean, noisy, sigma = gen.training_batch(self.seed, index, self.batch_size, self.patch, self.channels, self.p_varying,
                                                   self.scenes)
-        return torch.from_numpy(clean), torch.from_numpy(noisy), torch.from_numpy(sigma)
+        batch = (torch.from_numpy(clean), torch.from_numpy(noisy), torch.from_numpy(sigma))
+        if not self.pnp_count:
+            return batch
+        draws = pnp_inputs.draw(pnp_inputs.pnp_rng(self.seed, index), self.pnp_count, self.channels, self.patch,
+                                self.pnp_first_step)
+        return batch + ({k: torch.from_numpy(v) for k, v in draws.items()},)
 
 
 def learning_rate(progress: float, peak: float, warmup: float) -> float:
@@ -228,8 +244,11 @@ def main(argv=None) -> dict:
     baseline = noisy_psnr(validation)
     print("validation PSNR of the noisy input: " + ", ".join(f"sigma {s}: {v:.2f} dB" for s, v in baseline.items()), flush=True)
 
+    # The first pnp_count images of every batch get plug-and-play inputs instead of white noise.
+    pnp_count = round(args.pnp_fraction * args.batch_size)
     loader = torch.utils.data.DataLoader(
-        TrainingBatches(args.seed, args.batch_size, args.patch, args.channels, args.varying_noise, args.scenes),
+        TrainingBatches(args.seed, args.batch_size, args.patch, args.channels, args.varying_noise, args.scenes,
+                        pnp_count, args.pnp_first_step),
         batch_size=None,
         sampler=range(step, 2**62),
         num_workers=workers,
@@ -280,11 +299,14 @@ def main(argv=None) -> dict:
     batches = iter(loader)
     while not finished():
         t_wait = time.perf_counter()
-        clean, noisy, sigma = next(batches)
+        clean, noisy, sigma, *draws = next(batches)
         clean = clean.to(device, non_blocking=True)
         noisy = noisy.to(device, non_blocking=True)
         sigma = sigma.to(device, non_blocking=True)
         data_wait += time.perf_counter() - t_wait
+        if draws:
+            draws = {k: v.to(device) for k, v in draws[0].items()}
+            noisy[:pnp_count], sigma[:pnp_count] = pnp_inputs.inputs(model, clean[:pnp_count], draws)
         lr = learning_rate(progress(), args.lr, args.warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -340,6 +362,8 @@ def main(argv=None) -> dict:
         "validation_noisy_psnr": {str(s): round(v, 3) for s, v in baseline.items()},
         "data": "training/data.py dead leaves (generated images only)",
         "scenes": args.scenes,
+        "pnp_fraction": args.pnp_fraction,
+        "pnp_first_step": args.pnp_first_step,
     }
     if args.init is not None:  # resumed fine-tunes know only the path
         training_info["init"] = init_info or {"checkpoint": str(args.init)}

@@ -1,0 +1,131 @@
+"""training/pnp_inputs.py (train.py --pnp-fraction): its schedule is unblur's, its PSFs are
+PSFs, its draws are deterministic, and (with PyTorch) its inputs are the exact data step
+of the periodic blur model, checked against SciPy's wrap-around convolution. The NumPy half
+runs without PyTorch (CI); the rest is skipped there. In the training environment:
+/work/trainenv/bin/python -m pytest tests/test_training_pnp_inputs.py --noconftest -q"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from training import pnp_inputs as P  # noqa: E402
+
+
+def test_schedule_is_unblurs():
+    _pnp = pytest.importorskip("unblur._pnp")  # the training environment lacks unblur
+    assert (P.ITERATIONS, P.LAM, P.SIGMA_START, P.SIGMA_FLOOR) == (_pnp.ITERATIONS, _pnp.LAM, _pnp.SIGMA_START,
+                                                                   _pnp.SIGMA_FLOOR)
+    for sigma in (0.0, 0.001, 0.01, 0.03, 0.06, 0.3):
+        np.testing.assert_allclose(P.schedule(sigma), _pnp.schedule(sigma)[0], rtol=1e-12)
+
+
+def _centroid(h):
+    r = h.shape[0] // 2
+    y, x = np.mgrid[-r:r + 1, -r:r + 1]
+    return float((h * y).sum()), float((h * x).sum())
+
+
+def test_psfs_are_normalised_centred_and_of_every_kind():
+    rng = np.random.default_rng(7)
+    seen = set()
+    for _ in range(200):
+        state = rng.bit_generator.state
+        kind = P.PSF_KINDS[rng.integers(len(P.PSF_KINDS))]
+        rng.bit_generator.state = state  # random_psf draws the same kind
+        h = P.random_psf(rng)
+        seen.add(kind)
+        assert h.shape == (P.PSF_SIZE, P.PSF_SIZE) and h.dtype == np.float32
+        assert h.min() >= 0 and abs(float(h.sum()) - 1) < 1e-5
+        cy, cx = _centroid(h)
+        # Gaussian, disk and motion are symmetric about the centre; a shake path is
+        # centred on its mean point, which its smoothing and splatting move slightly.
+        assert abs(cy) < (1.0 if kind == "shake" else 0.05) and abs(cx) < (1.0 if kind == "shake" else 0.05), kind
+        # Its support stays inside the box (nothing piled up on the border).
+        assert h[0].sum() + h[-1].sum() + h[:, 0].sum() + h[:, -1].sum() < 0.02
+    assert seen == set(P.PSF_KINDS)
+
+
+def test_draws_are_deterministic_and_in_range():
+    a = P.draw(P.pnp_rng(3, 5), 6, 1, 32)
+    b = P.draw(P.pnp_rng(3, 5), 6, 1, 32)
+    c = P.draw(P.pnp_rng(3, 6), 6, 1, 32)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert not np.array_equal(a["noise"], c["noise"])
+    assert a["psf"].shape == (6, 32, 32) and a["noise"].shape == (6, 1, 32, 32)
+    np.testing.assert_allclose(a["psf"].sum(axis=(1, 2)), 1, atol=1e-5)
+    lo, hi = P.NOISE_RANGE
+    assert np.all((a["sigma"] >= lo) & (a["sigma"] <= hi))
+    ratio = a["estimate"] / a["sigma"]
+    assert np.all((ratio >= P.ESTIMATE_ERROR[0] - 1e-6) & (ratio <= P.ESTIMATE_ERROR[1] + 1e-6))
+    assert np.all((a["step"] >= 0) & (a["step"] < P.ITERATIONS))
+
+
+def test_the_scene_stream_is_not_touched():
+    # The PnP draws have their own generator: the scenes of a batch are the plain run's.
+    from training import data
+
+    before = data.training_batch(1, 4, 2, 32, 1, scenes="v2")
+    P.draw(P.pnp_rng(1, 4), 2, 1, 32)
+    after = data.training_batch(1, 4, 2, 32, 1, scenes="v2")
+    for x, y in zip(before, after):
+        np.testing.assert_array_equal(x, y)
+
+
+def _wrap_convolve(image, psf_grid):
+    """Circular convolution with a PSF stored on the periodic grid (centre at [0, 0]),
+    by SciPy, with no FFT."""
+    s = psf_grid.shape[0]
+    r = P.PSF_SIZE // 2
+    kernel = np.roll(psf_grid, (r, r), axis=(0, 1))[: 2 * r + 1, : 2 * r + 1]
+    assert s > 2 * r + 1
+    return ndimage.convolve(image.astype(np.float64), kernel.astype(np.float64), mode="wrap")
+
+
+def test_inputs_are_the_exact_data_step():
+    torch = pytest.importorskip("torch")
+    n, s = 5, 32
+    rng = np.random.default_rng(11)
+    clean = rng.uniform(0, 1, (n, 1, s, s)).astype(np.float32)
+    draws = P.draw(P.pnp_rng(0, 0), n, 1, s)
+    draws["step"] = np.array([0, 1, 2, 7, 3])
+    calls = []
+
+    class Recorder(torch.nn.Module):  # a 'denoiser' that halves the image and records its noise maps
+        def forward(self, x):
+            calls.append(x[:, 1].clone())
+            return 0.5 * x[:, :1]
+
+    model = Recorder().train()
+    tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in draws.items()}
+    x, smap = P.inputs(model, torch.from_numpy(clean.copy()), tensors)
+    assert model.training  # restored
+    x, smap = x.numpy().astype(np.float64), smap.numpy()
+    # One denoiser call per step before the deepest one, on the images still running.
+    assert len(calls) == 7 and [len(c) for c in calls] == [4, 3, 2, 1, 1, 1, 1]
+    for i in range(n):
+        k = int(draws["step"][i])
+        sched = P.schedule(float(draws["estimate"][i]))
+        np.testing.assert_allclose(smap[i, 0], sched[k], rtol=1e-6)
+        h = draws["psf"][i]
+        g = _wrap_convolve(clean[i, 0], h) + draws["sigma"][i] * draws["noise"][i, 0].astype(np.float64)
+        # Replay the chain with SciPy's convolutions, checking each data step by its normal
+        # equations H^T (H x - g) + alpha (x - z) = 0 instead of solving them.
+        z = g
+        for j in range(k + 1):
+            alpha = P.LAM * max(float(draws["estimate"][i]), P.SIGMA_FLOOR) ** 2 / sched[j] ** 2
+            if j < k:  # the exact solve, in float64, for the next step's z
+                otf = np.fft.fft2(h.astype(np.float64))
+                xj = np.real(np.fft.ifft2((otf.conj() * np.fft.fft2(g) + alpha * np.fft.fft2(z)) / (abs(otf) ** 2 + alpha)))
+                z = 0.5 * xj
+        flipped = np.roll(np.flip(h, (0, 1)), (1, 1), axis=(0, 1))  # h(-x) on the periodic grid
+        residual = _wrap_convolve(_wrap_convolve(x[i, 0], h) - g, flipped) + alpha * (x[i, 0] - z)
+        scale = np.abs(alpha * z).max() + np.abs(_wrap_convolve(g, flipped)).max()
+        assert np.abs(residual).max() < 2e-5 * scale, (i, k)
