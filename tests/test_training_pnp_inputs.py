@@ -66,6 +66,12 @@ def test_draws_are_deterministic_and_in_range():
     ratio = a["estimate"] / a["sigma"]
     assert np.all((ratio >= P.ESTIMATE_ERROR[0] - 1e-6) & (ratio <= P.ESTIMATE_ERROR[1] + 1e-6))
     assert np.all((a["step"] >= 0) & (a["step"] < P.ITERATIONS))
+    late = P.draw(P.pnp_rng(3, 5), 50, 1, 32, first_step=5)["step"]
+    assert late.min() >= 5 and set(late.tolist()) == {5, 6, 7}
+    with pytest.raises(ValueError, match="first_step"):
+        P.draw(P.pnp_rng(3, 5), 1, 1, 32, first_step=8)
+    with pytest.raises(ValueError, match="size"):
+        P.draw(P.pnp_rng(3, 5), 1, 1, P.PSF_SIZE - 1)
 
 
 def test_the_scene_stream_is_not_touched():

@@ -94,6 +94,8 @@ def draw(rng: np.random.Generator, count: int, channels: int, size: int, first_s
     """The PnP draws of `count` images of size x size: the PSFs (on the periodic grid,
     centre at [0, 0]), the true and the scheduled noise level, the step (uniform in
     [first_step, ITERATIONS)), the noise."""
+    if size < PSF_SIZE:
+        raise ValueError(f"size must be at least {PSF_SIZE} (the largest PSF), got {size}")
     if not 0 <= first_step < ITERATIONS:
         raise ValueError(f"first_step must be in [0, {ITERATIONS}), got {first_step}")
     psf = np.zeros((count, size, size), dtype=np.float32)

@@ -108,6 +108,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--patch {args.patch} is not a multiple of 2**levels = {2**args.levels}")
     if not 0.0 <= args.pnp_fraction <= 1.0:
         p.error(f"--pnp-fraction {args.pnp_fraction} is not in [0, 1]")
+    if args.pnp_fraction > 0 and args.patch < pnp_inputs.PSF_SIZE:
+        p.error(f"--pnp-fraction needs --patch >= {pnp_inputs.PSF_SIZE} (the largest PSF), got {args.patch}")
     if not 0 <= args.pnp_first_step < pnp_inputs.ITERATIONS:
         p.error(f"--pnp-first-step {args.pnp_first_step} is not in [0, {pnp_inputs.ITERATIONS - 1}]")
     if args.init is not None and not args.init.is_file():
