@@ -28,6 +28,11 @@ def main(argv=None):
     for m in args.model:
         if m != "shipped" and not os.path.isfile(m):
             ap.error(f"--model {m}: no such file")
+    from skimage import data as skdata
+
+    for name in args.images:
+        if not callable(getattr(skdata, name, None)):
+            ap.error(f"--images {name}: not an image of skimage.data")
     dens = [None if m == "shipped" else unblur.models.load(m) for m in args.model]
     rng = np.random.default_rng(0)
     labels = [m if m == "shipped" else os.path.join(os.path.basename(os.path.dirname(os.path.abspath(m))),

@@ -89,7 +89,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, help="data-generating processes (default: 0 on cpu, cores - 2 on cuda)")
     p.add_argument("--threads", type=int, help="PyTorch threads (default: the cores not given to workers)")
     p.add_argument("--scenes", default="v1", choices=sorted(gen.SCENES),
-                   help="the scene distribution (training/data.py SCENES; v2 adds thin lines and smooth low-contrast surfaces)")
+                   help="the scene distribution (training/data.py SCENES; v2 adds thin lines and smooth low-contrast surfaces, "
+                        "v3 also fine streak textures)")
     p.add_argument("--pnp-fraction", type=float, default=0.0,
                    help="fraction of each batch whose input is plug-and-play's: the data step's output at a random "
                         "step of unblur's PnP schedule on a blurred copy (training/pnp_inputs.py); 0: white noise only")
@@ -108,6 +109,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--patch {args.patch} is not a multiple of 2**levels = {2**args.levels}")
     if not 0.0 <= args.pnp_fraction <= 1.0:
         p.error(f"--pnp-fraction {args.pnp_fraction} is not in [0, 1]")
+    if args.pnp_fraction > 0 and round(args.pnp_fraction * args.batch_size) == 0:
+        p.error(f"--pnp-fraction {args.pnp_fraction} gives no image of a batch of {args.batch_size}")
     if args.pnp_fraction > 0 and args.patch < pnp_inputs.PSF_SIZE:
         p.error(f"--pnp-fraction needs --patch >= {pnp_inputs.PSF_SIZE} (the largest PSF), got {args.patch}")
     if not 0 <= args.pnp_first_step < pnp_inputs.ITERATIONS:
