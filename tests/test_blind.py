@@ -52,10 +52,30 @@ def test_family_search_matches_reference(rng):
     model = ref.SpectralModel(g, 128)
     assert sigma**2 == pytest.approx(model.sigma2, rel=1e-12)
     assert none == pytest.approx(model.fit(np.ones_like(model.power))[0], rel=1e-12)
+    # Near the optimum the likelihood is flat to rounding: two golden-section points a
+    # step apart can score within 1e-16 relative (seed 120 of a 300-seed sweep: sigma
+    # 0.704138918 vs 0.704139987, NLLs 3e-11 apart), so a last-bit difference between
+    # the engines' sums sends their searches down different branches. What must agree:
+    # the minimum itself, the engine's choice being as good a minimiser under the
+    # reference's own likelihood, and the choice lying within the search's last bracket.
+    shrink = 1.0 - ref.GOLDEN
+    grid = {f: ref.parameter_grid(f, 11) for f in ("gaussian", "defocus")}
+    bracket = {
+        "gaussian": [2 * np.log(grid["gaussian"][1] / grid["gaussian"][0]) * shrink**20],  # on log sigma
+        "defocus": [2 * (grid["defocus"][1] - grid["defocus"][0]) * shrink**20],
+        "motion": [2.0 * shrink**16, 6.0 * shrink**16],  # length +-1 px, angle +-3 degrees
+    }
     for family in ("gaussian", "defocus", "motion"):
         params, nll = ref.fit_family(model, family, 11)
+        got = fits[family][0]
         assert fits[family][1] == pytest.approx(nll, rel=1e-12)
-        np.testing.assert_allclose(fits[family][0], params, rtol=1e-6)
+        assert model.fit(model.otf_power(ref.make_psf(family, got)))[0] == pytest.approx(nll, rel=1e-12)
+        a, b = np.asarray(got, float), np.asarray(params, float)
+        if family == "gaussian":
+            a, b = np.log(a), np.log(b)
+        if family == "motion":  # angles modulo 180 degrees
+            b[1] = a[1] + (b[1] - a[1] + 90.0) % 180.0 - 90.0
+        assert np.all(np.abs(a - b) <= bracket[family]), (family, got, params)
 
 
 def test_motion_length_and_angle(rng):
