@@ -141,3 +141,48 @@ def test_streaks_appear_in_v3_textures():
     assert img.shape == (3, 64, 64) and np.isfinite(img).all()
     assert not np.array_equal(img, data.render_scene(np.random.default_rng(1), 64, 3,
                                                      data.SceneOptions(p_texture=1.0)))
+
+
+def test_v1_to_v3_are_untouched_by_v4():
+    # The v4 masonry draws nothing at p_masonry = 0: v4 is v2 plus only that option.
+    assert data.SCENES["v4"] == dataclasses.replace(data.SCENES["v2"], p_masonry=data.SCENES["v4"].p_masonry)
+    assert all(data.SCENES[k].p_masonry == 0.0 for k in ("v1", "v2", "v3"))
+    a = data.training_batch(2, 1, 3, 32, 1, scenes="v4")
+    b = data.training_batch(2, 1, 3, 32, 1, scenes="v4")
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert a[0].min() >= 0.0 and a[0].max() <= 1.0
+    assert not np.array_equal(a[0], data.training_batch(2, 1, 3, 32, 1, scenes="v2")[0])
+
+
+def test_masonry_running_bond():
+    # Bricks 20 x 10 px, joints 2 px wide, every other row shifted by half a brick;
+    # pixel centres at (i + 0.5, j + 0.5).
+    y, x = np.mgrid[0:40, 0:80].astype(np.float32) + np.float32(0.5)
+    t, row, col = data.masonry(x, y, 10.0, 20.0, 2.0, np.array([0.0, 0.5]))
+    assert set(np.unique(t)) == {0.0, 1.0}  # every pixel centre 0.5 px or 1.5 px or more from a joint
+    # Bed joints: the first and last pixel row of every course.
+    np.testing.assert_array_equal(t[0::10], 1.0)
+    np.testing.assert_array_equal(t[9::10], 1.0)
+    # Head joints: at x = 0, 20, 40... in even courses, at x = 10, 30... in odd ones.
+    even, odd = t[2:8], t[12:18]
+    np.testing.assert_array_equal(np.flatnonzero(even.min(axis=0)), [0, 19, 20, 39, 40, 59, 60, 79])
+    np.testing.assert_array_equal(np.flatnonzero(odd.min(axis=0)), [9, 10, 29, 30, 49, 50, 69, 70])
+    assert even[:, 1:19].max() == 0.0 and odd[:, 11:29].max() == 0.0
+    # Mortar area: joint (1 / height + 1 / length) less the crossings.
+    assert t.mean() == pytest.approx(2 * (1 / 10 + 1 / 20) - 4 / 200)
+    # Row and brick numbers: the odd course's bricks start half a brick earlier.
+    np.testing.assert_array_equal(row[:, 0], np.repeat(np.arange(4), 10))
+    np.testing.assert_array_equal(col[0, :30], np.repeat([0, 1], [20, 10]))
+    np.testing.assert_array_equal(col[10, :30], np.repeat([0, 1, 2], [10, 20, 0]))
+    # Wander moves the joints' edges: half a pixel gives half coverage 1.5 px from a joint.
+    t2, _, _ = data.masonry(x, y, 10.0, 20.0, 2.0, np.array([0.0, 0.5]), wander=0.5)
+    np.testing.assert_allclose(t2[1, 5], 0.5)
+
+
+def test_masonry_appears_in_v4_textures():
+    opts = data.SceneOptions(p_masonry=1.0, p_texture=1.0)
+    img = data.render_scene(np.random.default_rng(1), 64, 3, opts)
+    assert img.shape == (3, 64, 64) and np.isfinite(img).all() and img.min() >= 0.0 and img.max() <= 1.0
+    assert not np.array_equal(img, data.render_scene(np.random.default_rng(1), 64, 3,
+                                                     data.SceneOptions(p_texture=1.0)))

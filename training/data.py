@@ -62,6 +62,8 @@ class SceneOptions:
     p_smooth: float = 0.0  # a smooth low-contrast scene: shaded surface, faint shapes, fine grain
     # Addition of the "v3" scenes (also none drawn at 0):
     p_streaks: float = 0.0  # of the textured fills: fine streaks along a turning direction (fur, hair, grass, grain)
+    # Addition of the "v4" scenes (none drawn at 0):
+    p_masonry: float = 0.0  # of the textured fills: bricks, tiles or paving in mortar, with fine grain
 
 
 # The scene distributions the training command can use (train.py --scenes). v1: the dead
@@ -72,6 +74,10 @@ SCENES = {
     "v1": SceneOptions(),
     "v2": SceneOptions(p_lines=0.35, p_smooth=0.2),
     "v3": SceneOptions(p_lines=0.35, p_smooth=0.2, p_streaks=0.35),
+    # v4: v2 plus masonry, aimed at the brick wall, the held-out image that models trained
+    # on PnP's own inputs lost (docs/training.md): long straight mortar lines in a
+    # lattice of offset rows, over bricks whose fine grain is signal.
+    "v4": SceneOptions(p_lines=0.35, p_smooth=0.2, p_masonry=0.3),
 }
 
 
@@ -153,6 +159,26 @@ def streak_field(rng: np.random.Generator, size: int) -> np.ndarray:
     field = (field - field.mean()) / max(float(field.std()), 1e-12)
     sharp = rng.uniform(1.0, 4.0)
     return (1.0 / (1.0 + np.exp(-sharp * (field - rng.uniform(-0.5, 0.5))))).astype(np.float32)
+
+
+# Row shifts and brick tones of a masonry texture come from tables indexed by row and
+# brick number modulo this (no pattern repeats inside a 256-pixel texture).
+MASONRY_TABLE = 64
+
+
+def masonry(x, y, height: float, length: float, joint: float, shifts: np.ndarray, wander=0.0):
+    """Bond of bricks `length` x `height` in texture coordinates (x along the rows): row
+    r = floor(y / height) is shifted left by shifts[r % len(shifts)] bricks; joints
+    `joint` px wide lie on the rows' and the bricks' borders, displaced by `wander` px.
+    Returns the mortar coverage t in [0, 1] (anti-aliased from the distance to the
+    nearest joint's centre line), and each pixel's row and brick numbers (int64)."""
+    row = np.floor(y / height)  # in the coordinates' own precision (float32 in the scenes)
+    xs = x + shifts[row.astype(np.int64) % len(shifts)] * length
+    col = np.floor(xs / length)
+    dy = np.abs(y - (row + 0.5) * height)  # from the row's centre line
+    dx = np.abs(xs - (col + 0.5) * length)
+    dist = np.minimum(0.5 * height - dy, 0.5 * length - dx)
+    return np.clip(joint / 2.0 + 0.5 - dist + wander, 0.0, 1.0), row.astype(np.int64), col.astype(np.int64)
 
 
 _ELLIPSE, _RECTANGLE, _POLYGON = 0, 1, 2
@@ -279,6 +305,9 @@ class _Painter:
         ]
         # Two streak fields per image ("v3"), likewise; none drawn at p_streaks = 0.
         self.streaks = [streak_field(rng, size), streak_field(rng, size)] if options.p_streaks > 0 else None
+        # One fine-grain field per image for masonry ("v4"); none drawn at p_masonry = 0.
+        self.grain = (filtered_noise(rng, size, size, rng.uniform(0.0, 1.5), rng.uniform(0.25, 0.5))
+                      if options.p_masonry > 0 else None)
 
     # -- fills: functions of rotated coordinates (u, v) in pixels and of the pixels' box --
 
@@ -301,6 +330,8 @@ class _Painter:
             light = np.clip(0.8 + 0.2 * self.noise[1][box], 0.4, 1.2)  # unevenly lit, like the foliage
             out = c1[:, None, None] + (c2 - c1)[:, None, None] * t[None]
             return np.clip(out * light[None], 0.0, 1.0)
+        if self.grain is not None and rng.random() < self.options.p_masonry:
+            return self._masonry(u, v, box, c1, c2)
         theta = rng.uniform(0.0, math.pi)
         cos, sin = math.cos(theta), math.sin(theta)
         # Texture coordinates: rotated independently of the shape, random phase.
@@ -343,6 +374,30 @@ class _Painter:
             out = c1[:, None, None] + (c2 - c1)[:, None, None] * t[None]
             return np.clip(out * light[None], 0.0, 1.0)
         return c1[:, None, None] + (c2 - c1)[:, None, None] * t[None]
+
+    def _masonry(self, u, v, box, c1, c2) -> np.ndarray:
+        """Bricks (colour c1, varying per brick) in rows 4-28 px high, each row shifted by
+        half a brick (running bond) or by a random amount, separated by mortar joints
+        (colour c2) 0.8 px to a quarter of the row wide whose edges wander by a fraction
+        of a pixel; the bricks carry fine grain, the whole is unevenly lit."""
+        rng = self.rng
+        theta = rng.uniform(0.0, math.pi)
+        cos, sin = math.cos(theta), math.sin(theta)
+        height = math.exp(rng.uniform(math.log(4.0), math.log(28.0)))
+        length = height * rng.uniform(1.0, 4.0)
+        joint = rng.uniform(0.8, max(1.0, height / 4.0))
+        x = u * cos + v * sin + rng.uniform(0, 100)
+        y = -u * sin + v * cos + rng.uniform(0, 100)
+        shifts = 0.5 * (np.arange(MASONRY_TABLE) % 2) if rng.random() < 0.6 else rng.random(MASONRY_TABLE)
+        tones = 1.0 + rng.uniform(0.0, 0.15) * rng.standard_normal((MASONRY_TABLE, MASONRY_TABLE))
+        grain = self.grain[box]
+        wander = rng.uniform(0.0, 0.6) * grain  # irregular joint edges, in pixels
+        t, row, col = masonry(x, y, height, length, joint, shifts, wander)
+        tone = tones[row % MASONRY_TABLE, col % MASONRY_TABLE]
+        brick = c1[:, None, None] * (tone * (1.0 + rng.uniform(0.01, 0.12) * grain))[None]
+        out = brick + (c2[:, None, None] - brick) * t[None]
+        light = np.clip(0.85 + 0.15 * self.noise[0][box], 0.5, 1.2)
+        return np.clip(out * light[None], 0.0, 1.0)
 
     def paint_background(self, colours: np.ndarray) -> None:
         size = self.size

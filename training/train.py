@@ -90,7 +90,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="PyTorch threads (default: the cores not given to workers)")
     p.add_argument("--scenes", default="v1", choices=sorted(gen.SCENES),
                    help="the scene distribution (training/data.py SCENES; v2 adds thin lines and smooth low-contrast surfaces, "
-                        "v3 also fine streak textures)")
+                        "v3 also fine streak textures, v4 v2 plus masonry)")
     p.add_argument("--pnp-fraction", type=float, default=0.0,
                    help="fraction of each batch whose input is plug-and-play's: the data step's output at a random "
                         "step of unblur's PnP schedule on a blurred copy (training/pnp_inputs.py); 0: white noise only")
