@@ -213,7 +213,9 @@ void disk_psf(double radius, const Shape& shape, T* out) {
   disk_psf_shape(radius);  // validates radius
   require_psf_shape(shape, 2);
   std::vector<double> acc(static_cast<std::size_t>(shape_size(shape)), 0.0);
-  if (radius <= 0.0) {
+  if (radius <= 0.5) {
+    // The whole disk lies in the centre pixel: a delta, exactly (the sub-grid below would
+    // miss a disk smaller than its spacing and find no mass at all).
     acc[acc.size() / 2] = 1.0;
   } else {
     add_disk_area(static_cast<double>(shape[0] / 2), static_cast<double>(shape[1] / 2), radius,

@@ -180,7 +180,7 @@ def disk_area(xp, cy, cx, radius, rows, cols):
 
 
 def disk(radius, shape, xp=np):
-    if radius <= 0:
+    if radius <= 0.5:  # inside the centre pixel: a delta (the sub-grid would miss a tiny disk)
         acc = xp.zeros(tuple(shape), dtype=xp.float64)
         acc[shape[0] // 2, shape[1] // 2] = 1.0
         return acc
