@@ -229,6 +229,13 @@ def test_disk_small_radius_is_delta(radius):
     np.testing.assert_array_equal(ref.disk(radius, ref.disk_shape(radius)), want)
 
 
+def test_a_moffat_too_narrow_to_sample_is_refused_by_its_fwhm():
+    # alpha^2 underflows below fwhm ~ 1e-154: every sample was 0 and the error blamed the size.
+    with pytest.raises(ValueError, match="fwhm .* too small"):
+        psf.moffat(1e-300)
+    assert psf.moffat(1e-150).sum() == pytest.approx(1.0)
+
+
 def test_disk_alias():
     assert psf.defocus is psf.disk
     check_basic(psf.defocus(3.0, dtype=np.float32), np.float32)

@@ -562,6 +562,10 @@ void require_moffat(double fwhm, double beta) {
   require_positive(fwhm, "fwhm");
   require_finite(beta, "beta");
   UNBLUR_REQUIRE(beta > 1.0, "beta must be > 1 (finite flux), got " << beta);
+  // Below this alpha^2 underflows and every sample is 0 (the error would blame the size).
+  const double alpha = moffat_alpha(fwhm, beta);
+  UNBLUR_REQUIRE(alpha * alpha >= std::numeric_limits<double>::min(),
+                 "fwhm " << fwhm << " is too small to sample (alpha^2 underflows); a Moffat PSF this narrow is a delta");
 }
 }  // namespace
 
