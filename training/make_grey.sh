@@ -5,8 +5,11 @@
 #
 # 1. DIR/v1-20k: 20,000 steps on the v1 dead leaves from scratch (seed 0, two PyTorch
 #    threads as on the 2-core machine that made the shipped files; ~100 min alone there);
-# 2. DIR: 4,000 steps on the v2 scenes (thin lines, smooth low-contrast surfaces) from
-#    step 1's weights, a fresh cosine schedule from 2e-4, seed 1, one thread (~20-28 min).
+# 2. DIR/v2: 4,000 steps on the v2 scenes (thin lines, smooth low-contrast surfaces) from
+#    step 1's weights, a fresh cosine schedule from 2e-4, seed 1, one thread (~20-28 min);
+# 3. DIR/pnp-v4: the same fine-tune of step 1's weights on the v4 scenes (v2 + masonry)
+#    with a quarter of each batch replaced by PnP's own last-step inputs (~43 min);
+# 4. DIR: the average of steps 2 and 3's weights (a model soup, training/soup.py).
 # DIR/denoiser_fp32.onnx and DIR/denoiser_fp16.onnx are the shipped files
 # (training/compare.py compares them tensor by tensor). Same thread counts, same torch
 # (training/requirements.txt) and the same steps give the same bits.
@@ -16,5 +19,8 @@ py=${2:-python}
 here=$(dirname "$0")
 export OMP_WAIT_POLICY=PASSIVE
 "$py" "$here/train.py" --out "$out/v1-20k" --steps 20000 --seed 0 --channels 1 --threads 2
-"$py" "$here/train.py" --out "$out" --steps 4000 --seed 1 --channels 1 --scenes v2 \
+"$py" "$here/train.py" --out "$out/v2" --steps 4000 --seed 1 --channels 1 --scenes v2 \
     --init "$out/v1-20k/checkpoint.pt" --lr 2e-4 --threads 1
+"$py" "$here/train.py" --out "$out/pnp-v4" --steps 4000 --seed 1 --channels 1 --scenes v4 \
+    --init "$out/v1-20k/checkpoint.pt" --lr 2e-4 --threads 1 --pnp-fraction 0.25 --pnp-first-step 7
+"$py" "$here/soup.py" "$out" "$out/v2" "$out/pnp-v4" --weight 0.5 --threads 1
