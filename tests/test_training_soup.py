@@ -52,6 +52,7 @@ def test_soup_of_two_checkpoints(tmp_path):
         if value.is_floating_point():
             assert torch.equal(value, (0.5 * a.double() + 0.5 * b.double()).to(a.dtype))
     assert (tmp_path / "out" / "denoiser_fp32.onnx").is_file()
+    assert state["step"] == 0 and state["training_info"]["soup"]["weight"] == 0.5  # usable as train.py --init
     # Fine-tunes of different parents are refused.
     other = torch.load(str(tmp_path / "1.pt"), weights_only=False)
     other["training_info"]["init"]["checkpoint"] = "elsewhere.pt"

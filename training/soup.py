@@ -63,8 +63,9 @@ def soup(out: Path, a: Path, b: Path, weight: float, threads: int = 0) -> dict:
         "channels": state_a.get("training_info", {}).get("channels"),
     }
     out.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model_a.state_dict(), "model_config": state_a["model_config"], "training_info": info},
-               str(out / "checkpoint.pt"))
+    # "step" 0: the average has no training steps of its own (train.py --init reads it).
+    torch.save({"model": model_a.state_dict(), "model_config": state_a["model_config"], "training_info": info,
+                "step": 0}, str(out / "checkpoint.pt"))
     return export_all(model_a, out, info, threads)
 
 
