@@ -50,13 +50,13 @@ def average(a: dict, b: dict, weight: float) -> dict:
 
 def soup(out: Path, a: Path, b: Path, weight: float, threads: int = 0) -> dict:
     model_a, state_a = load_checkpoint(_checkpoint(a))
-    model_b, state_b = load_checkpoint(_checkpoint(b))
+    state_b = torch.load(str(_checkpoint(b)), map_location="cpu", weights_only=False)
     if state_a["model_config"] != state_b["model_config"]:
         raise ValueError(f"architectures differ: {state_a['model_config']} vs {state_b['model_config']}")
     parents = [s.get("training_info", {}).get("init") for s in (state_a, state_b)]
     if parents[0] != parents[1]:
         raise ValueError(f"the models are fine-tunes of different parents: {parents[0]!r} vs {parents[1]!r}")
-    model_a.load_state_dict(average(model_a.state_dict(), model_b.state_dict(), weight))
+    model_a.load_state_dict(average(model_a.state_dict(), state_b["model"], weight))
     model_a.eval()
     info = {
         "soup": {"weight": weight, "a": state_a.get("training_info"), "b": state_b.get("training_info")},
