@@ -186,3 +186,26 @@ def test_masonry_appears_in_v4_textures():
     assert img.shape == (3, 64, 64) and np.isfinite(img).all() and img.min() >= 0.0 and img.max() <= 1.0
     assert not np.array_equal(img, data.render_scene(np.random.default_rng(1), 64, 3,
                                                      data.SceneOptions(p_texture=1.0)))
+
+
+@pytest.mark.parametrize("p_varying", [0.0, 1.0])
+def test_log_noise_law(p_varying):
+    # The same scenes and the same normal draws; only the levels' law differs. Both laws
+    # take one uniform number per level, so the rest of the stream is untouched.
+    uni = data.training_batch(2, 3, 64, 16, 1, p_varying=p_varying, scenes="v2")
+    log = data.training_batch(2, 3, 64, 16, 1, p_varying=p_varying, scenes="v2", noise_law="log")
+    np.testing.assert_array_equal(uni[0], log[0])
+    np.testing.assert_allclose(log[1] - log[0], log[2] * (uni[1] - uni[0]) / uni[2], rtol=1e-4, atol=1e-6)
+    levels = log[2].reshape(64, -1)
+    assert levels.min() >= data.LOG_SIGMA_MIN * (1 - 1e-6) and levels.max() <= data.SIGMA_MAX * (1 + 1e-6)
+    if p_varying == 0.0:
+        # log-uniform: ln(sigma) uniform, so about 60% of the levels lie below 8/255
+        # (uniform law: 16%); 64 draws, bounds at about 4 standard deviations.
+        low = np.mean(levels[:, 0] < 8 / 255)
+        assert 0.35 < low < 0.85
+        assert np.mean(uni[2].reshape(64, -1)[:, 0] < 8 / 255) < 0.4
+
+
+def test_unknown_noise_law():
+    with pytest.raises(ValueError, match="noise_law"):
+        data.training_batch(0, 0, 1, 16, 1, noise_law="gamma")

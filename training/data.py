@@ -583,13 +583,31 @@ def render_scene(rng: np.random.Generator, size: int, channels: int, options: Sc
     return np.clip(image, 0.0, 1.0, out=image)
 
 
-def sigma_map(rng: np.random.Generator, size: int, p_varying: float, sigma_max: float = SIGMA_MAX) -> np.ndarray:
-    """Per-pixel noise standard deviation, float32 (size, size): constant, drawn uniformly in
-    [0, sigma_max], or (with probability p_varying) a smooth map between two such values,
-    along a linear ramp or a low-frequency noise field."""
+# The noise laws of the training images (train.py --noise-law): "uniform", the default
+# (DRUNet's: sigma uniform in [0, SIGMA_MAX]), or "log": log-uniform in
+# [LOG_SIGMA_MIN, SIGMA_MAX], which gives the low levels where plug-and-play ends (the
+# benchmark's 0.01 and 0.03 are 2.55 and 7.65 /255) 60% of the draws instead of 16%.
+NOISE_LAWS = ("uniform", "log")
+LOG_SIGMA_MIN = 0.5 / 255.0
+
+
+def _draw_sigma(rng: np.random.Generator, sigma_max: float, law: str, size=None):
+    if law == "uniform":
+        return rng.uniform(0.0, sigma_max, size=size)
+    if law == "log":
+        return np.exp(rng.uniform(math.log(LOG_SIGMA_MIN), math.log(sigma_max), size=size))
+    raise ValueError(f"law must be one of {NOISE_LAWS}, got {law!r}")
+
+
+def sigma_map(rng: np.random.Generator, size: int, p_varying: float, sigma_max: float = SIGMA_MAX,
+              law: str = "uniform") -> np.ndarray:
+    """Per-pixel noise standard deviation, float32 (size, size): constant, drawn from `law`
+    (uniform in [0, sigma_max], or log-uniform from LOG_SIGMA_MIN), or (with probability
+    p_varying) a smooth map between two such values, along a linear ramp or a
+    low-frequency noise field. Both laws draw the same random numbers in the same order."""
     if rng.random() >= p_varying:
-        return np.full((size, size), rng.uniform(0.0, sigma_max), dtype=np.float32)
-    s0, s1 = rng.uniform(0.0, sigma_max, size=2)
+        return np.full((size, size), _draw_sigma(rng, sigma_max, law), dtype=np.float32)
+    s0, s1 = _draw_sigma(rng, sigma_max, law, size=2)
     if rng.random() < 0.5:
         theta = rng.uniform(0.0, 2.0 * math.pi)
         coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
@@ -607,13 +625,17 @@ def make_batch(
     channels: int,
     p_varying: float = 0.25,
     options: SceneOptions = SceneOptions(),
+    noise_law: str = "uniform",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(clean, noisy, sigma): float32 arrays (N, C, S, S), (N, C, S, S), (N, 1, S, S)."""
+    """(clean, noisy, sigma): float32 arrays (N, C, S, S), (N, C, S, S), (N, 1, S, S); the
+    noise levels drawn from `noise_law` (NOISE_LAWS)."""
+    if noise_law not in NOISE_LAWS:
+        raise ValueError(f"noise_law must be one of {NOISE_LAWS}, got {noise_law!r}")
     clean = np.empty((batch_size, channels, size, size), dtype=np.float32)
     sigma = np.empty((batch_size, 1, size, size), dtype=np.float32)
     for i in range(batch_size):
         clean[i] = render_scene(rng, size, channels, options)
-        sigma[i, 0] = sigma_map(rng, size, p_varying)
+        sigma[i, 0] = sigma_map(rng, size, p_varying, law=noise_law)
     noise = rng.standard_normal(clean.shape, dtype=np.float32)
     noisy = clean + sigma * noise
     return clean, noisy, sigma
@@ -625,21 +647,22 @@ def batch_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def training_batch(
-    seed: int, index: int, batch_size: int, size: int, channels: int, p_varying: float = 0.25, scenes: str = "v1"
+    seed: int, index: int, batch_size: int, size: int, channels: int, p_varying: float = 0.25, scenes: str = "v1",
+    noise_law: str = "uniform",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training batch number `index` of the run seeded by `seed` (deterministic), of the
-    scene distribution SCENES[scenes]."""
+    scene distribution SCENES[scenes] and the noise law `noise_law` (NOISE_LAWS)."""
     if scenes not in SCENES:
         raise ValueError(f"scenes must be one of {sorted(SCENES)}, got {scenes!r}")
-    return make_batch(batch_rng(seed, index), batch_size, size, channels, p_varying, SCENES[scenes])
+    return make_batch(batch_rng(seed, index), batch_size, size, channels, p_varying, SCENES[scenes], noise_law)
 
 
 def batches(seed: int, batch_size: int, size: int, channels: int, start: int = 0, p_varying: float = 0.25,
-            scenes: str = "v1"):
+            scenes: str = "v1", noise_law: str = "uniform"):
     """Endless stream of training batches start, start + 1, ..."""
     index = start
     while True:
-        yield training_batch(seed, index, batch_size, size, channels, p_varying, scenes)
+        yield training_batch(seed, index, batch_size, size, channels, p_varying, scenes, noise_law)
         index += 1
 
 

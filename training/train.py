@@ -91,6 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scenes", default="v1", choices=sorted(gen.SCENES),
                    help="the scene distribution (training/data.py SCENES; v2 adds thin lines and smooth low-contrast surfaces, "
                         "v3 also fine streak textures, v4 v2 plus masonry)")
+    p.add_argument("--noise-law", default="uniform", choices=gen.NOISE_LAWS,
+                   help="the white noise's level: uniform in [0, 50/255] (DRUNet's), or log-uniform in [0.5, 50]/255 "
+                        "(more of the low levels where plug-and-play ends)")
     p.add_argument("--pnp-fraction", type=float, default=0.0,
                    help="fraction of each batch whose input is plug-and-play's: the data step's output at a random "
                         "step of unblur's PnP schedule on a blurred copy (training/pnp_inputs.py); 0: white noise only")
@@ -134,16 +137,17 @@ class TrainingBatches(torch.utils.data.Dataset):
     depend on the number of worker processes."""
 
     def __init__(self, seed: int, batch_size: int, patch: int, channels: int, p_varying: float, scenes: str = "v1",
-                 pnp_count: int = 0, pnp_first_step: int = 0):
+                 pnp_count: int = 0, pnp_first_step: int = 0, noise_law: str = "uniform"):
         self.seed, self.batch_size, self.patch, self.channels, self.p_varying = seed, batch_size, patch, channels, p_varying
         self.scenes, self.pnp_count, self.pnp_first_step = scenes, pnp_count, pnp_first_step
+        self.noise_law = noise_law
 
     def __len__(self) -> int:
         return 2**62
 
     def __getitem__(self, index: int):
         clean, noisy, sigma = gen.training_batch(self.seed, index, self.batch_size, self.patch, self.channels, self.p_varying,
-                                                  self.scenes)
+                                                  self.scenes, self.noise_law)
         batch = (torch.from_numpy(clean), torch.from_numpy(noisy), torch.from_numpy(sigma))
         if not self.pnp_count:
             return batch
@@ -253,7 +257,7 @@ def main(argv=None) -> dict:
     pnp_count = round(args.pnp_fraction * args.batch_size)
     loader = torch.utils.data.DataLoader(
         TrainingBatches(args.seed, args.batch_size, args.patch, args.channels, args.varying_noise, args.scenes,
-                        pnp_count, args.pnp_first_step),
+                        pnp_count, args.pnp_first_step, args.noise_law),
         batch_size=None,
         sampler=range(step, 2**62),
         num_workers=workers,
@@ -370,6 +374,8 @@ def main(argv=None) -> dict:
         "pnp_fraction": args.pnp_fraction,
         "pnp_first_step": args.pnp_first_step,
     }
+    if args.noise_law != "uniform":  # recorded only when not the default, so earlier runs' files are unchanged
+        training_info["noise_law"] = args.noise_law
     if args.init is not None:  # resumed fine-tunes know only the path
         training_info["init"] = init_info or {"checkpoint": str(args.init)}
     save_checkpoint(checkpoint, model, optimizer, step, elapsed(), args, training_info)
