@@ -77,14 +77,23 @@ def test_callback_states_match_reference(rng, simd):
         assert a["relative_change"] == pytest.approx(b["relative_change"], rel=1e-6)
 
 
-def test_tv_beats_the_blurred_input_on_piecewise_constant(rng, dtype):
+def test_tv_beats_wiener_and_the_blurred_input_on_piecewise_constant(rng, dtype):
+    # How much any method gains depends on the draw: overlapping rectangles make small
+    # steps (0.01-0.02) that blur and noise erase, and TV merges them at any weight. A
+    # fixed gain over the blurred input is therefore not a property of these scenes (over
+    # 401 draws TV's gain ran from 2.3 to 20 dB, under 4 dB for 6 of them, where even
+    # TV's best weight gained 3.4-5.7 dB). What holds on every draw is that TV, whose
+    # prior these scenes satisfy, beats the quadratic prior of Wiener on the same data
+    # (margin 1.1 dB at the least over those draws, median 7.6) and Wiener the input.
     scene = _blocks(rng, (110, 110))
     psf = unblur.psf.gaussian(1.5, size=9)
     truth = scene[4:-4, 4:-4]
     g = (_valid_blur(scene, psf) + rng.normal(0, 0.02, truth.shape)).astype(dtype)
     out, info = unblur.tv_deconvolve(g, psf, return_info=True)
     assert out.dtype == dtype and out.shape == g.shape
-    assert _psnr(truth, out) > _psnr(truth, g) + 4.0
+    wiener = unblur.wiener(g, psf)
+    assert _psnr(truth, wiener) > _psnr(truth, g)
+    assert _psnr(truth, out) > _psnr(truth, wiener) + 0.5
     assert info["method"] == "tv" and info["boundary"] == "auto" and info["weight"] > 0
     assert info["noise_sigma"] == pytest.approx(0.02, rel=0.3)
     assert info["stopped_by"] in ("tolerance", "iterations") and 1 <= info["iterations"] <= 300
