@@ -79,6 +79,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not 0.0 <= args.weight <= 1.0:
         ap.error(f"--weight must be in [0, 1], got {args.weight}")
+    if args.threads < 0:
+        ap.error(f"--threads must be >= 0 (0: ONNX Runtime's default), got {args.threads}")
     for name in ("a", "b"):
         if not _checkpoint(getattr(args, name)).is_file():
             ap.error(f"{name}: no checkpoint at {_checkpoint(getattr(args, name))}")

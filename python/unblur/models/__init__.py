@@ -60,9 +60,10 @@ __all__ = ["load", "Runner", "BackendUnavailableError", "available_backends", "B
            "MULTIPLE_KEY", "Contract", "Tensor", "denoiser", "shipped_model", "CHANNELS"]
 
 #: The shipped models: training/train.py's output (the grey one: the average of two of its
-#: runs, training/soup.py; docs/training.md says how each was made). The RGB model ships in fp16 only: the issue's budget (fp32 and fp16 files
-#: together <= 10 MB) holds three 1.06 M-parameter files, and fp16 gives fp32's results
-#: (ONNX Runtime runs it on the CPU as fast; bench/RESULTS.md).
+#: runs, training/soup.py; docs/training.md says how each was made). The RGB model ships
+#: in fp16 only: the issue's budget (fp32 and fp16 files together <= 10 MB) holds three
+#: 1.06 M-parameter files, and fp16 gives fp32's results (ONNX Runtime runs it on the CPU
+#: as fast; bench/RESULTS.md).
 _SHIPPED = {("grey", "fp32"): "denoiser_grey_fp32.onnx", ("grey", "fp16"): "denoiser_grey_fp16.onnx",
             ("rgb", "fp16"): "denoiser_rgb_fp16.onnx"}
 CHANNELS = {"grey": 1, "rgb": 3}
