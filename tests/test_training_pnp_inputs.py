@@ -135,3 +135,32 @@ def test_inputs_are_the_exact_data_step():
         residual = _wrap_convolve(_wrap_convolve(x[i, 0], h) - g, flipped) + alpha * (x[i, 0] - z)
         scale = np.abs(alpha * z).max() + np.abs(_wrap_convolve(g, flipped)).max()
         assert np.abs(residual).max() < 2e-5 * scale, (i, k)
+
+
+def test_clean_previous_inputs_are_the_data_step_from_the_clean_image():
+    # --pnp-previous clean: the data step at the drawn step with z = the clean image, so
+    # H^T (H x - g) + alpha (x - clean) = 0, and the noise map is the step's sigma_k.
+    torch = pytest.importorskip("torch")
+    n, s = 4, 32
+    rng = np.random.default_rng(12)
+    clean = rng.uniform(0, 1, (n, 1, s, s)).astype(np.float32)
+    draws = P.draw(P.pnp_rng(2, 1), n, 1, s)
+    draws["step"] = np.array([0, 3, 6, 7])
+    tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in draws.items()}
+    x, smap = P.clean_previous_inputs(torch.from_numpy(clean.copy()), tensors)
+    x, smap = x.numpy().astype(np.float64), smap.numpy()
+    for i in range(n):
+        k = int(draws["step"][i])
+        sched = P.schedule(float(draws["estimate"][i]))
+        np.testing.assert_allclose(smap[i, 0], sched[k], rtol=1e-6)
+        alpha = P.LAM * max(float(draws["estimate"][i]), P.SIGMA_FLOOR) ** 2 / sched[k] ** 2
+        h = draws["psf"][i]
+        g = _wrap_convolve(clean[i, 0], h) + draws["sigma"][i] * draws["noise"][i, 0].astype(np.float64)
+        flipped = np.roll(np.flip(h, (0, 1)), (1, 1), axis=(0, 1))
+        residual = _wrap_convolve(_wrap_convolve(x[i, 0], h) - g, flipped) + alpha * (x[i, 0] - clean[i, 0])
+        scale = np.abs(alpha * clean[i, 0]).max() + np.abs(_wrap_convolve(g, flipped)).max()
+        assert np.abs(residual).max() < 2e-5 * scale, (i, k)
+        # What is left is coloured noise, weaker than the map says (the data step passes at
+        # most about sigma_k at any frequency).
+        err = (x[i, 0] - clean[i, 0]).std()
+        assert 0 < err < sched[k], (i, k, err, sched[k])

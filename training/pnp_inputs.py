@@ -133,6 +133,25 @@ def inputs(model, clean, draws: dict) -> tuple:
             model.train(was_training)
 
 
+def clean_previous_inputs(clean, draws: dict) -> tuple:
+    """(x, sigma_map) as `inputs`, but with a perfect previous step (z_{k-1} = the clean
+    image): the data step's output is then the clean image plus the observation's noise
+    coloured by the data step alone, H^* n / (|H|^2 + alpha_k), with no error carried
+    from earlier denoising and no model call (train.py --pnp-previous clean)."""
+    import torch
+
+    n, c, s1, s2 = clean.shape
+    otf = torch.fft.rfft2(draws["psf"])[:, None]
+    h2 = otf.real ** 2 + otf.imag ** 2
+    sched = torch.tensor([schedule(v) for v in draws["estimate"].tolist()], dtype=clean.dtype)
+    sig = sched[torch.arange(n), draws["step"]].view(n, 1, 1, 1)
+    est = draws["estimate"].clamp(min=SIGMA_FLOOR).view(n, 1, 1, 1)
+    alpha = LAM * est ** 2 / sig ** 2
+    noise = draws["sigma"].view(n, 1, 1, 1) * draws["noise"]
+    coloured = torch.fft.irfft2(otf.conj() * torch.fft.rfft2(noise) / (h2 + alpha), s=(s1, s2))
+    return clean + coloured, sig.expand(n, 1, s1, s2).contiguous()
+
+
 def _inputs(torch, model, clean, draws: dict) -> tuple:
     n, c, s1, s2 = clean.shape
     otf = torch.fft.rfft2(draws["psf"])[:, None]  # (N, 1, S, S//2 + 1)

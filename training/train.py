@@ -99,6 +99,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "step of unblur's PnP schedule on a blurred copy (training/pnp_inputs.py); 0: white noise only")
     p.add_argument("--pnp-first-step", type=int, default=0,
                    help="with --pnp-fraction: the earliest schedule step drawn (0-7; the steps are uniform from it to 7)")
+    p.add_argument("--pnp-previous", default="model", choices=("model", "clean"),
+                   help="with --pnp-fraction: the previous step's estimate z_k-1: 'model' (the model's own PnP "
+                        "chain) or 'clean' (a perfect step: the input's error is only the noise coloured by the "
+                        "data step)")
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (a fine-tune: new optimizer, schedule and step count)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
@@ -118,6 +122,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--pnp-fraction needs --patch >= {pnp_inputs.PSF_SIZE} (the largest PSF), got {args.patch}")
     if not 0 <= args.pnp_first_step < pnp_inputs.ITERATIONS:
         p.error(f"--pnp-first-step {args.pnp_first_step} is not in [0, {pnp_inputs.ITERATIONS - 1}]")
+    if args.pnp_previous != "model" and args.pnp_fraction == 0:
+        p.error("--pnp-previous needs --pnp-fraction > 0")
     if args.init is not None and not args.init.is_file():
         p.error(f"--init {args.init}: no such checkpoint")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -315,7 +321,10 @@ def main(argv=None) -> dict:
         data_wait += time.perf_counter() - t_wait
         if draws:
             draws = {k: v.to(device) for k, v in draws[0].items()}
-            noisy[:pnp_count], sigma[:pnp_count] = pnp_inputs.inputs(model, clean[:pnp_count], draws)
+            if args.pnp_previous == "clean":
+                noisy[:pnp_count], sigma[:pnp_count] = pnp_inputs.clean_previous_inputs(clean[:pnp_count], draws)
+            else:
+                noisy[:pnp_count], sigma[:pnp_count] = pnp_inputs.inputs(model, clean[:pnp_count], draws)
         lr = learning_rate(progress(), args.lr, args.warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -374,6 +383,8 @@ def main(argv=None) -> dict:
         "pnp_fraction": args.pnp_fraction,
         "pnp_first_step": args.pnp_first_step,
     }
+    if args.pnp_previous != "model":  # recorded only when not the default, as noise_law
+        training_info["pnp_previous"] = args.pnp_previous
     if args.noise_law != "uniform":  # recorded only when not the default, so earlier runs' files are unchanged
         training_info["noise_law"] = args.noise_law
     if args.init is not None:  # resumed fine-tunes know only the path
