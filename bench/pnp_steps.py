@@ -65,6 +65,11 @@ def main(argv=None):
     ap.add_argument("--psf", nargs="+", default=["gaussian", "motion"], choices=sorted(q.psf_classes()))
     ap.add_argument("--noise", nargs="+", type=positive_float, default=[0.03])
     args = ap.parse_args(argv)
+    from skimage import data as skdata
+
+    unknown = [n for n in args.images if not callable(getattr(skdata, n, None))]
+    if unknown:
+        ap.error(f"--images: not scikit-image sample images: {', '.join(unknown)}")
     models = [(m, unblur.models.denoiser() if m == "shipped" else unblur.models.load(m)) for m in args.model]
     classes = q.psf_classes()
     images = q.load_images(SIZE, 0, args.images)

@@ -95,6 +95,19 @@ def _wrap_convolve(image, psf_grid):
     return ndimage.convolve(image.astype(np.float64), kernel.astype(np.float64), mode="wrap")
 
 
+def _observation(clean, draws, i):
+    """Image i's blurred, noisy observation g, by SciPy, in float64."""
+    return _wrap_convolve(clean[i, 0], draws["psf"][i]) + draws["sigma"][i] * draws["noise"][i, 0].astype(np.float64)
+
+
+def _assert_data_step(x, g, h, alpha, z, where):
+    """x solves the data step's normal equations H^T (H x - g) + alpha (x - z) = 0."""
+    flipped = np.roll(np.flip(h, (0, 1)), (1, 1), axis=(0, 1))  # h(-x) on the periodic grid
+    residual = _wrap_convolve(_wrap_convolve(x, h) - g, flipped) + alpha * (x - z)
+    scale = np.abs(alpha * z).max() + np.abs(_wrap_convolve(g, flipped)).max()
+    assert np.abs(residual).max() < 2e-5 * scale, where
+
+
 def test_inputs_are_the_exact_data_step():
     torch = pytest.importorskip("torch")
     n, s = 5, 32
@@ -121,7 +134,7 @@ def test_inputs_are_the_exact_data_step():
         sched = P.schedule(float(draws["estimate"][i]))
         np.testing.assert_allclose(smap[i, 0], sched[k], rtol=1e-6)
         h = draws["psf"][i]
-        g = _wrap_convolve(clean[i, 0], h) + draws["sigma"][i] * draws["noise"][i, 0].astype(np.float64)
+        g = _observation(clean, draws, i)
         # Replay the chain with SciPy's convolutions, checking each data step by its normal
         # equations H^T (H x - g) + alpha (x - z) = 0 instead of solving them.
         z = g
@@ -131,10 +144,7 @@ def test_inputs_are_the_exact_data_step():
                 otf = np.fft.fft2(h.astype(np.float64))
                 xj = np.real(np.fft.ifft2((otf.conj() * np.fft.fft2(g) + alpha * np.fft.fft2(z)) / (abs(otf) ** 2 + alpha)))
                 z = 0.5 * xj
-        flipped = np.roll(np.flip(h, (0, 1)), (1, 1), axis=(0, 1))  # h(-x) on the periodic grid
-        residual = _wrap_convolve(_wrap_convolve(x[i, 0], h) - g, flipped) + alpha * (x[i, 0] - z)
-        scale = np.abs(alpha * z).max() + np.abs(_wrap_convolve(g, flipped)).max()
-        assert np.abs(residual).max() < 2e-5 * scale, (i, k)
+        _assert_data_step(x[i, 0], g, h, alpha, z, (i, k))
 
 
 def test_clean_previous_inputs_are_the_data_step_from_the_clean_image():
@@ -154,12 +164,7 @@ def test_clean_previous_inputs_are_the_data_step_from_the_clean_image():
         sched = P.schedule(float(draws["estimate"][i]))
         np.testing.assert_allclose(smap[i, 0], sched[k], rtol=1e-6)
         alpha = P.LAM * max(float(draws["estimate"][i]), P.SIGMA_FLOOR) ** 2 / sched[k] ** 2
-        h = draws["psf"][i]
-        g = _wrap_convolve(clean[i, 0], h) + draws["sigma"][i] * draws["noise"][i, 0].astype(np.float64)
-        flipped = np.roll(np.flip(h, (0, 1)), (1, 1), axis=(0, 1))
-        residual = _wrap_convolve(_wrap_convolve(x[i, 0], h) - g, flipped) + alpha * (x[i, 0] - clean[i, 0])
-        scale = np.abs(alpha * clean[i, 0]).max() + np.abs(_wrap_convolve(g, flipped)).max()
-        assert np.abs(residual).max() < 2e-5 * scale, (i, k)
+        _assert_data_step(x[i, 0], _observation(clean, draws, i), draws["psf"][i], alpha, clean[i, 0], (i, k))
         # What is left is coloured noise, weaker than the map says (the data step passes at
         # most about sigma_k at any frequency).
         err = (x[i, 0] - clean[i, 0]).std()
