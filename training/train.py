@@ -77,6 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=16, help="channels of the first level (16: 1.06 M parameters; 32 or 64 for a GPU)")
     p.add_argument("--levels", type=int, default=3, help="down-samplings: H and W must be multiples of 2**levels")
     p.add_argument("--blocks", type=int, default=2, help="residual blocks per level and side")
+    p.add_argument("--extra", type=int, default=0,
+                   help="grown blocks per side at every level but the bottom (training/grow.py): fine-tunes "
+                        "of a grown checkpoint give its --extra")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--patch", type=int, default=64, help="training image side (a multiple of 2**levels)")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (cosine decay to lr/100)")
@@ -112,6 +115,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.minutes is None and args.steps is None:
         args.minutes = 3.0
+    if args.extra < 0:
+        p.error(f"--extra must be >= 0, got {args.extra}")
     if args.patch % 2**args.levels:
         p.error(f"--patch {args.patch} is not a multiple of 2**levels = {2**args.levels}")
     if not 0.0 <= args.pnp_fraction <= 1.0:
@@ -232,7 +237,7 @@ def main(argv=None) -> dict:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    model = Denoiser(args.channels, args.width, args.levels, args.blocks).to(device)
+    model = Denoiser(args.channels, args.width, args.levels, args.blocks, args.extra).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, elapsed_before = 0, 0.0
     checkpoint = out / "checkpoint.pt"
