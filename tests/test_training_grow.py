@@ -100,3 +100,14 @@ def test_refusals(tmp_path):
         grow.grow(path, tmp_path / "x", extra=0)
     with pytest.raises(SystemExit):
         grow.main([str(tmp_path / "missing"), str(tmp_path / "y")])
+
+
+def test_fine_tuning_an_ungrown_checkpoint_as_grown_says_how(tmp_path):
+    from training import train
+
+    _, path = _parent(tmp_path)
+    model = Denoiser(**CONFIG, extra=1)
+    with pytest.raises(SystemExit, match="training/grow.py"):
+        train.load_checkpoint(path, model, torch.device("cpu"), "--init ")
+    grow.grow(path, tmp_path / "g", extra=1)
+    train.load_checkpoint(tmp_path / "g" / "checkpoint.pt", model, torch.device("cpu"), "--init ")

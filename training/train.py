@@ -219,7 +219,11 @@ def load_checkpoint(path: Path, model, device: torch.device, label: str = "") ->
     """A checkpoint's state, its weights loaded into `model` (whose configuration must match)."""
     state = torch.load(str(path), map_location=device, weights_only=False)
     if state["model_config"] != model.config():
-        raise SystemExit(f"{label}{path}: model {state['model_config']} differs from the arguments' {model.config()}")
+        hint = ""
+        if {k: v for k, v in state["model_config"].items() if k != "extra"} == {
+                k: v for k, v in model.config().items() if k != "extra"}:
+            hint = " (a checkpoint is grown with training/grow.py, then fine-tuned with its --extra)"
+        raise SystemExit(f"{label}{path}: model {state['model_config']} differs from the arguments' {model.config()}{hint}")
     model.load_state_dict(state["model"])
     return state
 
