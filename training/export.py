@@ -170,6 +170,12 @@ def export_all(model: Denoiser, out: Path, training_info: dict | None = None, th
     return report
 
 
+def checkpoint_file(path: Path) -> Path:
+    """A training run's folder (its checkpoint.pt) or a checkpoint file."""
+    path = Path(path)
+    return path / "checkpoint.pt" if path.is_dir() else path
+
+
 def load_checkpoint(path: Path) -> tuple[Denoiser, dict]:
     state = torch.load(str(path), map_location="cpu", weights_only=False)
     model = Denoiser(**state["model_config"])

@@ -26,12 +26,9 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from training.export import checkpoint_file as _checkpoint  # noqa: E402
+from training.export import load_checkpoint  # noqa: E402
 from training.model import Denoiser, parameter_count  # noqa: E402
-
-
-def _checkpoint(path: Path) -> Path:
-    path = Path(path)
-    return path / "checkpoint.pt" if path.is_dir() else path
 
 
 def grown_state(parent: dict, blocks: int, before: int, extra: int) -> dict:
@@ -49,14 +46,12 @@ def grown_state(parent: dict, blocks: int, before: int, extra: int) -> dict:
 
 
 def grow(parent_path: Path, out: Path, extra: int, seed: int = 7) -> dict:
-    state = torch.load(str(_checkpoint(parent_path)), map_location="cpu", weights_only=False)
-    config = dict(state["model_config"])
-    before = config.get("extra", 0)
     if extra < 1:
         raise ValueError(f"--extra must be >= 1, got {extra}")
-    parent = Denoiser(**config)
-    parent.load_state_dict(state["model"])
+    parent, state = load_checkpoint(_checkpoint(parent_path))
     parent.eval()
+    config = dict(state["model_config"])
+    before = config.get("extra", 0)
 
     torch.manual_seed(seed)
     config["extra"] = before + extra

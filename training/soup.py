@@ -24,12 +24,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from training.export import checkpoint_file as _checkpoint  # noqa: E402
 from training.export import export_all, load_checkpoint  # noqa: E402
-
-
-def _checkpoint(path: Path) -> Path:
-    path = Path(path)
-    return path / "checkpoint.pt" if path.is_dir() else path
 
 
 def average(a: dict, b: dict, weight: float) -> dict:
