@@ -100,6 +100,14 @@ def test_refusals(tmp_path):
         grow.grow(path, tmp_path / "x", extra=0)
     with pytest.raises(SystemExit):
         grow.main([str(tmp_path / "missing"), str(tmp_path / "y")])
+    # Nothing is written over an existing run, the parent's own folder included.
+    grow.grow(path, tmp_path / "z", extra=1)
+    before = (tmp_path / "z" / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="out"):
+        grow.grow(path, tmp_path / "z", extra=1, seed=9)
+    with pytest.raises(SystemExit):
+        grow.main([str(tmp_path / "z"), str(tmp_path / "z")])
+    assert (tmp_path / "z" / "checkpoint.pt").read_bytes() == before
 
 
 def test_fine_tuning_an_ungrown_checkpoint_as_grown_says_how(tmp_path):

@@ -48,6 +48,8 @@ def grown_state(parent: dict, blocks: int, before: int, extra: int) -> dict:
 def grow(parent_path: Path, out: Path, extra: int, seed: int = 7) -> dict:
     if extra < 1:
         raise ValueError(f"--extra must be >= 1, got {extra}")
+    if (Path(out) / "checkpoint.pt").exists():  # never over a run, the parent's included
+        raise FileExistsError(f"out: {Path(out) / 'checkpoint.pt'} exists; choose a new folder")
     parent, state = load_checkpoint(_checkpoint(parent_path))
     parent.eval()
     config = dict(state["model_config"])
@@ -93,6 +95,8 @@ def main(argv=None) -> dict:
         p.error(f"{args.parent}: no checkpoint")
     if args.extra < 1:
         p.error(f"--extra must be >= 1, got {args.extra}")
+    if (args.out / "checkpoint.pt").exists():
+        p.error(f"out: {args.out / 'checkpoint.pt'} exists; choose a new folder")
     return grow(args.parent, args.out, args.extra, args.seed)
 
 
