@@ -100,6 +100,9 @@ def test_refusals(tmp_path):
         grow.grow(path, tmp_path / "x", extra=0)
     with pytest.raises(SystemExit):
         grow.main([str(tmp_path / "missing"), str(tmp_path / "y")])
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="parent"):
+        grow.grow(tmp_path / "junk.pt", tmp_path / "j", extra=1)
     # Nothing is written over an existing run, the parent's own folder included.
     grow.grow(path, tmp_path / "z", extra=1)
     before = (tmp_path / "z" / "checkpoint.pt").read_bytes()

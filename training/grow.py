@@ -50,7 +50,10 @@ def grow(parent_path: Path, out: Path, extra: int, seed: int = 7) -> dict:
         raise ValueError(f"--extra must be >= 1, got {extra}")
     if (Path(out) / "checkpoint.pt").exists():  # never over a run, the parent's included
         raise FileExistsError(f"out: {Path(out) / 'checkpoint.pt'} exists; choose a new folder")
-    parent, state = load_checkpoint(_checkpoint(parent_path))
+    try:
+        parent, state = load_checkpoint(_checkpoint(parent_path))
+    except Exception as e:  # not a torch file, or not one of train.py's checkpoints
+        raise ValueError(f"parent: {parent_path} is not a training checkpoint ({type(e).__name__}: {e})") from e
     parent.eval()
     config = dict(state["model_config"])
     before = config.get("extra", 0)
