@@ -23,8 +23,17 @@ A configuration is a string of key=value pairs (defaults in brackets):
         flips/rotations (1: none, 8: DPIR's x8, on the final step alone) [1]
   cyc   1: denoising step k sees the (k mod 8)-th flip/rotation of its input, undone
         after (DPIR's x8 for deblurring: no extra denoiser calls) [0]
+  ds    the denoiser is told ds * sigma_k (its strength; alpha_k keeps sigma_k) [1.0]
+  init  0: z_0 is the observation (edge-padded onto the grid); 1: unblur.deconvolve's TV
+        result (edge-padded), the start for a lower s0 [0]
+  rs    restarts: the schedule run `rs` more times from the last estimate, each from
+        denoiser sigma rs0 (1/255 units) down to the noise in rsit steps [0]
+  rs0   [15]
+  rsit  [4]
+  avg   the result is the mean of the last `avg` denoiser outputs (1: the last one) [1]
 
-Per-case PSNRs are cached in /tmp/pnp-tune/results.json (TV's too), so re-running only
+Per-case PSNRs are cached in /tmp/pnp-tune/results.json (TV's too; the environment variable
+PNP_TUNE_CACHE names another folder, one per concurrent run), so re-running only
 computes what is missing. Without --configs the script prints the whole table of the
 configurations tried (a full recomputation takes about 40 minutes on 1 core).
 """
@@ -44,7 +53,7 @@ import unblur  # noqa: E402
 import unblur.models  # noqa: E402
 from unblur._pnp import _orient, _unorient  # noqa: E402
 
-CACHE_DIR = "/tmp/pnp-tune"
+CACHE_DIR = os.environ.get("PNP_TUNE_CACHE", "/tmp/pnp-tune")  # one per concurrent run
 CACHE = os.path.join(CACHE_DIR, "results.json")
 BENCHMARK = ("camera", "astronaut", "coffee", "chelsea", "rocket", "moon")
 # Held-out images (all bundled with scikit-image, large enough for a 256 + K - 1 crop).
@@ -52,7 +61,7 @@ TUNE = ("coins", "clock", "cat", "brick", "immunohistochemistry", "stereo_motorc
 EXTRA = ("gravel", "grass", "cell", "hubble_deep_field")
 NOISES = (0.01, 0.03)
 
-DEFAULTS = dict(it=8, lam=0.23, s0="49", end=1.0, corr=1.0, lp=0.0, cg=30, tol=1e-10, true=0, ens=1, cyc=0)
+DEFAULTS = dict(it=8, lam=0.23, s0="49", end=1.0, corr=1.0, lp=0.0, cg=30, tol=1e-10, true=0, ens=1, cyc=0, ds=1.0, init=0, rs=0, rs0=15.0, rsit=4, avg=1)
 
 # Every configuration tried, in order (the table printed without --configs).
 CONFIGS = [
@@ -68,6 +77,15 @@ CONFIGS = [
     "it=8,lam=0.17,lp=0.275",  # lam 0.17 at noise 0.01, 0.23 at 0.03
     "it=8,lam=0.17,lp=0.275,ens=8",  # + x8 self-ensemble of the final denoising step
     "it=8,lam=0.23,cyc=1",  # DPIR's schedule, each step's denoiser on another flip/rotation
+    # Session 14, with the shipped soup model (bench/RESULTS.md): none gains at 0.03.
+    "it=8,lam=0.23,cyc=1,ds=0.85",  # the denoiser told less noise than sigma_k
+    "it=8,lam=0.23,cyc=1,ds=1.15",
+    "it=8,lam=0.23,cyc=1,init=1",  # start from TV's result
+    "it=8,lam=0.23,cyc=1,init=1,s0=25",
+    "it=8,lam=0.23,cyc=1,init=1,s0=12",
+    "it=8,lam=0.23,cyc=1,avg=2",  # the mean of the last denoiser outputs
+    "it=8,lam=0.23,cyc=1,avg=4",
+    "it=8,lam=0.23,cyc=1,rs=1",  # a second, shorter pass from the result
 ]
 CHOSEN = "it=8,lam=0.17,lp=0.275,ens=8"
 
@@ -78,7 +96,7 @@ def parse(cfg):
         k, v = item.split("=")
         if k not in p:
             raise ValueError(f"unknown key {k!r} in {cfg!r}")
-        p[k] = v if k == "s0" else type(DEFAULTS[k])(float(v)) if k in ("it", "cg", "true", "ens", "cyc") else float(v)
+        p[k] = v if k == "s0" else type(DEFAULTS[k])(float(v)) if k in ("it", "cg", "true", "ens", "cyc", "init", "rs", "rsit", "avg") else float(v)
     return p
 
 
@@ -110,10 +128,14 @@ def pnp(den, g, psf, sigma_n, p, both=False):
     start = sig * float(s0[1:]) if s0.startswith("x") else float(s0) / 255
     stop = sig * p["end"]
     start = max(start, stop)
-    z = np.pad(g, ((r0, e0 - n0 - r0), (c0, e1 - n1 - c0)), mode="edge").astype(np.float64)
+    start_image = unblur.deconvolve(g, psf) if p["init"] else g
+    z = np.pad(start_image, ((r0, e0 - n0 - r0), (c0, e1 - n1 - c0)), mode="edge").astype(np.float64)
     x = z.copy()
     plain = None
-    sigmas = np.geomspace(start, stop, p["it"])
+    sigmas = list(np.geomspace(start, stop, p["it"]))
+    for _ in range(p["rs"]):
+        sigmas += list(np.geomspace(max(p["rs0"] / 255, stop), stop, p["rsit"]))
+    outputs = []
     for k, s in enumerate(sigmas):
         alpha = lam * sig**2 / s**2
 
@@ -138,13 +160,17 @@ def pnp(den, g, psf, sigma_n, p, both=False):
             rz_new = np.sum(r * zr)
             pp = zr + rz_new / rz * pp
             rz = rz_new
+        sd = float(s) * p["ds"]  # the sigma the denoiser is told
         if k == len(sigmas) - 1 and p["ens"] > 1:
-            z, plain = ensemble(den, x, float(s), p["ens"])
+            z, plain = ensemble(den, x, sd, p["ens"])
         elif p["cyc"]:
-            z = _unorient(den(np.ascontiguousarray(_orient(x, k % 8, np), dtype=np.float32), float(s)), k % 8, np)
+            z = _unorient(den(np.ascontiguousarray(_orient(x, k % 8, np), dtype=np.float32), sd), k % 8, np)
             z = z.astype(np.float64)
         else:
-            z = den(x.astype(np.float32), float(s)).astype(np.float64)
+            z = den(x.astype(np.float32), sd).astype(np.float64)
+        outputs = (outputs + [z])[-p["avg"]:]
+    if p["avg"] > 1:
+        z = sum(outputs) / len(outputs)
     if both:
         plain = z if plain is None else plain
         return z[r0:r0 + n0, c0:c0 + n1], plain[r0:r0 + n0, c0:c0 + n1]

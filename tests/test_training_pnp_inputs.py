@@ -169,3 +169,133 @@ def test_clean_previous_inputs_are_the_data_step_from_the_clean_image():
         # most about sigma_k at any frequency).
         err = (x[i, 0] - clean[i, 0]).std()
         assert 0 < err < sched[k], (i, k, err, sched[k])
+
+
+def _orient_np(v, t):
+    """unblur._pnp._orient's documented order on an (H, W) array: a flip of the columns
+    for t >= 4, then t % 4 quarter turns (the reference for pnp_inputs._turn)."""
+    return np.rot90(np.flip(v, axis=1) if t >= 4 else v, t % 4)
+
+
+def test_turns_are_unblurs_orientations_and_undo_them():
+    torch = pytest.importorskip("torch")
+    v = np.random.default_rng(13).random((2, 3, 6, 6)).astype(np.float32)
+    tv = torch.from_numpy(v)
+    for t in range(8):
+        turned = P._turn(torch, tv, t).numpy()
+        np.testing.assert_array_equal(turned[1, 2], _orient_np(v[1, 2], t))
+        np.testing.assert_array_equal(P._turn(torch, P._turn(torch, tv, t), t, undo=True).numpy(), v)
+
+
+def test_the_orientation_reference_is_unblurs():
+    # Where unblur is installed (CI; not the training environment, not torch needed).
+    _pnp = pytest.importorskip("unblur._pnp")
+    v = np.random.default_rng(16).random((5, 7))
+    for t in range(8):
+        np.testing.assert_array_equal(_orient_np(v, t), _pnp._orient(v, t, np))
+
+
+def test_unrolled_is_the_whole_schedule_with_cycled_orientations():
+    # A 'denoiser' that is not orientation-equivariant (it adds a ramp along the columns
+    # of what it sees, scaled by the noise map): the unrolled chain must equal a NumPy
+    # replay of the 8 exact periodic data steps, step k's denoiser seeing the (k mod 8)-th
+    # orientation of its input, turned back after.
+    torch = pytest.importorskip("torch")
+    n, s = 3, 32
+    rng = np.random.default_rng(14)
+    clean = rng.uniform(0, 1, (n, 1, s, s)).astype(np.float32)
+    draws = P.draw(P.pnp_rng(3, 2), n, 1, s)
+    ramp = np.arange(s, dtype=np.float64) / s
+
+    class Ramp(torch.nn.Module):
+        def forward(self, x):
+            return 0.9 * x[:, :1] + x[:, 1:2] * torch.arange(s, dtype=x.dtype) / s
+
+    tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in draws.items()}
+    for cycle in (True, False):
+        out = P.unrolled(Ramp(), torch.from_numpy(clean.copy()), tensors, cycle=cycle).numpy()
+        for i in range(n):
+            g = _observation(clean, draws, i)
+            otf = np.fft.fft2(draws["psf"][i].astype(np.float64))
+            sched = P.schedule(float(draws["estimate"][i]))
+            est = max(float(draws["estimate"][i]), P.SIGMA_FLOOR)
+            z = g
+            for k in range(P.ITERATIONS):
+                alpha = P.LAM * est ** 2 / sched[k] ** 2
+                x = np.real(np.fft.ifft2((otf.conj() * np.fft.fft2(g) + alpha * np.fft.fft2(z)) / (abs(otf) ** 2 + alpha)))
+                t = k % 8 if cycle else 0
+                d = 0.9 * _orient_np(x, t) + sched[k] * ramp[None, :]
+                # undo: t % 4 quarter turns back, then the flip
+                d = np.rot90(d, -(t % 4))
+                z = np.flip(d, axis=1) if t >= 4 else d
+            np.testing.assert_allclose(out[i, 0], z, atol=2e-5, err_msg=f"image {i}, cycle {cycle}")
+
+
+def test_unrolled_passes_gradients_through_every_step():
+    # The loss on the final estimate reaches the denoiser through all 8 calls: for a
+    # 'denoiser' x -> a x, the gradient in a equals the loss's finite difference in a
+    # (float64), which a gradient through the last call alone would not.
+    torch = pytest.importorskip("torch")
+    n, s = 2, 32
+    clean = torch.from_numpy(np.random.default_rng(15).uniform(0, 1, (n, 1, s, s)))
+    draws = {k: torch.from_numpy(np.asarray(v)).double() if np.asarray(v).dtype.kind == "f" else torch.from_numpy(np.asarray(v))
+             for k, v in P.draw(P.pnp_rng(4, 0), n, 1, s).items()}
+    calls = []
+
+    class Scale(torch.nn.Module):
+        def __init__(self, a):
+            super().__init__()
+            self.a = torch.nn.Parameter(torch.tensor(a, dtype=torch.float64))
+
+        def forward(self, x):
+            calls.append(1)
+            return (self.a * x[:, :1]).double()
+
+    def loss(model):
+        out = P.unrolled(model, clean, draws)
+        return ((out - clean) ** 2).mean()
+
+    model = Scale(0.95)
+    loss(model).backward()
+    assert len(calls) == P.ITERATIONS
+    eps = 1e-6
+    with torch.no_grad():
+        numeric = (loss(Scale(0.95 + eps)) - loss(Scale(0.95 - eps))) / (2 * eps)
+    assert float(model.a.grad) == pytest.approx(float(numeric), rel=1e-5)
+    # Through the last call alone the gradient would be 2 mean((z - clean) z) / a.
+    with torch.no_grad():
+        out = P.unrolled(Scale(0.95), clean, draws)
+        last_only = float(2 * ((out - clean) * out).mean() / 0.95)
+    assert abs(last_only - float(numeric)) > 1e-3 * abs(float(numeric))
+
+
+def test_train_unrolled_option(tmp_path, monkeypatch):
+    # train.py --unrolled: refusals, and in a run the images after the --pnp-fraction ones
+    # go through the whole schedule (the scenes of the plain batch), the others not.
+    pytest.importorskip("torch")
+    from training import data as gen
+    from training import train
+
+    base = ["--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4", "--patch", "32", "--width", "4",
+            "--levels", "2", "--blocks", "1", "--threads", "1", "--no-export", "--val-every", "1000", "--seed", "3",
+            "--channels", "1"]
+    for bad in (["--unrolled", "1.5"], ["--unrolled", "0.1"], ["--unrolled", "0.5", "--pnp-fraction", "0.75"],
+                ["--unrolled", "0.5", "--patch", "16"]):
+        with pytest.raises(SystemExit):
+            train.parse_args(base + bad)
+    seen = []
+    real = P.unrolled
+
+    def recording(model, clean, draws, cycle=True):
+        seen.append((clean.clone(), {k: v.clone() for k, v in draws.items()}))
+        return real(model, clean, draws, cycle)
+
+    monkeypatch.setattr(train.pnp_inputs, "unrolled", recording)
+    summary = train.main(base + ["--unrolled", "0.5", "--pnp-fraction", "0.25"])
+    assert len(seen) == 2
+    for index, (clean, draws) in enumerate(seen):
+        expected = gen.training_batch(3, index, 4, 32, 1, 0.25, "v1")[0]
+        np.testing.assert_array_equal(clean.numpy(), expected[1:3])  # after the one PnP-input image
+        all_draws = P.draw(P.pnp_rng(3, index), 3, 1, 32)
+        np.testing.assert_array_equal(draws["psf"].numpy(), all_draws["psf"][1:3])
+    assert summary["training"]["unrolled"] == 0.5

@@ -178,3 +178,42 @@ def _inputs(torch, model, clean, draws: dict) -> tuple:
             z[idx[more]] = model(torch.cat([xm, smap], dim=1)).float()
     sigma_map = sched[torch.arange(n), step].view(n, 1, 1, 1).expand(n, 1, s1, s2).contiguous()
     return out, sigma_map
+
+
+def _turn(torch, v, t: int, undo: bool = False):
+    """The t-th of the 8 flips/quarter turns of v's last two (spatial) axes, in
+    unblur._pnp._orient's order (a flip of the columns for t >= 4, then t % 4 quarter
+    turns), or with `undo` its inverse."""
+    if not undo:
+        if t >= 4:
+            v = torch.flip(v, dims=(-1,))
+        return torch.rot90(v, t % 4, dims=(-2, -1))
+    v = torch.rot90(v, -(t % 4), dims=(-2, -1))
+    return torch.flip(v, dims=(-1,)) if t >= 4 else v
+
+
+def unrolled(model, clean, draws: dict, cycle: bool = True):
+    """The final estimate of the whole PnP schedule (all ITERATIONS steps, with gradients
+    through every denoiser call and data step: the denoiser trained as PnP's prior, end
+    to end, train.py --unrolled) on periodically blurred, noisy copies of `clean`
+    (N, C, S, S), with the draws of `draw` (as tensors; their `step` is not used). With
+    `cycle`, step k's denoiser sees the (k mod 8)-th flip/turn of its input, as
+    unblur.pnp_deconvolve's default self_ensemble='cycle'."""
+    import torch
+
+    n, c, s1, s2 = clean.shape
+    otf = torch.fft.rfft2(draws["psf"])[:, None]
+    g = torch.fft.irfft2(torch.fft.rfft2(clean) * otf, s=(s1, s2)) + draws["sigma"].view(n, 1, 1, 1) * draws["noise"]
+    ht_g = otf.conj() * torch.fft.rfft2(g)
+    h2 = otf.real ** 2 + otf.imag ** 2
+    sched = torch.tensor([schedule(v) for v in draws["estimate"].tolist()], dtype=clean.dtype)
+    est = draws["estimate"].clamp(min=SIGMA_FLOOR).view(n, 1, 1, 1)
+    z = g
+    for k in range(ITERATIONS):
+        sig = sched[:, k].view(n, 1, 1, 1)
+        alpha = LAM * est ** 2 / sig ** 2
+        x = torch.fft.irfft2((ht_g + alpha * torch.fft.rfft2(z)) / (h2 + alpha), s=(s1, s2))
+        t = k % 8 if cycle else 0
+        v = torch.cat([x, sig.expand(n, 1, s1, s2)], dim=1)
+        z = _turn(torch, model(_turn(torch, v, t)).to(x.dtype), t, undo=True)  # bfloat16 under autocast
+    return z

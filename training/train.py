@@ -106,6 +106,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="with --pnp-fraction: the previous step's estimate z_k-1: 'model' (the model's own PnP "
                         "chain) or 'clean' (a perfect step: the input's error is only the noise coloured by the "
                         "data step)")
+    p.add_argument("--unrolled", type=float, default=0.0,
+                   help="fraction of each batch (after the --pnp-fraction images) trained end to end through the "
+                        "whole PnP schedule: the loss is on PnP's final estimate of a blurred, noisy copy, with "
+                        "gradients through every step (training/pnp_inputs.py unrolled); 0: not used")
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (a fine-tune: new optimizer, schedule and step count)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
@@ -127,6 +131,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--pnp-fraction needs --patch >= {pnp_inputs.PSF_SIZE} (the largest PSF), got {args.patch}")
     if not 0 <= args.pnp_first_step < pnp_inputs.ITERATIONS:
         p.error(f"--pnp-first-step {args.pnp_first_step} is not in [0, {pnp_inputs.ITERATIONS - 1}]")
+    if not 0.0 <= args.unrolled <= 1.0 or args.unrolled + args.pnp_fraction > 1.0:
+        p.error(f"--unrolled {args.unrolled} is not in [0, 1 - pnp_fraction]")
+    if args.unrolled > 0 and round(args.unrolled * args.batch_size) == 0:
+        p.error(f"--unrolled {args.unrolled} gives no image of a batch of {args.batch_size}")
+    if args.unrolled > 0 and args.patch < pnp_inputs.PSF_SIZE:
+        p.error(f"--unrolled needs --patch >= {pnp_inputs.PSF_SIZE} (the largest PSF), got {args.patch}")
     if args.pnp_previous != "model" and args.pnp_fraction == 0:
         p.error("--pnp-previous needs --pnp-fraction > 0")
     if args.init is not None and not args.init.is_file():
@@ -268,11 +278,13 @@ def main(argv=None) -> dict:
     baseline = noisy_psnr(validation)
     print("validation PSNR of the noisy input: " + ", ".join(f"sigma {s}: {v:.2f} dB" for s, v in baseline.items()), flush=True)
 
-    # The first pnp_count images of every batch get plug-and-play inputs instead of white noise.
+    # The first pnp_count images of every batch get plug-and-play inputs instead of white noise;
+    # the next unrolled_count are trained through the whole PnP schedule.
     pnp_count = round(args.pnp_fraction * args.batch_size)
+    unrolled_count = round(args.unrolled * args.batch_size)
     loader = torch.utils.data.DataLoader(
         TrainingBatches(args.seed, args.batch_size, args.patch, args.channels, args.varying_noise, args.scenes,
-                        pnp_count, args.pnp_first_step, args.noise_law),
+                        pnp_count + unrolled_count, args.pnp_first_step, args.noise_law),
         batch_size=None,
         sampler=range(step, 2**62),
         num_workers=workers,
@@ -330,15 +342,23 @@ def main(argv=None) -> dict:
         data_wait += time.perf_counter() - t_wait
         if draws:
             draws = {k: v.to(device) for k, v in draws[0].items()}
-            if args.pnp_previous == "clean":
+            unrolled_draws = {k: v[pnp_count:] for k, v in draws.items()}
+            draws = {k: v[:pnp_count] for k, v in draws.items()}
+            if pnp_count and args.pnp_previous == "clean":
                 noisy[:pnp_count], sigma[:pnp_count] = pnp_inputs.clean_previous_inputs(clean[:pnp_count], draws)
-            else:
+            elif pnp_count:
                 noisy[:pnp_count], sigma[:pnp_count] = pnp_inputs.inputs(model, clean[:pnp_count], draws)
         lr = learning_rate(progress(), args.lr, args.warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp and device.type == "cuda"):
-            estimate = model(torch.cat([noisy, sigma], dim=1))
+            if unrolled_count:  # images pnp_count.. of the batch: PnP's final estimate
+                u0, u1 = pnp_count, pnp_count + unrolled_count
+                rest = model(torch.cat([torch.cat([noisy[:u0], noisy[u1:]]), torch.cat([sigma[:u0], sigma[u1:]])], dim=1))
+                final = pnp_inputs.unrolled(model, clean[u0:u1], unrolled_draws)
+                estimate = torch.cat([rest[:u0], final.to(rest.dtype), rest[u0:]])
+            else:
+                estimate = model(torch.cat([noisy, sigma], dim=1))
         loss = loss_fn(estimate.float(), clean)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -392,6 +412,8 @@ def main(argv=None) -> dict:
         "pnp_fraction": args.pnp_fraction,
         "pnp_first_step": args.pnp_first_step,
     }
+    if args.unrolled:  # recorded only when used, as noise_law
+        training_info["unrolled"] = args.unrolled
     if args.pnp_previous != "model":  # recorded only when not the default, as noise_law
         training_info["pnp_previous"] = args.pnp_previous
     if args.noise_law != "uniform":  # recorded only when not the default, so earlier runs' files are unchanged
