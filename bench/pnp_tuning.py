@@ -61,7 +61,9 @@ TUNE = ("coins", "clock", "cat", "brick", "immunohistochemistry", "stereo_motorc
 EXTRA = ("gravel", "grass", "cell", "hubble_deep_field")
 NOISES = (0.01, 0.03)
 
-DEFAULTS = dict(it=8, lam=0.23, s0="49", end=1.0, corr=1.0, lp=0.0, cg=30, tol=1e-10, true=0, ens=1, cyc=0, ds=1.0, init=0, rs=0, rs0=15.0, rsit=4, avg=1)
+DEFAULTS = dict(it=8, lam=0.23, s0="49", end=1.0, corr=1.0, lp=0.0, cg=30, tol=1e-10, true=0, ens=1, cyc=0, ds=1.0, init=0,
+                rs=0, rs0=15.0, rsit=4, avg=1)
+INTEGER_KEYS = ("it", "cg", "true", "ens", "cyc", "init", "rs", "rsit", "avg")
 
 # Every configuration tried, in order (the table printed without --configs).
 CONFIGS = [
@@ -96,7 +98,7 @@ def parse(cfg):
         k, v = item.split("=")
         if k not in p:
             raise ValueError(f"unknown key {k!r} in {cfg!r}")
-        p[k] = v if k == "s0" else type(DEFAULTS[k])(float(v)) if k in ("it", "cg", "true", "ens", "cyc", "init", "rs", "rsit", "avg") else float(v)
+        p[k] = v if k == "s0" else int(float(v)) if k in INTEGER_KEYS else float(v)
     return p
 
 
