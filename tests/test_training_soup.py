@@ -59,3 +59,28 @@ def test_soup_of_two_checkpoints(tmp_path):
     torch.save(other, str(tmp_path / "2.pt"))
     with pytest.raises(ValueError, match="different parents"):
         soup.soup(tmp_path / "out2", tmp_path / "0.pt", tmp_path / "2.pt", 0.5)
+
+
+def test_soup_of_a_model_and_its_own_fine_tune(tmp_path):
+    # B fine-tuned from A's checkpoint (train.py --init A): allowed, either way round; a
+    # model fine-tuned from something else is still refused.
+    from training.model import Denoiser
+
+    config = {"channels": 1, "width": 4, "levels": 1, "blocks": 1}
+    torch.manual_seed(3)
+    parent, child = Denoiser(**config), Denoiser(**config)
+    (tmp_path / "a").mkdir()
+    torch.save({"model": parent.state_dict(), "model_config": config, "training_info": {"channels": 1}},
+               str(tmp_path / "a" / "checkpoint.pt"))
+    info = {"init": {"checkpoint": str(tmp_path / "a" / "checkpoint.pt"), "step": 0}, "channels": 1}
+    torch.save({"model": child.state_dict(), "model_config": config, "training_info": info}, str(tmp_path / "b.pt"))
+    soup.soup(tmp_path / "s1", tmp_path / "a", tmp_path / "b.pt", 0.5)
+    soup.soup(tmp_path / "s2", tmp_path / "b.pt", tmp_path / "a" / "checkpoint.pt", 0.5)
+    s1 = torch.load(str(tmp_path / "s1" / "checkpoint.pt"), weights_only=False)["model"]
+    s2 = torch.load(str(tmp_path / "s2" / "checkpoint.pt"), weights_only=False)["model"]
+    for name in s1:
+        assert torch.equal(s1[name], s2[name])
+    info["init"]["checkpoint"] = str(tmp_path / "elsewhere.pt")
+    torch.save({"model": child.state_dict(), "model_config": config, "training_info": info}, str(tmp_path / "c.pt"))
+    with pytest.raises(ValueError, match="different parents"):
+        soup.soup(tmp_path / "s3", tmp_path / "a", tmp_path / "c.pt", 0.5)

@@ -6,8 +6,9 @@ OUT/checkpoint.pt holds (1 - T) x A's weights + T x B's (A and B: training runs'
 or their checkpoint.pt files, of the same architecture); OUT/denoiser_fp32.onnx and
 OUT/denoiser_fp16.onnx are exported and checked as train.py's are. Averaging is
 meaningful for models fine-tuned from the same parent (their weights stay in one basin,
-Wortsman et al. 2022, "Model soups"); the script refuses models whose architectures or
-parents differ. The arithmetic is float64 then rounded to the weights' dtype: the same
+Wortsman et al. 2022, "Model soups"), or for a model and its own fine-tune; the script
+refuses models whose architectures differ, or whose parents differ unless one is the
+other's parent. The arithmetic is float64 then rounded to the weights' dtype: the same
 inputs give the same bits.
 """
 
@@ -44,14 +45,23 @@ def average(a: dict, b: dict, weight: float) -> dict:
     return out
 
 
+def _fine_tune_of(init, run: Path) -> bool:
+    """Whether a model whose training_info "init" is `init` was fine-tuned from `run`'s
+    checkpoint (a model and its own fine-tune also share one basin)."""
+    if not isinstance(init, dict) or "checkpoint" not in init:
+        return False
+    return Path(init["checkpoint"]).resolve() == _checkpoint(run).resolve()
+
+
 def soup(out: Path, a: Path, b: Path, weight: float, threads: int = 0) -> dict:
     model_a, state_a = load_checkpoint(_checkpoint(a))
     state_b = torch.load(str(_checkpoint(b)), map_location="cpu", weights_only=False)
     if state_a["model_config"] != state_b["model_config"]:
         raise ValueError(f"architectures differ: {state_a['model_config']} vs {state_b['model_config']}")
     parents = [s.get("training_info", {}).get("init") for s in (state_a, state_b)]
-    if parents[0] != parents[1]:
-        raise ValueError(f"the models are fine-tunes of different parents: {parents[0]!r} vs {parents[1]!r}")
+    if parents[0] != parents[1] and not (_fine_tune_of(parents[1], a) or _fine_tune_of(parents[0], b)):
+        raise ValueError(f"the models are fine-tunes of different parents, and neither is a fine-tune of the other: "
+                         f"{parents[0]!r} vs {parents[1]!r}")
     model_a.load_state_dict(average(model_a.state_dict(), state_b["model"], weight))
     model_a.eval()
     info = {
