@@ -99,6 +99,11 @@ def parse(cfg):
         if k not in p:
             raise ValueError(f"unknown key {k!r} in {cfg!r}")
         p[k] = v if k == "s0" else int(float(v)) if k in INTEGER_KEYS else float(v)
+    for k, low in (("avg", 1), ("rsit", 1), ("rs", 0)):
+        if p[k] < low:
+            raise ValueError(f"{k} must be >= {low} in {cfg!r}, got {p[k]}")
+    if not p["ds"] > 0:
+        raise ValueError(f"ds must be > 0 in {cfg!r}, got {p['ds']}")
     return p
 
 

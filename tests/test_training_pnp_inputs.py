@@ -108,6 +108,16 @@ def _assert_data_step(x, g, h, alpha, z, where):
     assert np.abs(residual).max() < 2e-5 * scale, where
 
 
+def _exact_data_step(g, h, alpha, z):
+    """argmin ||h * x - g||^2 + alpha ||x - z||^2 on the periodic grid, in float64."""
+    otf = np.fft.fft2(h.astype(np.float64))
+    return np.real(np.fft.ifft2((otf.conj() * np.fft.fft2(g) + alpha * np.fft.fft2(z)) / (abs(otf) ** 2 + alpha)))
+
+
+def _tensors(torch, draws):
+    return {k: torch.from_numpy(np.asarray(v)) for k, v in draws.items()}
+
+
 def test_inputs_are_the_exact_data_step():
     torch = pytest.importorskip("torch")
     n, s = 5, 32
@@ -123,7 +133,7 @@ def test_inputs_are_the_exact_data_step():
             return 0.5 * x[:, :1]
 
     model = Recorder().train()
-    tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in draws.items()}
+    tensors = _tensors(torch, draws)
     x, smap = P.inputs(model, torch.from_numpy(clean.copy()), tensors)
     assert model.training  # restored
     x, smap = x.numpy().astype(np.float64), smap.numpy()
@@ -141,9 +151,7 @@ def test_inputs_are_the_exact_data_step():
         for j in range(k + 1):
             alpha = P.LAM * max(float(draws["estimate"][i]), P.SIGMA_FLOOR) ** 2 / sched[j] ** 2
             if j < k:  # the exact solve, in float64, for the next step's z
-                otf = np.fft.fft2(h.astype(np.float64))
-                xj = np.real(np.fft.ifft2((otf.conj() * np.fft.fft2(g) + alpha * np.fft.fft2(z)) / (abs(otf) ** 2 + alpha)))
-                z = 0.5 * xj
+                z = 0.5 * _exact_data_step(g, h, alpha, z)
         _assert_data_step(x[i, 0], g, h, alpha, z, (i, k))
 
 
@@ -156,7 +164,7 @@ def test_clean_previous_inputs_are_the_data_step_from_the_clean_image():
     clean = rng.uniform(0, 1, (n, 1, s, s)).astype(np.float32)
     draws = P.draw(P.pnp_rng(2, 1), n, 1, s)
     draws["step"] = np.array([0, 3, 6, 7])
-    tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in draws.items()}
+    tensors = _tensors(torch, draws)
     x, smap = P.clean_previous_inputs(torch.from_numpy(clean.copy()), tensors)
     x, smap = x.numpy().astype(np.float64), smap.numpy()
     for i in range(n):
@@ -211,18 +219,17 @@ def test_unrolled_is_the_whole_schedule_with_cycled_orientations():
         def forward(self, x):
             return 0.9 * x[:, :1] + x[:, 1:2] * torch.arange(s, dtype=x.dtype) / s
 
-    tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in draws.items()}
+    tensors = _tensors(torch, draws)
     for cycle in (True, False):
         out = P.unrolled(Ramp(), torch.from_numpy(clean.copy()), tensors, cycle=cycle).numpy()
         for i in range(n):
             g = _observation(clean, draws, i)
-            otf = np.fft.fft2(draws["psf"][i].astype(np.float64))
             sched = P.schedule(float(draws["estimate"][i]))
             est = max(float(draws["estimate"][i]), P.SIGMA_FLOOR)
             z = g
             for k in range(P.ITERATIONS):
                 alpha = P.LAM * est ** 2 / sched[k] ** 2
-                x = np.real(np.fft.ifft2((otf.conj() * np.fft.fft2(g) + alpha * np.fft.fft2(z)) / (abs(otf) ** 2 + alpha)))
+                x = _exact_data_step(g, draws["psf"][i], alpha, z)
                 t = k % 8 if cycle else 0
                 d = 0.9 * _orient_np(x, t) + sched[k] * ramp[None, :]
                 # undo: t % 4 quarter turns back, then the flip

@@ -152,7 +152,10 @@ def clean_previous_inputs(clean, draws: dict) -> tuple:
     return clean + coloured, sig.expand(n, 1, s1, s2).contiguous()
 
 
-def _inputs(torch, model, clean, draws: dict) -> tuple:
+def _problem(torch, clean, draws: dict) -> tuple:
+    """The periodic deblurring problem of each image: the observation g (blurred, noisy),
+    H^* G and |H|^2 of the data step, the schedule's sigma_k (N, K) and the (floored)
+    noise estimate (N, 1, 1, 1)."""
     n, c, s1, s2 = clean.shape
     otf = torch.fft.rfft2(draws["psf"])[:, None]  # (N, 1, S, S//2 + 1)
     g = torch.fft.irfft2(torch.fft.rfft2(clean) * otf, s=(s1, s2)) + draws["sigma"].view(n, 1, 1, 1) * draws["noise"]
@@ -160,6 +163,12 @@ def _inputs(torch, model, clean, draws: dict) -> tuple:
     h2 = otf.real ** 2 + otf.imag ** 2
     sched = torch.tensor([schedule(v) for v in draws["estimate"].tolist()], dtype=clean.dtype)  # (N, K)
     est = draws["estimate"].clamp(min=SIGMA_FLOOR).view(n, 1, 1, 1)
+    return g, ht_g, h2, sched, est
+
+
+def _inputs(torch, model, clean, draws: dict) -> tuple:
+    n, c, s1, s2 = clean.shape
+    g, ht_g, h2, sched, est = _problem(torch, clean, draws)
     step = draws["step"]
     z = g.clone()
     out = torch.empty_like(clean)
@@ -202,12 +211,7 @@ def unrolled(model, clean, draws: dict, cycle: bool = True):
     import torch
 
     n, c, s1, s2 = clean.shape
-    otf = torch.fft.rfft2(draws["psf"])[:, None]
-    g = torch.fft.irfft2(torch.fft.rfft2(clean) * otf, s=(s1, s2)) + draws["sigma"].view(n, 1, 1, 1) * draws["noise"]
-    ht_g = otf.conj() * torch.fft.rfft2(g)
-    h2 = otf.real ** 2 + otf.imag ** 2
-    sched = torch.tensor([schedule(v) for v in draws["estimate"].tolist()], dtype=clean.dtype)
-    est = draws["estimate"].clamp(min=SIGMA_FLOOR).view(n, 1, 1, 1)
+    g, ht_g, h2, sched, est = _problem(torch, clean, draws)
     z = g
     for k in range(ITERATIONS):
         sig = sched[:, k].view(n, 1, 1, 1)

@@ -354,7 +354,8 @@ def main(argv=None) -> dict:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp and device.type == "cuda"):
             if unrolled_count:  # images pnp_count.. of the batch: PnP's final estimate
                 u0, u1 = pnp_count, pnp_count + unrolled_count
-                rest = model(torch.cat([torch.cat([noisy[:u0], noisy[u1:]]), torch.cat([sigma[:u0], sigma[u1:]])], dim=1))
+                inputs = torch.cat([noisy, sigma], dim=1)
+                rest = model(torch.cat([inputs[:u0], inputs[u1:]]))
                 final = pnp_inputs.unrolled(model, clean[u0:u1], unrolled_draws)
                 estimate = torch.cat([rest[:u0], final.to(rest.dtype), rest[u0:]])
             else:
