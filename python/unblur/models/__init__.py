@@ -59,7 +59,7 @@ from ._runner import BACKENDS, Runner, available_backends, load
 __all__ = ["load", "Runner", "BackendUnavailableError", "available_backends", "BACKENDS", "LAYOUTS",
            "MULTIPLE_KEY", "Contract", "Tensor", "denoiser", "shipped_model", "CHANNELS"]
 
-#: The shipped models: training/train.py's output (the grey one: the average of two of its
+#: The shipped models: training/train.py's output (the grey one: weight averages of its
 #: runs, training/soup.py; docs/training.md says how each was made). The RGB model ships
 #: in fp16 only: the issue's budget (fp32 and fp16 files together <= 10 MB) holds three
 #: 1.06 M-parameter files, and fp16 gives fp32's results (ONNX Runtime runs it on the CPU
