@@ -130,7 +130,7 @@ def test_soup_of_a_parent_and_three_fine_tunes(tmp_path):
     with pytest.raises(ValueError, match="different parents"):
         soup.soup_many(tmp_path / "bad", runs[:3] + [tmp_path / "stray"], weights)
     # Weights must be one per model, >= 0, summing to 1.
-    for bad in ([0.5, 0.5], [0.5, 0.5, 0.5, -0.5], [0.3, 0.3, 0.3, 0.3]):
+    for bad in ([0.5, 0.5], [0.5, 0.5, 0.5, -0.5], [0.3, 0.3, 0.3, 0.3], [0.3, 0.7, 0.0, float("nan")]):
         with pytest.raises(ValueError, match="weight"):
             soup.soup_many(tmp_path / "bad", runs, bad)
 
@@ -160,6 +160,8 @@ def test_command_line_refusals(tmp_path, capsys):
         (runs[:2] + ["--weight", "1.5"], "in \\[0, 1\\]"),
         (runs + ["--weights", "0.5", "0.5"], "2 weight\\(s\\) for 3 runs"),
         (runs + ["--weights", "0.5", "0.5", "0.5"], "sum to 1"),
+        (runs + ["--weights", "0.5", "0.5", "nan"], "sum to 1"),
+        (runs[:2] + ["--weight", "nan"], "in \\[0, 1\\]"),
         (runs[:2] + [str(tmp_path / "missing.pt"), "--weights", "0.2", "0.3", "0.5"], "no checkpoint"),
         (runs[:2], "one of the arguments --weight --weights is required"),
     ]

@@ -66,6 +66,11 @@ def _fine_tune_of(init, run: Path) -> bool:
     return Path(init["checkpoint"]).resolve() == _checkpoint(run).resolve()
 
 
+def _shares_ok(weights) -> bool:
+    """Each weight >= 0 and their sum 1 (to 1e-9); NaN fails both."""
+    return all(w >= 0 for w in weights) and abs(sum(weights) - 1.0) <= 1e-9
+
+
 def _check_lineage(runs: list, states: list) -> None:
     """Siblings (one parent), or one model and fine-tunes of it; anything else (models
     trained from scratch, without a recorded parent, included) is refused."""
@@ -85,7 +90,7 @@ def soup_many(out: Path, runs: list, weights: list, threads: int = 0, info: dict
     each model's training_info)."""
     if len(runs) < 2 or len(weights) != len(runs):
         raise ValueError(f"need two or more models and one weight each, got {len(runs)} and {len(weights)}")
-    if min(weights) < 0 or abs(sum(weights) - 1.0) > 1e-9:
+    if not _shares_ok(weights):
         raise ValueError(f"weights must be >= 0 and sum to 1, got {list(weights)}")
     model, first = load_checkpoint(_checkpoint(runs[0]))
     states = [first] + [torch.load(str(_checkpoint(r)), map_location="cpu", weights_only=False) for r in runs[1:]]
@@ -132,7 +137,7 @@ def main(argv=None) -> int:
     else:
         if len(args.weights) != len(args.runs):
             ap.error(f"--weights: {len(args.weights)} weight(s) for {len(args.runs)} runs")
-        if min(args.weights) < 0 or abs(sum(args.weights) - 1.0) > 1e-9:
+        if not _shares_ok(args.weights):
             ap.error(f"--weights must be >= 0 and sum to 1, got {args.weights}")
     if args.threads < 0:
         ap.error(f"--threads must be >= 0 (0: ONNX Runtime's default), got {args.threads}")
