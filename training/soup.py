@@ -84,10 +84,11 @@ def _check_lineage(runs: list, states: list) -> None:
                      + " vs ".join(repr(p) for p in parents))
 
 
-def soup_many(out: Path, runs: list, weights: list, threads: int = 0, info: dict | None = None) -> dict:
+def soup_many(out: Path, runs: list, weights: list, threads: int = 0, pair_record: bool = False) -> dict:
     """OUT = sum_i weights[i] x runs[i]'s weights, saved and exported (see the module's
-    docstring); `info` is the soup's record in training_info (default: the weights and
-    each model's training_info)."""
+    docstring). The soup's record in training_info: the weights and each model's
+    training_info, or with `pair_record` (two models) the second's weight and the two
+    as "a" and "b", the record the shipped models carry."""
     if len(runs) < 2 or len(weights) != len(runs):
         raise ValueError(f"need two or more models and one weight each, got {len(runs)} and {len(weights)}")
     if not _shares_ok(weights):
@@ -100,9 +101,12 @@ def soup_many(out: Path, runs: list, weights: list, threads: int = 0, info: dict
     _check_lineage(runs, states)
     model.load_state_dict(average_many([model.state_dict()] + [s["model"] for s in states[1:]], list(weights)))
     model.eval()
-    if info is None:
-        info = {"weights": list(weights), "models": [s.get("training_info") for s in states]}
-    info = {"soup": info, "channels": first.get("training_info", {}).get("channels")}
+    infos = [s.get("training_info") for s in states]
+    if pair_record:
+        record = {"weight": weights[1], "a": infos[0], "b": infos[1]}
+    else:
+        record = {"weights": list(weights), "models": infos}
+    info = {"soup": record, "channels": first.get("training_info", {}).get("channels")}
     out.mkdir(parents=True, exist_ok=True)
     # "step" 0: the average has no training steps of its own (train.py --init reads it).
     torch.save({"model": model.state_dict(), "model_config": first["model_config"], "training_info": info,
@@ -112,10 +116,7 @@ def soup_many(out: Path, runs: list, weights: list, threads: int = 0, info: dict
 
 def soup(out: Path, a: Path, b: Path, weight: float, threads: int = 0) -> dict:
     """(1 - weight) x A + weight x B (the record the shipped models carry)."""
-    state_a = torch.load(str(_checkpoint(a)), map_location="cpu", weights_only=False)
-    state_b = torch.load(str(_checkpoint(b)), map_location="cpu", weights_only=False)
-    info = {"weight": weight, "a": state_a.get("training_info"), "b": state_b.get("training_info")}
-    return soup_many(out, [a, b], [1.0 - weight, weight], threads, info)
+    return soup_many(out, [a, b], [1.0 - weight, weight], threads, pair_record=True)
 
 
 def main(argv=None) -> int:
