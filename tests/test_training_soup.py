@@ -171,3 +171,12 @@ def test_command_line_refusals(tmp_path, capsys):
         assert __import__("re").search(message, capsys.readouterr().err), (args, message)
     assert not (tmp_path / "out").exists()
     assert soup.main([str(tmp_path / "out")] + runs + ["--weights", "0.2", "0.3", "0.5", "--threads", "1"]) == 0
+    # Nothing is overwritten: not a soup made before, not one of the runs.
+    before = (tmp_path / "out" / "checkpoint.pt").read_bytes()
+    with pytest.raises(SystemExit):
+        soup.main([str(tmp_path / "out")] + runs[:2] + ["--weight", "0.5"])
+    assert "exists" in capsys.readouterr().err
+    assert (tmp_path / "out" / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(FileExistsError, match="out"):
+        soup.soup(tmp_path / "out", tmp_path / "0.pt", tmp_path / "1.pt", 0.5)
+    assert (tmp_path / "out" / "checkpoint.pt").read_bytes() == before

@@ -10,7 +10,8 @@ OUT/denoiser_fp16.onnx are exported and checked as train.py's are. Averaging is
 meaningful for models fine-tuned from the same parent (their weights stay in one basin,
 Wortsman et al. 2022, "Model soups"), or for a model and its own fine-tunes; the script
 refuses models whose architectures differ, or that are neither siblings (one parent)
-nor one model and fine-tunes of it. The arithmetic is float64, summed in the order
+nor one model and fine-tunes of it, and never writes over an existing OUT/checkpoint.pt
+(OUT may not be one of the runs). The arithmetic is float64, summed in the order
 given, then rounded to the weights' dtype: the same inputs give the same bits.
 """
 
@@ -89,6 +90,8 @@ def soup_many(out: Path, runs: list, weights: list, threads: int = 0, pair_recor
     docstring). The soup's record in training_info: the weights and each model's
     training_info, or with `pair_record` (two models) the second's weight and the two
     as "a" and "b", the record the shipped models carry."""
+    if (out / "checkpoint.pt").exists():
+        raise FileExistsError(f"out: {out / 'checkpoint.pt'} exists; choose another folder")
     if len(runs) < 2 or len(weights) != len(runs):
         raise ValueError(f"need two or more models and one weight each, got {len(runs)} and {len(weights)}")
     if not _shares_ok(weights):
@@ -145,6 +148,8 @@ def main(argv=None) -> int:
     for run in args.runs:
         if not _checkpoint(run).is_file():
             ap.error(f"{run}: no checkpoint at {_checkpoint(run)}")
+    if (args.out / "checkpoint.pt").exists():
+        ap.error(f"out: {args.out / 'checkpoint.pt'} exists; choose another folder (nothing is overwritten)")
     if args.weight is not None:
         result = soup(args.out, args.runs[0], args.runs[1], args.weight, args.threads)
     else:
