@@ -98,6 +98,7 @@ CONFIGS = [
     "it=11,lam=0.23,cyc=1",
     "it=8,lam=0.23,cyc=1,s0=35",
     "it=8,lam=0.23,cyc=1,s0=70",
+    "it=8,lam=0.23,cyc=1,ens=8",  # the cycle, and all 8 orientations at the last step
 ]
 CHOSEN = "it=8,lam=0.17,lp=0.275,ens=8"
 
