@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training import grey_to_rgb as g2r  # noqa: E402
+from training.export import load_checkpoint  # noqa: E402
 from training.model import Denoiser  # noqa: E402
 
 CONFIG = {"channels": 1, "width": 4, "levels": 2, "blocks": 1}
@@ -32,17 +33,11 @@ def _checkpoint(tmp_path, config=CONFIG, seed=0, name="grey.pt"):
     return model.eval(), path
 
 
-def _load(path):
-    state = torch.load(str(path), weights_only=False)
-    model = Denoiser(**state["model_config"])
-    model.load_state_dict(state["model"])
-    return model.eval(), state
-
-
 def test_rgb_model_computes_the_grey_one_on_grey_images(tmp_path):
     grey, path = _checkpoint(tmp_path)
     g2r.grey_to_rgb(path, tmp_path / "rgb")
-    rgb, state = _load(tmp_path / "rgb" / "checkpoint.pt")
+    rgb, state = load_checkpoint(tmp_path / "rgb" / "checkpoint.pt")
+    rgb.eval()
     assert state["model_config"] == {**CONFIG, "channels": 3}
     assert state["step"] == 77 and state["training_info"]["from_grey"]["parent_step"] == 77
     gen = torch.Generator().manual_seed(5)
@@ -86,6 +81,12 @@ def test_refusals(tmp_path):
         g2r.grey_to_rgb(tmp_path / "junk.pt", tmp_path / "j")
     with pytest.raises(SystemExit):
         g2r.main([str(tmp_path / "missing"), str(tmp_path / "y")])
+    (tmp_path / "a_file").write_bytes(b"mine")
+    with pytest.raises(ValueError, match="out: .* is a file"):
+        g2r.grey_to_rgb(path, tmp_path / "a_file")
+    with pytest.raises(SystemExit):
+        g2r.main([str(path), str(tmp_path / "a_file")])
+    assert (tmp_path / "a_file").read_bytes() == b"mine"
     # Nothing is written over an existing run.
     g2r.grey_to_rgb(path, tmp_path / "z")
     before = (tmp_path / "z" / "checkpoint.pt").read_bytes()

@@ -46,6 +46,8 @@ def rgb_state(grey: dict) -> dict:
 
 def grey_to_rgb(grey_path: Path, out: Path) -> dict:
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {out} is a file, not a folder")
     if (out / "checkpoint.pt").exists():  # never over a run, the parent's included
         raise FileExistsError(f"out: {out / 'checkpoint.pt'} exists; choose a new folder")
     try:
@@ -88,6 +90,8 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if not _checkpoint(args.grey).is_file():
         p.error(f"{args.grey}: no checkpoint")
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"out: {args.out} is a file, not a folder")
     if (args.out / "checkpoint.pt").exists():
         p.error(f"out: {args.out / 'checkpoint.pt'} exists; choose a new folder")
     return grey_to_rgb(args.grey, args.out)
