@@ -1,17 +1,19 @@
 """Plug-and-play deblurring of colour photographs: the RGB denoiser against a grey one.
 
 Run:  python bench/pnp_colour.py [--images 4] [--size 256] [--noise 0.01 0.03]
-                                 [--rgb-model FILE] [--grey-model FILE]
+                                 [--rgb-model FILE ...] [--grey-model FILE] [--set benchmark|held-out]
 
 bench/quality.py's cases on the RGB images of its set (astronaut, coffee, chelsea,
-rocket): each channel blurred in 'valid' mode by the same Gaussian, defocus, motion or
+rocket), or with --set held-out on the RGB images of bench/pnp_tuning.py's held-out set
+(immunohistochemistry, stereo_motorcycle, hubble_deep_field, retina): each channel blurred in 'valid' mode by the same Gaussian, defocus, motion or
 camera-shake PSF (quality.psf_classes), white noise of sigma 0.01 and 0.03 independent
 per channel. Deconvolved, all with default parameters, by
 
 * ``unblur.tv_deconvolve(..., channel_axis=-1)`` (vectorial TV; the default classical
   method of bench/quality.py),
 * ``unblur.pnp_deconvolve`` with the grey model run on each channel apart,
-* ``unblur.pnp_deconvolve`` with the RGB model denoising the three channels jointly.
+* ``unblur.pnp_deconvolve`` with the RGB model denoising the three channels jointly
+  (one row per --rgb-model file, in the same run, on the same cases).
 
 Prints mean PSNR / SSIM (over the RGB image) per blur class and noise level and the
 seconds per case; the models default to the shipped ones.
@@ -32,6 +34,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import quality  # noqa: E402
 from denoise import colour_images  # noqa: E402
+
+HELD_OUT = ("immunohistochemistry", "stereo_motorcycle", "hubble_deep_field", "retina")  # pnp_tuning's RGB ones
+
+
+def held_out_images(count):
+    from skimage import data
+
+    out = []
+    for name in HELD_OUT[:count]:
+        img = getattr(data, name)()
+        img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
+        out.append((name, img[..., :3].astype(np.float64) / 255.0))
+    return out
 
 
 def colour_case(img, psf, size, rng, noise):
@@ -57,19 +72,26 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--images", type=int, default=4)
     p.add_argument("--noise", nargs="*", type=float, default=[0.01, 0.03])
-    p.add_argument("--rgb-model", help="RGB ONNX denoiser (default: the shipped one)")
+    p.add_argument("--rgb-model", nargs="+", help="RGB ONNX denoisers (default: the shipped one)")
     p.add_argument("--grey-model", help="grey ONNX denoiser (default: the shipped one)")
+    p.add_argument("--set", choices=("benchmark", "held-out"), default="benchmark",
+                   help="the benchmark's RGB images, or those of bench/pnp_tuning.py's held-out set")
     args = p.parse_args(argv)
-    rgb = unblur.models.load(args.rgb_model) if args.rgb_model else unblur.models.denoiser(channels="rgb")
+    for f in (args.rgb_model or []) + ([args.grey_model] if args.grey_model else []):
+        if not os.path.isfile(f):
+            p.error(f"no such model file: {f!r}")
+    rgbs = [unblur.models.load(f) for f in args.rgb_model] if args.rgb_model else [unblur.models.denoiser(channels="rgb")]
     grey = unblur.models.load(args.grey_model) if args.grey_model else unblur.models.denoiser(channels="grey")
-    if rgb.channels != 3 or grey.channels != 1:
-        p.error(f"--rgb-model must take 3 channels and --grey-model 1 (got {rgb.channels} and {grey.channels})")
+    if any(r.channels != 3 for r in rgbs) or grey.channels != 1:
+        p.error(f"--rgb-model must take 3 channels and --grey-model 1 (got {[r.channels for r in rgbs]} and {grey.channels})")
     methods = {
         "unblur.tv (colour)": lambda g, h: unblur.tv_deconvolve(g, h, channel_axis=-1),
         "pnp, grey model per channel": lambda g, h: unblur.pnp_deconvolve(g, h, denoiser=grey, channel_axis=-1),
-        "pnp, RGB model (joint)": lambda g, h: unblur.pnp_deconvolve(g, h, denoiser=rgb, channel_axis=-1),
     }
-    images = colour_images(args.images)
+    for k, rgb in enumerate(rgbs):
+        label = "pnp, RGB model (joint)" + (f" [{k}]" if len(rgbs) > 1 else "")
+        methods[label] = lambda g, h, rgb=rgb: unblur.pnp_deconvolve(g, h, denoiser=rgb, channel_axis=-1)
+    images = colour_images(args.images) if args.set == "benchmark" else held_out_images(args.images)
     classes = quality.psf_classes()
     table = defaultdict(list)
     seconds = defaultdict(float)
@@ -87,21 +109,23 @@ def main(argv=None):
                     seconds[m] += time.perf_counter() - t
                     table[noise, m, cname].append(score(truth, out))
     print(f"# bench/pnp_colour.py, {datetime.date.today()}, unblur {unblur.__version__}, {len(images)} RGB images "
-          f"({', '.join(n for n, _ in images)}) {args.size}x{args.size}; rgb model "
-          f"{os.path.basename(args.rgb_model or 'shipped')}, grey model {os.path.basename(args.grey_model or 'shipped')}")
+          f"({', '.join(n for n, _ in images)}) {args.size}x{args.size}; rgb model(s) "
+          f"{', '.join(f'[{k}] {f}' for k, f in enumerate(args.rgb_model or ['shipped']))}, "
+          f"grey model {args.grey_model or 'shipped'}")
     for noise in args.noise:
         print(f"## noise {noise}: mean PSNR dB / SSIM")
-        print(f"{'method':30s}" + "".join(f"{c:>17s}" for c in classes) + f"{'all':>17s}")
+        print(f"{'method':34s}" + "".join(f"{c:>17s}" for c in classes) + f"{'all':>17s}")
         for m in methods:
             cells = []
             for c in list(classes) + ["all"]:
                 vals = [v for k in (classes if c == "all" else [c]) for v in table[noise, m, k]]
                 cells.append(f"{np.mean([v[0] for v in vals]):8.2f} / {np.mean([v[1] for v in vals]):.3f}")
-            print(f"{m:30s}" + "".join(f"{x:>17s}" for x in cells))
+            print(f"{m:34s}" + "".join(f"{x:>17s}" for x in cells))
         allv = {m: np.mean([v[0] for k in classes for v in table[noise, m, k]]) for m in methods}
         names = list(methods)
-        print(f"RGB model over grey per channel: {allv[names[2]] - allv[names[1]]:+.2f} dB; over colour TV: "
-              f"{allv[names[2]] - allv[names[0]]:+.2f} dB")
+        for m in names[2:]:
+            print(f"{m}: over grey per channel {allv[m] - allv[names[1]]:+.2f} dB; over colour TV "
+                  f"{allv[m] - allv[names[0]]:+.2f} dB")
     print("seconds per case: " + ", ".join(f"{m} {seconds[m] / count:.2f}" for m in methods))
     return 0
 

@@ -2,7 +2,7 @@
 is exactly training/pnp_inputs.py's chain (so a difference is the denoiser's, not a model
 mismatch): 256 x 256 crops of held-out images, shake and Gaussian PSFs, noise 0.01 and 0.03.
 
-Run:  python bench/pnp_periodic.py [--model shipped FILE ...] [--images brick cell clock cat]
+Run:  python bench/pnp_periodic.py [--model shipped FILE ...] [--images brick cell clock gravel]
 Prints the PSNR (dB) of each model's result per case.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import unblur.models  # noqa: E402
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", nargs="+", default=["shipped"], help="'shipped' or ONNX files")
-    ap.add_argument("--images", nargs="+", default=["brick", "cell", "clock", "cat"])
+    ap.add_argument("--images", nargs="+", default=["brick", "cell", "clock", "gravel"])  # held out (not "cat": chelsea)
     args = ap.parse_args(argv)
     for m in args.model:
         if m != "shipped" and not os.path.isfile(m):

@@ -1,7 +1,7 @@
 """PnP step by step: the error of each denoiser input x_k and output z_k against the truth
 (issue 8's diagnostic of where plug-and-play's estimate stops improving).
 
-Run:  python bench/pnp_steps.py [--model shipped FILE ...] [--images clock cat brick]
+Run:  python bench/pnp_steps.py [--model shipped FILE ...] [--images clock gravel brick]
                                 [--psf gaussian motion] [--noise 0.03]
 
 bench/quality.py's cases (valid blur of a 256 x 256 crop, the same noise draws) on
@@ -61,7 +61,7 @@ def step_errors(record, truth, psf):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", nargs="+", default=["shipped"], help="'shipped' or ONNX files")
-    ap.add_argument("--images", nargs="+", default=["clock", "cat", "brick"])
+    ap.add_argument("--images", nargs="+", default=["clock", "gravel", "brick"])  # held out (not "cat": chelsea)
     ap.add_argument("--psf", nargs="+", default=["gaussian", "motion"], choices=sorted(q.psf_classes()))
     ap.add_argument("--noise", nargs="+", type=positive_float, default=[0.03])
     args = ap.parse_args(argv)
