@@ -48,6 +48,21 @@ def test_the_weights_come_back_bit_for_bit(tmp_path, config):
         assert torch.equal(fresh.eval()(x), model(x))
 
 
+@pytest.mark.parametrize("config", [{"channels": 1, "width": 4, "levels": 2, "blocks": 1},
+                                    {"channels": 3, "width": 4, "levels": 2, "blocks": 1}])
+def test_float16_files_give_their_rounded_weights(tmp_path, config):
+    model, run = _exported(tmp_path, config)
+    report = from_onnx.convert(run / "denoiser_fp16.onnx", tmp_path / "ck", float16=True)
+    assert report["relative_diff_vs_onnxruntime"] <= from_onnx.FLOAT16_TOLERANCE
+    state = torch.load(str(tmp_path / "ck" / "checkpoint.pt"), weights_only=False)
+    assert state["model_config"] == model.config()
+    assert state["training_info"]["precision"].startswith("float16")
+    for name, value in model.state_dict().items():
+        assert state["model"][name].dtype == torch.float32
+        assert torch.equal(state["model"][name], value.half().float()), name  # rounded, exactly
+        assert not torch.equal(state["model"][name], value), name  # (and the rounding is real)
+
+
 def test_refusals(tmp_path):
     _, run = _exported(tmp_path)
     with pytest.raises(ValueError, match="precision"):  # float16 weights were rounded
@@ -62,6 +77,8 @@ def test_refusals(tmp_path):
     assert (tmp_path / "c" / "checkpoint.pt").read_bytes() == before
     with pytest.raises(SystemExit):
         from_onnx.main([str(tmp_path / "missing.onnx"), str(tmp_path / "d")])
+    with pytest.raises(ValueError, match="--float16"):  # the refusal names the way out
+        from_onnx.convert(run / "denoiser_fp16.onnx", tmp_path / "e")
 
 
 def test_the_shipped_grey_model_converts(tmp_path):
@@ -69,3 +86,10 @@ def test_the_shipped_grey_model_converts(tmp_path):
     report = from_onnx.convert(shipped, tmp_path / "grey")
     assert report["model"] == {"channels": 1, "width": 16, "levels": 3, "blocks": 2}
     assert report["relative_diff_vs_onnxruntime"] <= from_onnx.TOLERANCE
+
+
+def test_the_shipped_rgb_model_converts_from_float16(tmp_path):
+    shipped = Path(__file__).resolve().parent.parent / "python/unblur/models/weights/denoiser_rgb_fp16.onnx"
+    report = from_onnx.convert(shipped, tmp_path / "rgb", float16=True)
+    assert report["model"]["channels"] == 3
+    assert report["relative_diff_vs_onnxruntime"] <= from_onnx.FLOAT16_TOLERANCE
