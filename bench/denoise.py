@@ -62,13 +62,15 @@ def best_tv(noisy, truth, weights=None):
 COLOUR_IMAGES = ("astronaut", "coffee", "chelsea", "rocket")  # quality.py's set, the RGB ones
 
 
-def colour_images(count):
+def colour_images(count, names=COLOUR_IMAGES):
+    """The first `count` of the scikit-image RGB images `names`, float64 in [0, 1]."""
     from skimage import data
 
     out = []
-    for name in COLOUR_IMAGES[:count]:
-        img = getattr(data, name)()[..., :3].astype(np.float64) / 255.0
-        out.append((name, img))
+    for name in names[:count]:
+        img = getattr(data, name)()
+        img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
+        out.append((name, img[..., :3].astype(np.float64) / 255.0))
     return out
 
 

@@ -5,9 +5,9 @@ Run:  python bench/pnp_colour.py [--images 4] [--size 256] [--noise 0.01 0.03]
 
 bench/quality.py's cases on the RGB images of its set (astronaut, coffee, chelsea,
 rocket), or with --set held-out on the RGB images of bench/pnp_tuning.py's held-out set
-(immunohistochemistry, stereo_motorcycle, hubble_deep_field, retina): each channel blurred in 'valid' mode by the same Gaussian, defocus, motion or
-camera-shake PSF (quality.psf_classes), white noise of sigma 0.01 and 0.03 independent
-per channel. Deconvolved, all with default parameters, by
+(immunohistochemistry, stereo_motorcycle, hubble_deep_field, retina): each channel
+blurred in 'valid' mode by the same Gaussian, defocus, motion or camera-shake PSF
+(quality.psf_classes), white noise of sigma 0.01 and 0.03 independent per channel. Deconvolved, all with default parameters, by
 
 * ``unblur.tv_deconvolve(..., channel_axis=-1)`` (vectorial TV; the default classical
   method of bench/quality.py),
@@ -36,17 +36,6 @@ import quality  # noqa: E402
 from denoise import colour_images  # noqa: E402
 
 HELD_OUT = ("immunohistochemistry", "stereo_motorcycle", "hubble_deep_field", "retina")  # pnp_tuning's RGB ones
-
-
-def held_out_images(count):
-    from skimage import data
-
-    out = []
-    for name in HELD_OUT[:count]:
-        img = getattr(data, name)()
-        img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
-        out.append((name, img[..., :3].astype(np.float64) / 255.0))
-    return out
 
 
 def colour_case(img, psf, size, rng, noise):
@@ -91,7 +80,7 @@ def main(argv=None):
     for k, rgb in enumerate(rgbs):
         label = "pnp, RGB model (joint)" + (f" [{k}]" if len(rgbs) > 1 else "")
         methods[label] = lambda g, h, rgb=rgb: unblur.pnp_deconvolve(g, h, denoiser=rgb, channel_axis=-1)
-    images = colour_images(args.images) if args.set == "benchmark" else held_out_images(args.images)
+    images = colour_images(args.images) if args.set == "benchmark" else colour_images(args.images, HELD_OUT)
     classes = quality.psf_classes()
     table = defaultdict(list)
     seconds = defaultdict(float)
