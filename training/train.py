@@ -12,7 +12,8 @@ What it does (docs/training.md has the measured figures):
    images, 96 x 96, at sigma 15, 25 and 50 / 255, the same for every run) and logs it to
    DIR/log.csv and stdout with the training loss and the speed;
 4. saves DIR/checkpoint.pt every --checkpoint-every steps and at the end (--resume goes on
-   from it);
+   from it; --stop-at STEP ends a piece of a long run there, and the pieces give the
+   uninterrupted run's bits);
 5. exports DIR/denoiser_fp32.onnx and DIR/denoiser_fp16.onnx (export.py), checks them with
    onnx.checker and against PyTorch with ONNX Runtime when it is installed;
 6. with --quantize, writes INT8 versions (quantize.py) and reports their size, PSNR and speed;
@@ -113,6 +114,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (a fine-tune: new optimizer, schedule and step count)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    p.add_argument("--stop-at", type=int, metavar="STEP",
+                   help="with --steps: stop after this step, saving DIR/checkpoint.pt and exporting nothing, so a "
+                        "long run goes in pieces (the same command with --resume goes on; the weights are those of "
+                        "an uninterrupted run)")
     p.add_argument("--amp", action="store_true", help="cuda: bfloat16 autocast")
     p.add_argument("--quantize", action="store_true", help="also write INT8 models (onnxruntime.quantization) and report them")
     p.add_argument("--no-export", action="store_true", help="skip the ONNX export")
@@ -139,6 +144,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--unrolled needs --patch >= {pnp_inputs.PSF_SIZE} (the largest PSF), got {args.patch}")
     if args.pnp_previous != "model" and args.pnp_fraction == 0:
         p.error("--pnp-previous needs --pnp-fraction > 0")
+    if args.stop_at is not None and (args.steps is None or not 0 < args.stop_at):
+        p.error(f"--stop-at needs --steps and a step > 0, got --stop-at {args.stop_at}")
     if args.init is not None and not args.init.is_file():
         p.error(f"--init {args.init}: no such checkpoint")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -311,6 +318,9 @@ def main(argv=None) -> dict:
     def finished() -> bool:
         return elapsed() >= budget_s if budget_s is not None else step >= args.steps
 
+    def stopping() -> bool:  # --stop-at: the end of this piece of the run
+        return args.stop_at is not None and step >= args.stop_at and not finished()
+
     def log_validation() -> dict:
         t = time.perf_counter()
         psnrs = validate(model, validation, device)
@@ -333,7 +343,10 @@ def main(argv=None) -> dict:
     train_start_step = step
     model.train()
     batches = iter(loader)
-    while not finished():
+    if stopping():
+        log_file.close()
+        sys.exit(f"--stop-at {args.stop_at}: {checkpoint} is already at step {step}")
+    while not finished() and not stopping():
         t_wait = time.perf_counter()
         clean, noisy, sigma, *draws = next(batches)
         clean = clean.to(device, non_blocking=True)
@@ -367,7 +380,7 @@ def main(argv=None) -> dict:
         step += 1
         images += len(clean)
         losses.append(loss.item())
-        if step % args.log_every == 0 or finished():
+        if step % args.log_every == 0 or finished() or stopping():
             now = time.perf_counter()
             n = len(losses)
             row = {
@@ -393,6 +406,12 @@ def main(argv=None) -> dict:
         if step % args.checkpoint_every == 0:
             save_checkpoint(checkpoint, model, optimizer, step, elapsed(), args, {})
     train_time = time.perf_counter() - start
+    if stopping():
+        log_file.close()
+        save_checkpoint(checkpoint, model, optimizer, step, elapsed(), args, {})
+        print(f"stopped at step {step} of {args.steps} (--stop-at) after {train_time:.1f} s; {checkpoint} saved: the "
+              "same command with --resume goes on", flush=True)
+        return {"stopped_at": step, "steps_this_run": step - train_start_step, "train_wall_s_this_run": round(train_time, 1)}
     if step > train_start_step or not psnrs:
         psnrs = log_validation()
     log_file.close()
