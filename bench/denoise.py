@@ -1,7 +1,7 @@
 """The learned denoiser alone against scikit-image's TV and non-local means (issue 8).
 
-Run:  python bench/denoise.py [--model FILE] [--size 256] [--images 6] [--sigmas 15 25 50]
-      python bench/denoise.py --colour [--model RGB_FILE] [--grey-model FILE] ...
+Run:  python bench/denoise.py --model FILE [--size 256] [--images 6] [--sigmas 15 25 50]
+      python bench/denoise.py --colour --model RGB_FILE [--grey-model FILE] ...
 
 Grey versions of the natural images shipped inside the scikit-image wheel (bench/quality.py's
 set), a centred crop of `size`, white Gaussian noise of sigma / 255 (seeded, not

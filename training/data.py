@@ -701,7 +701,7 @@ def _main() -> None:
     parser.add_argument("--channels", type=int, default=3, choices=(1, 3))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--batches", type=int, default=4)
-    parser.add_argument("--samples", metavar="PNG", help="write a grid of 16 clean images (needs Pillow)")
+    parser.add_argument("--samples", metavar="PNG", help="write a 4 x 4 grid of 16 clean | noisy pairs (needs Pillow)")
     parser.add_argument("--scenes", default="v1", choices=sorted(SCENES))
     args = parser.parse_args()
     if args.samples:

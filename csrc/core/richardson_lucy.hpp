@@ -21,7 +21,7 @@
 //
 //     h_k = x_k - x_{k-1},   g_k = x_{k+1} - y_k   (the correction an RL step made)
 //     alpha = <g_{k-1}, g_{k-2}> / <g_{k-2}, g_{k-2}>, clamped to [0, 0.999]
-//     y_k = max(0, x_k + alpha h_k + alpha^2 / 2 (h_k - h_{k-1}))
+//     y_k = max(0.1 x_k, x_k + alpha h_k + alpha^2 / 2 (h_k - h_{k-1}))
 //
 // (y_k = x_k for the first two steps, until two corrections exist).
 //
