@@ -244,3 +244,18 @@ def test_pnp_from_the_command_line(files, capsys):
     assert status == 0, err
     doc = json.loads(out)["results"][0]
     assert doc["model"] == "motion" and doc["method"] == "pnp"
+
+
+def test_an_output_that_is_a_link_to_an_input_never_replaces_it(files, capsys):
+    """--overwrite replaces outputs, never an input: not through a symbolic link nor a
+    hard link that names the input under the output's name."""
+    d = files
+    before = (d / "blurred.png").read_bytes()
+    os.symlink(d / "blurred.png", d / "blurred-deconvolved.png")
+    os.link(d / "blurred.png", d / "hard.png")
+    status, _, err = _run(capsys, "deconvolve", str(d / "blurred.png"), "--psf", "disk:radius=2", "--overwrite")
+    assert status == 1 and "would replace an input" in err
+    status, _, err = _run(capsys, "deconvolve", str(d / "blurred.png"), "--psf", "disk:radius=2", "--overwrite",
+                          "-o", str(d / "hard.png"))
+    assert status == 1 and "would replace an input" in err
+    assert (d / "blurred.png").read_bytes() == before

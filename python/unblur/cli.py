@@ -195,8 +195,19 @@ def _check_outputs(args, inputs):
 def _guard_output(out, inputs, overwrite):
     if os.path.abspath(out) in {os.path.abspath(p) for p in inputs}:
         raise ValueError(f"{out}: the output would replace an input")
-    if os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if os.path.exists(out):
+        if not overwrite:
+            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+        # Another name of an input (a symbolic or hard link): writing would replace it.
+        if any(_same_file(out, p) for p in inputs):
+            raise ValueError(f"{out}: the output would replace an input (it is a link to it)")
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # b missing or unreadable: not the same file
+        return False
 
 
 class _Reporter:
