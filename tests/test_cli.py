@@ -259,3 +259,11 @@ def test_an_output_that_is_a_link_to_an_input_never_replaces_it(files, capsys):
                           "-o", str(d / "hard.png"))
     assert status == 1 and "would replace an input" in err
     assert (d / "blurred.png").read_bytes() == before
+
+
+def test_a_file_whose_name_holds_glob_characters_is_that_file(files, capsys):
+    d = files
+    (d / "shot [1].png").write_bytes((d / "blurred.png").read_bytes())
+    status, _, err = _run(capsys, "deconvolve", str(d / "shot [1].png"), "--psf", "disk:radius=2", "-q")
+    assert status == 0, err
+    assert (d / "shot [1]-deconvolved.png").exists()

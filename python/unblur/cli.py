@@ -146,10 +146,11 @@ class UsageError(Exception):
 
 
 def _expand(inputs):
-    """Files named, matched by globs, or in folders (their images, sorted), in order, once each."""
+    """Files named, matched by globs, or in folders (their images, sorted), in order, once each.
+    A name that exists is taken as it is, even when it holds glob characters."""
     out, seen = [], set()
     for item in inputs:
-        if any(c in item for c in "*?["):
+        if any(c in item for c in "*?[") and not os.path.exists(item):  # 'shot [1].png' is a file
             found = sorted(glob.glob(item))
             if not found:
                 raise UsageError(f"{item}: no file matches")
