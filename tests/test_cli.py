@@ -267,3 +267,17 @@ def test_a_file_whose_name_holds_glob_characters_is_that_file(files, capsys):
     status, _, err = _run(capsys, "deconvolve", str(d / "shot [1].png"), "--psf", "disk:radius=2", "-q")
     assert status == 0, err
     assert (d / "shot [1]-deconvolved.png").exists()
+
+
+def test_json_is_standard_json_when_a_score_is_infinite(files, capsys):
+    """PSNR of identical images is infinite: the document stays valid JSON (no bare
+    Infinity, which strict parsers such as jq refuse) and says null."""
+    d = files
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    status, out, err = _run(capsys, "evaluate", str(d / "sharp.png"), "--reference", str(d / "sharp.png"), "--json")
+    assert status == 0, err
+    result = json.loads(out, parse_constant=refuse)["results"][0]
+    assert result["psnr"] is None and result["ssim"] == pytest.approx(1.0)

@@ -241,8 +241,8 @@ class _Reporter:
     def finish(self):
         failed = [r for r in self.results if r.get("error")]
         if self.json:
-            print(json.dumps({"command": self.command, "results": self.results, "failed": len(failed)},
-                             indent=2, default=_json_default))
+            doc = {"command": self.command, "results": _json_safe(self.results), "failed": len(failed)}
+            print(json.dumps(doc, indent=2, default=_json_default, allow_nan=False))
         elif failed and len(self.results) > 1:
             print(f"unblur {self.command}: {len(failed)} of {len(self.results)} files failed: "
                   + ", ".join(r["input"] for r in failed), file=sys.stderr)
@@ -261,6 +261,23 @@ class _NoBar:
 
     def __exit__(self, *exc):
         return False
+
+
+def _json_safe(v):
+    """`v` with NumPy scalars and arrays as Python values and NaN / infinities as None:
+    JSON has no such numbers (json.dumps would write Infinity, which strict parsers refuse;
+    the PSNR of identical images is infinite)."""
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _json_safe(v.tolist())
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
 
 
 def _json_default(v):
