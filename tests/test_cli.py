@@ -281,3 +281,21 @@ def test_json_is_standard_json_when_a_score_is_infinite(files, capsys):
     assert status == 0, err
     result = json.loads(out, parse_constant=refuse)["results"][0]
     assert result["psnr"] is None and result["ssim"] == pytest.approx(1.0)
+
+
+def test_inputs_in_formats_unblur_reads_but_does_not_write_give_png(files, capsys):
+    """BMP, GIF and WebP are read (and picked from folders); their outputs are PNG rather
+    than a failure after the work. -o with such a name is refused before any work."""
+    d = files
+    with PILImage.open(d / "blurred.png") as im:
+        im.save(d / "scan.bmp")
+        im.convert("P").save(d / "anim.gif")
+    status, _, err = _run(capsys, "deconvolve", str(d / "scan.bmp"), str(d / "anim.gif"), "--psf",
+                          "disk:radius=2", "--method", "wiener", "-q")
+    assert status == 0, err
+    for name in ("scan-deconvolved.png", "anim-deconvolved.png"):
+        with PILImage.open(d / name) as im:
+            assert im.format == "PNG" and im.size == (96, 96)
+    status, _, err = _run(capsys, "deconvolve", str(d / "scan.bmp"), "--psf", "disk:radius=2", "-o",
+                          str(d / "out.bmp"))
+    assert status == 2 and "writes .png, .jpg, .tif and .npy" in err

@@ -169,10 +169,17 @@ def _expand(inputs):
     return out
 
 
-def _output_path(args, path, suffix, n_inputs, extension=None):
-    """Where the result of input `path` goes (see the module's rules)."""
+_WRITES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
+
+
+def _output_path(args, path, suffix, n_inputs, extension=None, img=None):
+    """Where the result of input `path` goes (see the module's rules). An input in a
+    format unblur reads but does not write (BMP, GIF, WebP, ...) gives a PNG (a TIFF
+    for float data)."""
     root, ext = os.path.splitext(os.path.basename(path))
     ext = extension if extension else (f".{args.format}" if getattr(args, "format", None) else ext.lower())
+    if ext not in _WRITES:
+        ext = ".tif" if img is not None and (img.float_data or img.volume) else ".png"
     if args.output is not None:
         out = args.output
     elif args.output_dir is not None:
@@ -185,6 +192,11 @@ def _output_path(args, path, suffix, n_inputs, extension=None):
 def _check_outputs(args, inputs):
     if getattr(args, "output", None) is not None and len(inputs) != 1:
         raise UsageError(f"-o/--output names one file, but there are {len(inputs)} inputs; use --output-dir")
+    if getattr(args, "output", None) is not None:
+        ext = os.path.splitext(args.output)[1].lower()
+        if ext not in _WRITES:  # refused now, not after the work
+            raise UsageError(f"-o {args.output}: unblur writes .png, .jpg, .tif and .npy files, "
+                             f"not {ext or 'no extension'!r}")
     d = getattr(args, "output_dir", None)
     if d is not None:
         if not os.path.isdir(d):
@@ -442,7 +454,7 @@ def _restore(args):
         img = _read(args, path)
         if img.volume:
             raise ValueError("restore works on 2-D images (a stack needs deconvolve with a PSF)")
-        out_path = _output_path(args, path, "-restored", len(inputs))
+        out_path = _output_path(args, path, "-restored", len(inputs), img=img)
         _guard_output(out_path, inputs, args.overwrite)
         t0 = time.perf_counter()
         bar = rep.progress(1, os.path.basename(path))
@@ -485,7 +497,7 @@ def _deconvolve_cmd(args):
 
     def work(path, result, rep):
         img = _read(args, path)
-        out_path = _output_path(args, path, "-deconvolved", len(inputs))
+        out_path = _output_path(args, path, "-deconvolved", len(inputs), img=img)
         _guard_output(out_path, inputs, args.overwrite)
         h = kernel.astype(img.data.dtype)
         t0 = time.perf_counter()
@@ -528,7 +540,7 @@ def _simulate(args):
 
     def work(path, result, rep):
         img = _read(args, path)
-        out_path = _output_path(args, path, "-blurred", len(inputs))
+        out_path = _output_path(args, path, "-blurred", len(inputs), img=img)
         _guard_output(out_path, inputs, args.overwrite)
         h = kernel.astype(img.data.dtype)
         spatial = img.data.ndim - (img.channel_axis is not None)
@@ -643,7 +655,7 @@ def _add_common(p, *, writes=True, suffix=None):
                                                             f"INPUT{suffix}.EXT next to the input")
         p.add_argument("--output-dir", default=None, help="write the outputs into this (existing) folder")
         p.add_argument("--format", choices=("png", "jpg", "tif", "npy"), default=None,
-                       help="output format (default: the input's)")
+                       help="output format (default: the input's; PNG for BMP, GIF, WebP...)")
         p.add_argument("--bits", type=int, choices=(8, 16, 32), default=None,
                        help="bits per sample (default: the input's; 32 = float, TIFF/.npy)")
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
