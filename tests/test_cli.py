@@ -299,3 +299,19 @@ def test_inputs_in_formats_unblur_reads_but_does_not_write_give_png(files, capsy
     status, _, err = _run(capsys, "deconvolve", str(d / "scan.bmp"), "--psf", "disk:radius=2", "-o",
                           str(d / "out.bmp"))
     assert status == 2 and "writes .png, .jpg, .tif and .npy" in err
+
+
+def test_two_inputs_with_one_output_name_do_not_replace_each_other(files, capsys):
+    """x/p.png and y/p.png into one --output-dir: even with --overwrite the second must
+    not silently replace the first's result."""
+    d = files
+    for sub in ("x", "y"):
+        (d / sub).mkdir()
+        (d / sub / "p.png").write_bytes((d / ("blurred.png" if sub == "x" else "sharp.png")).read_bytes())
+    (d / "out").mkdir()
+    status, out, err = _run(capsys, "deconvolve", str(d / "x" / "p.png"), str(d / "y" / "p.png"), "--psf",
+                            "disk:radius=2", "--method", "wiener", "--output-dir", str(d / "out"), "--overwrite",
+                            "--json")
+    results = json.loads(out)["results"]
+    assert status == 1 and results[0]["error"] is None
+    assert "also the output of" in results[1]["error"] and str(d / "x" / "p.png") in results[1]["error"]

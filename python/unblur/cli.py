@@ -205,9 +205,14 @@ def _check_outputs(args, inputs):
             raise UsageError(f"--output-dir {d}: not writable")
 
 
-def _guard_output(out, inputs, overwrite):
+def _guard_output(out, inputs, overwrite, rep, path):
+    """Refuses `out` as the output of input `path` when it is an input, exists (without
+    --overwrite), or is already the output of another input of this run."""
     if os.path.abspath(out) in {os.path.abspath(p) for p in inputs}:
         raise ValueError(f"{out}: the output would replace an input")
+    owner = rep.outputs.setdefault(os.path.abspath(out), path)
+    if owner != path:  # x/p.png and y/p.png into one --output-dir, a.png and a.jpg with --format
+        raise ValueError(f"{out}: also the output of {owner}; use -o or separate --output-dir runs")
     if os.path.exists(out):
         if not overwrite:
             raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -232,6 +237,7 @@ class _Reporter:
         self.quiet = getattr(args, "quiet", False) or self.json
         self.command = command
         self.results = []
+        self.outputs = {}  # absolute output path -> the input it belongs to
 
     def line(self, text):
         if not self.quiet:
@@ -366,13 +372,13 @@ def _iteration_callback(rep, total, desc):
 def _write_result(args, rep, path, out_path, img, restored, inputs, result):
     from . import io
 
-    _guard_output(out_path, inputs, args.overwrite)
+    _guard_output(out_path, inputs, args.overwrite, rep, path)
     io.write(out_path, img.with_data(np.asarray(restored, dtype=img.data.dtype)), overwrite=args.overwrite,
              bits=getattr(args, "bits", None))
     result["output"] = out_path
     if getattr(args, "compare", False):
         cmp_path = os.path.splitext(out_path)[0] + "-compare.png"
-        _guard_output(cmp_path, inputs, args.overwrite)
+        _guard_output(cmp_path, inputs, args.overwrite, rep, path)
         _compare_picture(img, restored).save(cmp_path)
         result["compare"] = cmp_path
 
@@ -455,7 +461,7 @@ def _restore(args):
         if img.volume:
             raise ValueError("restore works on 2-D images (a stack needs deconvolve with a PSF)")
         out_path = _output_path(args, path, "-restored", len(inputs), img=img)
-        _guard_output(out_path, inputs, args.overwrite)
+        _guard_output(out_path, inputs, args.overwrite, rep, path)
         t0 = time.perf_counter()
         bar = rep.progress(1, os.path.basename(path))
 
@@ -498,7 +504,7 @@ def _deconvolve_cmd(args):
     def work(path, result, rep):
         img = _read(args, path)
         out_path = _output_path(args, path, "-deconvolved", len(inputs), img=img)
-        _guard_output(out_path, inputs, args.overwrite)
+        _guard_output(out_path, inputs, args.overwrite, rep, path)
         h = kernel.astype(img.data.dtype)
         t0 = time.perf_counter()
 
@@ -541,7 +547,7 @@ def _simulate(args):
     def work(path, result, rep):
         img = _read(args, path)
         out_path = _output_path(args, path, "-blurred", len(inputs), img=img)
-        _guard_output(out_path, inputs, args.overwrite)
+        _guard_output(out_path, inputs, args.overwrite, rep, path)
         h = kernel.astype(img.data.dtype)
         spatial = img.data.ndim - (img.channel_axis is not None)
         if h.ndim == 2 and spatial == 3:
@@ -570,7 +576,7 @@ def _estimate_psf_cmd(args):
         if img.volume:
             raise ValueError("estimate-psf works on 2-D images")
         out_path = _output_path(args, path, "-psf", len(inputs), extension=None if args.format else ".png")
-        _guard_output(out_path, inputs, args.overwrite)
+        _guard_output(out_path, inputs, args.overwrite, rep, path)
         kernel, info = estimate_psf(img.data, model=args.model, size=args.size, channel_axis=img.channel_axis,
                                     return_info=True, threads=args.threads)
         # PNG/TIFF of integers hold the PSF scaled to a peak of 1 (unblur.psf.from_image and
@@ -583,7 +589,7 @@ def _estimate_psf_cmd(args):
                       blur_found=info["blur_found"], psf_shape=list(kernel.shape))
         if args.picture:
             view = os.path.splitext(out_path)[0] + "-view.png"
-            _guard_output(view, inputs, args.overwrite)
+            _guard_output(view, inputs, args.overwrite, rep, path)
             _psf_picture(kernel).save(view)
             result["picture"] = view
         found = ", ".join(f"{k} {v:.2f}" for k, v in info["params"].items()) or "none"
