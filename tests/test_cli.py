@@ -315,3 +315,25 @@ def test_two_inputs_with_one_output_name_do_not_replace_each_other(files, capsys
     results = json.loads(out)["results"]
     assert status == 1 and results[0]["error"] is None
     assert "also the output of" in results[1]["error"] and str(d / "x" / "p.png") in results[1]["error"]
+
+
+def test_estimate_psf_honours_bits(files, capsys):
+    d = files
+    status, _, err = _run(capsys, "estimate-psf", str(d / "blurred.png"), "--format", "tif", "--bits", "32", "-q")
+    assert status == 0, err
+    psf = tifffile.imread(d / "blurred-psf.tif")
+    assert psf.dtype == np.float32 and psf.sum() == pytest.approx(1.0, rel=1e-5)  # float: the PSF as it is
+
+
+@pytest.mark.parametrize("argv", [
+    ["deconvolve", "{d}/blurred.png", "{d}/sharp.png", "--psf", "disk:radius=2", "--method", "rl",
+     "--iterations", "0"],
+    ["restore", "{d}/blurred.png", "{d}/sharp.png", "--size", "4"],
+    ["estimate-psf", "{d}/blurred.png", "{d}/sharp.png", "--size", "1"],
+])
+def test_bad_numbers_are_a_bad_command_line_said_once(files, capsys, argv):
+    """A bad --iterations or --size is the command line's fault: status 2, one line,
+    before any file is read (it was one error per file, status 1)."""
+    status, _, err = _run(capsys, *[a.format(d=files) for a in argv])
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert not list(files.glob("*-deconvolved.png")) + list(files.glob("*-restored.png"))

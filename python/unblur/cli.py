@@ -582,9 +582,9 @@ def _estimate_psf_cmd(args):
         # PNG/TIFF of integers hold the PSF scaled to a peak of 1 (unblur.psf.from_image and
         # --psf FILE normalise the sum again); .npy and float TIFF hold it as it is.
         ext = os.path.splitext(out_path)[1].lower()
-        stored = kernel if ext == ".npy" else kernel / kernel.max()
-        io.write(out_path, stored.astype(np.float32), bits=16 if ext in (".png", ".tif", ".tiff") else None,
-                 overwrite=args.overwrite)
+        bits = args.bits if args.bits is not None else 16 if ext in (".png", ".tif", ".tiff") else None
+        stored = kernel if ext == ".npy" or bits == 32 else kernel / kernel.max()
+        io.write(out_path, stored.astype(np.float32), bits=bits, overwrite=args.overwrite)
         result.update(output=out_path, model=info["model"], params=info["params"], confidence=info["confidence"],
                       blur_found=info["blur_found"], psf_shape=list(kernel.shape))
         if args.picture:
@@ -751,6 +751,12 @@ def main(argv=None):
                 raise UsageError(f"--threads must be >= 1, got {args.threads}")
             if args.threads > MAX_THREADS:
                 raise UsageError(f"--threads must be <= {MAX_THREADS}, got {args.threads}")
+        # Numbers whose fault is the command line's, not a file's: said once, status 2.
+        if getattr(args, "iterations", None) is not None and args.iterations < 1:
+            raise UsageError(f"--iterations must be >= 1, got {args.iterations}")
+        size = getattr(args, "size", None)
+        if size is not None and (size < 3 or size % 2 == 0):
+            raise UsageError(f"--size must be odd and >= 3, got {size}")
         return args.func(args)
     except UsageError as exc:
         parser.exit(2, f"unblur {args.command}: error: {exc}\n")
