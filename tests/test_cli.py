@@ -337,3 +337,18 @@ def test_bad_numbers_are_a_bad_command_line_said_once(files, capsys, argv):
     status, _, err = _run(capsys, *[a.format(d=files) for a in argv])
     assert status == 2 and len(err.strip().splitlines()) == 1
     assert not list(files.glob("*-deconvolved.png")) + list(files.glob("*-restored.png"))
+
+
+def test_simulate_passes_threads_on(files, capsys, monkeypatch):
+    seen = []
+    real = unblur.convolve
+
+    def convolve(*a, **k):
+        seen.append(k.get("threads"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(unblur, "convolve", convolve)
+    status, _, err = _run(capsys, "simulate", str(files / "sharp.png"), "--psf", "disk:radius=2", "--threads", "1",
+                          "-q")
+    assert status == 0, err
+    assert seen == [1]

@@ -551,10 +551,10 @@ def _simulate(args):
         h = kernel.astype(img.data.dtype)
         spatial = img.data.ndim - (img.channel_axis is not None)
         if h.ndim == 2 and spatial == 3:
-            blurred = np.stack([convolve(p, h, boundary="reflect", channel_axis=img.channel_axis)
+            blurred = np.stack([convolve(p, h, boundary="reflect", channel_axis=img.channel_axis, threads=args.threads)
                                 for p in img.data])
         else:
-            blurred = convolve(img.data, h, boundary="reflect", channel_axis=img.channel_axis)
+            blurred = convolve(img.data, h, boundary="reflect", channel_axis=img.channel_axis, threads=args.threads)
         blurred = blurred + rng.normal(0.0, args.noise, blurred.shape).astype(blurred.dtype)
         if not img.float_data:
             blurred = np.clip(blurred, 0.0, 1.0)
