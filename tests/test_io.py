@@ -188,3 +188,37 @@ def test_jpeg_drops_alpha_with_a_warning_and_npy_round_trips(tmp_path, rng):
     assert img.volume and img.float_data
     io.write(tmp_path / "y.npy", img)
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), x)
+
+
+def test_tiff_photometric_interpretations(tmp_path, rng):
+    """Planar RGB is colour (not a 3-page stack); a palette TIFF gives its colours (not
+    the indices); min-is-white is inverted to min-is-black (written back so, it looks
+    the same); CMYK becomes RGB (as Pillow does for CMYK JPEG) without its CMYK profile."""
+    rgb = rng.integers(0, 256, (12, 13, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
+    img = io.read(tmp_path / "planar.tif", linear=False)
+    assert img.colour and not img.volume
+    np.testing.assert_allclose(img.data, rgb / 255.0, atol=1e-7)
+
+    index = rng.integers(0, 256, (12, 13), dtype=np.uint8)
+    colormap = rng.integers(0, 256, (3, 256), dtype=np.uint16) * 257
+    tifffile.imwrite(tmp_path / "palette.tif", index, photometric="palette", colormap=colormap)
+    img = io.read(tmp_path / "palette.tif", linear=False)
+    assert img.colour and img.bits == 8
+    np.testing.assert_allclose(img.data, colormap.T[index] / 65535.0, atol=1e-7)
+
+    grey = rng.integers(0, 65536, (12, 13), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "white.tif", grey, photometric="miniswhite")
+    img = io.read(tmp_path / "white.tif")
+    np.testing.assert_allclose(img.data, (65535 - grey) / 65535.0, atol=1e-7)
+    io.write(tmp_path / "white-out.tif", img)
+    with tifffile.TiffFile(tmp_path / "white-out.tif") as tif:
+        assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.MINISBLACK
+        np.testing.assert_array_equal(tif.asarray(), 65535 - grey)
+
+    cmyk = rng.integers(0, 256, (12, 13, 4), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "cmyk.tif", cmyk, photometric="separated", extratags=[(34675, "B", 4, b"CMYK", True)])
+    img = io.read(tmp_path / "cmyk.tif", linear=False)
+    assert img.data.shape == (12, 13, 3) and img.alpha is None and img.icc_profile is None
+    c = cmyk / 255.0
+    np.testing.assert_allclose(img.data, (1 - c[..., :3]) * (1 - c[..., 3:]), atol=1e-6)

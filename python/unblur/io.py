@@ -294,7 +294,7 @@ def _read_tiff(path):
             len(tif.pages)
             series = tif.series[0]
             shape, axes = tuple(series.shape), series.axes
-            samples = shape[-1] if axes.endswith("S") else 1
+            samples = shape[axes.index("S")] if "S" in axes else 1
             pixels = math.prod(shape) // samples  # exact: no int64 wrap
             dtype = np.dtype(series.dtype)
             nbytes = pixels * _read_bytes(samples, dtype.itemsize, _computed_bytes(dtype))
@@ -308,6 +308,8 @@ def _read_tiff(path):
             desc = page.tags.get("ImageDescription")
             description = desc.value if desc is not None and not str(desc.value).startswith("{") else None
             extras = page.extrasamples if hasattr(page, "extrasamples") else ()
+            photometric = page.photometric
+            colormap = page.colormap if photometric == tifffile.PHOTOMETRIC.PALETTE else None
     except _TooLarge as exc:
         raise ValueError(str(exc)) from None
     except _NoMemory as exc:
@@ -316,6 +318,19 @@ def _read_tiff(path):
         raise ValueError(f"{path}: not a readable TIFF ({exc})") from None
     except Exception as exc:  # anything else tifffile or its codecs raise on a corrupt file
         raise _unreadable(path, "not a readable TIFF", exc) from exc
+    if "S" in axes and not axes.endswith("S"):  # planar configuration ('SYX'): samples last
+        a = np.moveaxis(a, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    if photometric == tifffile.PHOTOMETRIC.PALETTE and colormap is not None and not axes.endswith("S"):
+        # The colours, not the indices. 16-bit colour maps of 8-bit colours (v * 257) give 8 bits.
+        colormap = np.asarray(colormap)
+        if a.dtype.kind not in "bu" or a.size and int(a.max()) >= colormap.shape[-1]:
+            raise ValueError(f"{path}: not a readable TIFF (palette indices beyond its colour map)")
+        lut = (colormap // 257).astype(np.uint8) if not (colormap % 257).any() else colormap.astype(np.uint16)
+        a = lut.T[a]
+        axes += "S"
+    elif photometric == tifffile.PHOTOMETRIC.MINISWHITE and a.dtype.kind in "biu":
+        a = np.invert(a)  # min-is-white to min-is-black (max - v): written back as min-is-black
     # Leading axes other than the image's own (pages, planes, time) form the stack.
     if axes.endswith("S"):
         samples = a.shape[-1]
@@ -328,11 +343,20 @@ def _read_tiff(path):
     if len(spatial) > 3:
         a = a.reshape((-1,) + a.shape[len(spatial) - 2:])  # all leading axes as one stack
         spatial = a.shape[:-1] if samples else a.shape
-    has_alpha = samples in (2, 4) and len(extras) >= 1
+    cmyk = photometric == tifffile.PHOTOMETRIC.SEPARATED and samples >= 4
+    if cmyk:  # CMYK (and an alpha) to RGB as Pillow converts CMYK JPEG: (1 - C)(1 - K)
+        has_alpha = samples >= 5 and len(extras) >= 1
+        a = a[..., :5] if has_alpha else a[..., :4]
+        samples = 3
+        icc = None  # a CMYK profile does not describe the RGB values
+    else:
+        has_alpha = samples in (2, 4) and len(extras) >= 1
     if samples == 1:
         a = a[..., 0]
         samples = 0
     data, alpha, bits, is_float = _samples(a, has_alpha, path)
+    if cmyk:
+        data = np.ascontiguousarray((1 - data[..., :3]) * (1 - data[..., 3:]), dtype=data.dtype)
     colour = samples >= 3
     srgb = not is_float and (bits == 8 or colour)
     img = Image(data=data, alpha=alpha, path=path, format="TIFF", bits=bits, float_data=is_float, srgb=srgb,
