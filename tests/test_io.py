@@ -222,3 +222,16 @@ def test_tiff_photometric_interpretations(tmp_path, rng):
     assert img.data.shape == (12, 13, 3) and img.alpha is None and img.icc_profile is None
     c = cmyk / 255.0
     np.testing.assert_allclose(img.data, (1 - c[..., :3]) * (1 - c[..., 3:]), atol=1e-6)
+
+
+def test_cmyk_jpeg_becomes_rgb_without_its_cmyk_profile(tmp_path, rng):
+    """The pixels are converted to RGB: the CMYK profile no longer describes them and
+    would make the RGB output's colours wrong where a viewer applies it."""
+    profile = bytearray(_srgb_profile())
+    profile[16:20] = b"CMYK"  # the profile's colour space field
+    cmyk = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    PILImage.fromarray(cmyk, "CMYK").save(tmp_path / "in.jpg", icc_profile=bytes(profile), quality=95)
+    img = io.read(tmp_path / "in.jpg")
+    assert img.data.shape == (16, 16, 3) and img.icc_profile is None
+    io.write(tmp_path / "out.jpg", img)
+    assert "icc_profile" not in _pil(tmp_path / "out.jpg")[1]

@@ -395,6 +395,8 @@ def _read_pillow(path):
                     im = im.convert("RGBA")
                 elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
                     im = im.convert("RGB")
+                    if mode != "YCbCr":  # a CMYK or Lab profile does not describe the RGB values
+                        icc = None
                 elif mode == "1":
                     im = im.convert("L")
                 mode = im.mode
