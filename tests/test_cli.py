@@ -352,3 +352,17 @@ def test_simulate_passes_threads_on(files, capsys, monkeypatch):
                           "-q")
     assert status == 0, err
     assert seen == [1]
+
+
+@pytest.mark.parametrize(("argv", "second", "first"), [
+    (["deconvolve", "{d}/blurred.png", "--psf", "disk:radius=2", "--method", "wiener", "--compare"],
+     "blurred-deconvolved-compare.png", "blurred-deconvolved.png"),
+    (["estimate-psf", "{d}/blurred.png", "--picture"], "blurred-psf-view.png", "blurred-psf.png"),
+])
+def test_an_existing_second_output_stops_the_file_before_anything_is_written(files, capsys, argv, second, first):
+    """--compare / --picture outputs are checked with the main one, before the work: the
+    main output is not left behind by a run that failed (a rerun then said it exists)."""
+    (files / second).write_bytes(b"keep")
+    status, _, err = _run(capsys, *[a.format(d=files) for a in argv])
+    assert status == 1 and "exists; pass --overwrite" in err
+    assert not (files / first).exists() and (files / second).read_bytes() == b"keep"

@@ -221,6 +221,23 @@ def _guard_output(out, inputs, overwrite, rep, path):
             raise ValueError(f"{out}: the output would replace an input (it is a link to it)")
 
 
+def _second_output(args, out_path):
+    """The --compare or --picture file that goes with `out_path`, or None."""
+    if getattr(args, "compare", False):
+        return os.path.splitext(out_path)[0] + "-compare.png"
+    if getattr(args, "picture", False):
+        return os.path.splitext(out_path)[0] + "-view.png"
+    return None
+
+
+def _guard_outputs(args, out_path, inputs, rep, path):
+    """_guard_output for every file the input will give, before the work: a failure
+    then leaves none of them written."""
+    for out in (out_path, _second_output(args, out_path)):
+        if out is not None:
+            _guard_output(out, inputs, args.overwrite, rep, path)
+
+
 def _same_file(a, b):
     try:
         return os.path.samefile(a, b)
@@ -377,7 +394,7 @@ def _write_result(args, rep, path, out_path, img, restored, inputs, result):
              bits=getattr(args, "bits", None))
     result["output"] = out_path
     if getattr(args, "compare", False):
-        cmp_path = os.path.splitext(out_path)[0] + "-compare.png"
+        cmp_path = _second_output(args, out_path)
         _guard_output(cmp_path, inputs, args.overwrite, rep, path)
         _compare_picture(img, restored).save(cmp_path)
         result["compare"] = cmp_path
@@ -461,7 +478,7 @@ def _restore(args):
         if img.volume:
             raise ValueError("restore works on 2-D images (a stack needs deconvolve with a PSF)")
         out_path = _output_path(args, path, "-restored", len(inputs), img=img)
-        _guard_output(out_path, inputs, args.overwrite, rep, path)
+        _guard_outputs(args, out_path, inputs, rep, path)
         t0 = time.perf_counter()
         bar = rep.progress(1, os.path.basename(path))
 
@@ -504,7 +521,7 @@ def _deconvolve_cmd(args):
     def work(path, result, rep):
         img = _read(args, path)
         out_path = _output_path(args, path, "-deconvolved", len(inputs), img=img)
-        _guard_output(out_path, inputs, args.overwrite, rep, path)
+        _guard_outputs(args, out_path, inputs, rep, path)
         h = kernel.astype(img.data.dtype)
         t0 = time.perf_counter()
 
@@ -576,7 +593,7 @@ def _estimate_psf_cmd(args):
         if img.volume:
             raise ValueError("estimate-psf works on 2-D images")
         out_path = _output_path(args, path, "-psf", len(inputs), extension=None if args.format else ".png")
-        _guard_output(out_path, inputs, args.overwrite, rep, path)
+        _guard_outputs(args, out_path, inputs, rep, path)
         kernel, info = estimate_psf(img.data, model=args.model, size=args.size, channel_axis=img.channel_axis,
                                     return_info=True, threads=args.threads)
         # PNG/TIFF of integers hold the PSF scaled to a peak of 1 (unblur.psf.from_image and
@@ -588,7 +605,7 @@ def _estimate_psf_cmd(args):
         result.update(output=out_path, model=info["model"], params=info["params"], confidence=info["confidence"],
                       blur_found=info["blur_found"], psf_shape=list(kernel.shape))
         if args.picture:
-            view = os.path.splitext(out_path)[0] + "-view.png"
+            view = _second_output(args, out_path)
             _guard_output(view, inputs, args.overwrite, rep, path)
             _psf_picture(kernel).save(view)
             result["picture"] = view
