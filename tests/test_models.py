@@ -651,6 +651,24 @@ def test_invalid_arguments_name_the_argument(image, sigma, kwargs, exc, match):
         runner_of("rgb-1in")(image, sigma, **kwargs)
 
 
+@pytest.mark.parametrize(("fp16", "image_scale", "sigma", "match"), [
+    (False, 1e300, 0.1, "image has values beyond the model's float32 range"),
+    (False, 1.0, 1e300, "sigma has values beyond the model's float32 range"),
+    (False, 1.0, np.full((12, 12), 1e300), "sigma has values beyond the model's float32 range"),
+    (True, 1e6, 0.1, "image has values beyond the model's float16 range"),
+    (True, 1.0, 1e6, "sigma has values beyond the model's float16 range"),
+])
+def test_values_the_models_precision_cannot_hold_are_refused(fp16, image_scale, sigma, match):
+    """Finite input that the cast to the model's element type would turn into inf (and
+    the output into NaN / inf) is a ValueError naming the argument, not a silent inf."""
+    r = models.load(dataclasses.replace(NETS["rgb-1in"], fp16=fp16).onnx())
+    image = np.full((12, 12, 3), 0.5) * image_scale
+    with pytest.raises(ValueError, match=match):
+        r(image, sigma)
+    with pytest.raises(ValueError, match=match):  # also through tiles
+        r(image, sigma, tile=8, overlap=2)
+
+
 def test_tile_must_fit_the_models_multiple():
     r = models.load(block_model(3))
     with pytest.raises(ValueError, match="tile must be a multiple of the model's multiple 8, got 20"):

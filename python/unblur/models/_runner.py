@@ -275,6 +275,7 @@ class Runner:
         engine = self.backend_for(xp)
         x, shape, out_dtype = self._image(image)
         noise = self._sigma(sigma, xp, shape, x.shape)
+        self._check_range(xp, x, noise)
         tile, overlap, batch = self._tiling_args(engine, tile, overlap, batch)
         y = self._denoise(engine, xp, x, noise, tile, overlap, batch, out_dtype)
         return y.reshape(shape)
@@ -344,6 +345,22 @@ class Runner:
         if not bool((s >= 0).all()):
             raise ValueError("sigma must be >= 0")
         return s.reshape((n, h, w))
+
+    def _check_range(self, xp, x4, noise):
+        """Finite values that the cast to the model's element types would make infinite
+        (a float64 image on a float32 model, a float32 one on a float16 model) are a
+        ValueError, not an inf that the network turns into NaN."""
+        for what, v, dtype in (("image", x4, self.contract.inputs[0].dtype),
+                               ("sigma", noise, self.contract.inputs[-1].dtype)):
+            top = float(np.finfo(dtype).max)
+            if isinstance(v, float):
+                big = v > top
+            else:
+                info = np.finfo(v.dtype) if v.dtype.kind == "f" else np.iinfo(v.dtype)  # (integer sigma maps)
+                big = float(info.max) > top and bool((xp.abs(v) > top).any())
+            if big:
+                raise ValueError(f"{what} has values beyond the model's {dtype} range (|v| <= {top:.4g}); the model "
+                                 f"works in linear units of about [0, 1]")
 
     def _tiling_args(self, engine, tile, overlap, batch):
         m = self.multiple
