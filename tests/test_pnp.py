@@ -337,6 +337,20 @@ def test_pnp_noiseless_schedule_has_a_floor():
     assert np.isfinite(info["alphas"]).all() and min(info["alphas"]) > 0
 
 
+def test_pnp_schedule_at_extreme_levels():
+    """A noise level whose square overflows still has alpha_k = lam (sigma_k = sigma at
+    every step); weights that underflow to 0 (a huge sigma_start, a tiny lam) are a
+    ValueError naming the arguments, not the C++ data step's complaint about 'alpha'."""
+    _, g, psf = _case((32, 32))
+    out, info = unblur.pnp_deconvolve(g, psf, noise_sigma=1e300, denoiser=lambda x, s: x, iterations=2,
+                                      return_info=True)
+    assert info["alphas"] == [0.23, 0.23] and np.isfinite(out).all()
+    for kwargs in ({"sigma_start": 1e300}, {"lam": 5e-324}):
+        with pytest.raises(ValueError, match="lam, sigma_start and the noise level") as e:
+            unblur.pnp_deconvolve(g, psf, noise_sigma=0.01, denoiser=lambda x, s: x, **kwargs)
+        assert type(e.value) is ValueError
+
+
 def test_pnp_bad_input():
     _, g, psf = _case((32, 32))
     with pytest.raises(ValueError, match="iterations"):

@@ -70,7 +70,15 @@ def schedule(noise_sigma, *, iterations=ITERATIONS, lam=LAM, sigma_start=SIGMA_S
     sigma = max(float(noise_sigma), SIGMA_FLOOR)
     start = max(float(sigma_start), sigma)
     sigmas = np.geomspace(start, sigma, iterations) if iterations > 1 else np.array([sigma])
-    return [float(s) for s in sigmas], [float(lam * sigma * sigma / (s * s)) for s in sigmas]
+    sigmas = [float(s) for s in sigmas]
+    alphas = [lam * sigma * sigma / (s * s) for s in sigmas]
+    if not all(0 < a < math.inf for a in alphas):  # sigma^2 overflowed: the ratio first
+        alphas = [lam * (sigma / s) ** 2 if sigma / s > 1e-150 else 0.0 for s in sigmas]
+    if not all(0 < a < math.inf for a in alphas):
+        raise ValueError(f"lam, sigma_start and the noise level give data-step weights alpha_k = lam * sigma^2 / "
+                         f"sigma_k^2 outside the floating-point range (lam={lam:g}, sigma_start={start:g}, noise "
+                         f"level {sigma:g}: from {alphas[0]:g} to {alphas[-1]:g})")
+    return sigmas, alphas
 
 
 def _data_step(image, psf, boundary, threads, xp, cuda):
