@@ -1021,6 +1021,11 @@ def fake_tensorrt(fake_cupy, monkeypatch):
     monkeypatch.setattr(fake_cupy.cuda, "runtime", types.SimpleNamespace(getDeviceProperties=lambda d: props,
                                                                         getDeviceCount=lambda: 1), raising=False)
     monkeypatch.setattr(_runner, "_gpu_reason", lambda: None)
+    # Events, which order the backend's runs across streams (the stand-in's streams run
+    # everything at once, in order).
+    event = type("Event", (), {"__init__": lambda self, **kw: None, "record": lambda self, stream=None: None})
+    monkeypatch.setattr(fake_cupy.cuda, "Event", event, raising=False)
+    monkeypatch.setattr(fake_cupy.cuda.Stream, "wait_event", lambda self, e: None, raising=False)
     return trt
 
 
@@ -1057,6 +1062,45 @@ def test_tensorrt_plumbing_and_engine_cache(fake_tensorrt, fake_cupy, tmp_path, 
     half = dataclasses.replace(NETS[key], fp16=True).onnx()
     models.load(half, backend="tensorrt", cache_dir=tmp_path)
     assert trt.flags == ["fp16"] and trt.profiles[-1]["image"][2] == (8, 3, 1024, 1024)
+
+
+def test_tensorrt_runs_on_different_streams_are_ordered(fake_tensorrt, fake_cupy, tmp_path, monkeypatch, rng):
+    """One execution context holds one run's intermediate tensors: a run queued on
+    another stream while the last one may still execute would share them (TensorRT:
+    one context per concurrent execution). So each run waits, on its own stream, for an
+    event recorded after the previous run on the context's stream; nothing waits on the
+    host."""
+    trt, cupy = fake_tensorrt, fake_cupy
+    log = []
+
+    class Event:
+        def __init__(self, **kwargs):
+            pass
+
+        def record(self, stream=None):
+            stream = cupy.cuda.get_current_stream() if stream is None else stream
+            log.append(("record", stream.ptr, self))
+
+    monkeypatch.setattr(cupy.cuda, "Event", Event, raising=False)
+    monkeypatch.setattr(cupy.cuda.Stream, "wait_event", lambda self, e: log.append(("wait", self.ptr, e)),
+                        raising=False)
+    monkeypatch.setattr(cupy.cuda.Stream, "synchronize", lambda self: log.append(("sync", self.ptr)))
+    r = models.load(NETS["grey-2in"].onnx(), backend="tensorrt", cache_dir=tmp_path)
+    image = cupy.asarray(rng.random((12, 13)).astype(np.float32))
+    run = _FakeContext.execute_async_v3
+    monkeypatch.setattr(_FakeContext, "execute_async_v3",
+                        lambda self, h: (log.append(("execute", h)), run(self, h))[1])
+    log.clear()
+    a, b = cupy.cuda.Stream(), cupy.cuda.Stream()
+    with a:
+        r(image, 0.1)
+    with b:
+        r(image, 0.1)
+    execute_b = log.index(("execute", b.ptr))
+    recorded = [e for op, ptr, *e in log[:execute_b] if op == "record" and ptr == a.ptr]
+    assert recorded and log.index(("execute", a.ptr)) < log.index(("record", a.ptr, recorded[-1][0]))
+    assert ("wait", b.ptr, recorded[-1][0]) in log[:execute_b]
+    assert not [op for op, *_ in log if op == "sync"]
 
 
 def test_auto_prefers_tensorrt_for_device_arrays(fake_tensorrt, fake_cupy, tmp_path, monkeypatch):

@@ -14,7 +14,11 @@ Running: ``set_input_shape`` / ``set_tensor_address`` on the CuPy arrays' device
 pointers, an output allocated with CuPy, ``execute_async_v3`` on the current stream's
 handle. Nothing synchronises: the result is ready in stream order, like every other
 CuPy operation on that stream. One execution context per device, guarded by a lock
-(a context holds the shapes and addresses of one run at a time).
+(a context holds the shapes and addresses of one run at a time). A context also holds
+one run's intermediate tensors, so runs on it must not overlap on the GPU (TensorRT:
+one context per concurrent execution): each run's stream waits for an event recorded
+after the previous run (a no-op on the same stream), which orders runs queued on
+different streams without the host waiting.
 """
 
 from __future__ import annotations
@@ -117,6 +121,7 @@ class TensorRTBackend:
         self._logger = self._trt.Logger(self._trt.Logger.WARNING)
         self._lock = threading.Lock()
         self._engines = {}  # device id -> (engine, context, output dtype, engine path)
+        self._last_run = {}  # device id -> an event recorded after the context's last run
         self._engine()  # build (or load) for the current device now: errors at load time
 
     @property
@@ -199,6 +204,7 @@ class TensorRTBackend:
     def run(self, feeds):
         cupy = self._xp
         engine, context, out_dtype, _ = self._engine()
+        device = cupy.cuda.Device().id
         stream = cupy.cuda.get_current_stream()
         first = next(iter(feeds.values()))
         want = (first.shape[0], self.contract.channels) + tuple(first.shape[2:])
@@ -217,6 +223,12 @@ class TensorRTBackend:
                                  f"the contract needs {want}")
             out = cupy.empty(shape, dtype=out_dtype)
             context.set_tensor_address(out_name, out.data.ptr)
+            last = self._last_run.get(device)
+            if last is not None:  # the previous run, maybe on another stream, has finished with the context
+                stream.wait_event(last)
             if not context.execute_async_v3(stream.ptr):
                 raise RuntimeError("TensorRT's execute_async_v3 failed (see TensorRT's log above)")
+            done = cupy.cuda.Event(disable_timing=True)
+            done.record(stream)
+            self._last_run[device] = done
         return out
