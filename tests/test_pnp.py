@@ -381,6 +381,22 @@ def test_pnp_bad_input():
         unblur.pnp_deconvolve(np.full((32, 32), np.nan), psf)
 
 
+@pytest.mark.parametrize(("shape", "channel_axis", "got"), [((24, 24), None, "1 channel"),
+                                                             ((24, 24, 2), -1, "2 channels"),
+                                                             ((4, 24, 24), 0, "4 channels")])
+def test_pnp_a_colour_model_on_an_image_of_other_channels(shape, channel_axis, got):
+    """A 3-channel model denoises 3-channel images only (jointly): on others the error
+    names the denoiser and the image's channels at once, not the grid-sized array
+    that the model would be handed after the first data step."""
+    rgb = unblur.models.denoiser(channels="rgb")
+    calls = []
+    image = np.random.default_rng(0).random(shape)
+    with pytest.raises(ValueError, match=f"denoiser takes 3-channel images.*the image has {got}"):
+        unblur.pnp_deconvolve(image, unblur.psf.gaussian(1.0), denoiser=rgb, channel_axis=channel_axis,
+                              callback=calls.append)
+    assert calls == []
+
+
 def test_pnp_leaves_the_input_alone():
     _, g, psf = _case((32, 32))
     before = g.copy()

@@ -56,6 +56,18 @@ def _denoiser_arg(denoiser, channels=1):
     return denoiser
 
 
+def _check_model_channels(denoise, channels):
+    """A Runner denoises images of its own channel count: a grey model each channel,
+    any other only images of exactly its channels (jointly)."""
+    from .models import Runner
+
+    if isinstance(denoise, Runner) and denoise.channels not in (1, channels):
+        c = denoise.channels
+        raise ValueError(f"denoiser takes {c}-channel images (denoised jointly) but the image has {channels} "
+                         f"channel{'s' if channels != 1 else ''}; use a grey model (run on each channel) or a "
+                         f"{c}-channel image")
+
+
 def _positive_int(v, name):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")
@@ -312,6 +324,7 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     xp = _backend.namespace_of(image)
     channels = 1 if channel_axis is None else image.shape[channel_axis]
     denoise = _denoiser_arg(denoiser, channels)
+    _check_model_channels(denoise, channels)
     # The data step's working set per channel, the grid arrays z and x of every channel,
     # and the denoiser's input and output on the grid.
     grid_n = _memory.grid_elements(spatial, psf.shape, boundary)
