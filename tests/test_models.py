@@ -568,6 +568,22 @@ def test_batches_give_the_results_of_single_images(rng):
         np.testing.assert_allclose(r(batch, 0.1, tile=16, overlap=4, batch=b), tiled, rtol=0, atol=1e-6)
 
 
+def test_an_output_batch_fixed_at_1_runs_one_image_or_tile_at_a_time(rng):
+    """'N dynamic or fixed at 1': an output declared (1, C, H, W) (dynamic axes given
+    for the inputs only) is a model of batch 1, so batches and tiles run one by one
+    rather than failing on the output's shape."""
+    nodes = [helper.make_node("Add", ["image", "sigma"], ["a"]),
+             helper.make_node("ReduceMean", ["a"], ["denoised"], axes=[0], keepdims=1)]
+    m = _serialize(nodes, [_vi("image", ["N", 1, "H", "W"]), _vi("sigma", ["N", 1, "H", "W"])],
+                   [_vi("denoised", [1, 1, "H", "W"])], check=False)
+    r = models.load(m)
+    assert r.contract.max_batch == 1
+    batch = rng.random((3, 16, 18)).astype(np.float32)
+    np.testing.assert_allclose(r(batch, 0.1), batch + np.float32(0.1), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(r(batch, 0.1, tile=8, overlap=2, batch=4), batch + np.float32(0.1), rtol=0,
+                               atol=1e-6)
+
+
 def test_grey_shapes(rng):
     r = runner_of("grey-1in-2layers")
     image = rng.random((14, 19))

@@ -157,6 +157,8 @@ def check(inputs, outputs, metadata) -> Contract:
                     f"{'s' if channels > 1 else ''}, got {co} (shape {_fmt_shape(out.shape)})")
     if _static(out.shape[0]) and out.shape[0] != 1:
         raise _fail(f"{out.describe('the output')} has a fixed batch size {out.shape[0]}; it must follow the input's")
+    if _static(out.shape[0]):  # an output of batch 1: one image or tile per run
+        max_batch = 1
     return Contract(layout=layout, channels=channels, multiple=_multiple(metadata), inputs=inputs, output=out,
                     max_batch=max_batch)
 
