@@ -693,6 +693,20 @@ def test_tile_must_fit_the_models_multiple():
         r(IMG, 0.1, tile=16, overlap=9)
 
 
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"channels": ["grey"]}, TypeError, "channels must be a string"),
+    ({"channels": 3}, TypeError, "channels must be a string"),
+    ({"channels": "cmyk"}, ValueError, "channels must be one of"),
+    ({"precision": ["fp16"]}, TypeError, "precision must be a string"),
+    ({"precision": "fp8"}, ValueError, "precision must be one of"),
+])
+def test_shipped_model_arguments_are_named(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        models.shipped_model(**kwargs)
+    with pytest.raises(exc, match=match):
+        models.denoiser(**kwargs)
+
+
 # ---- backends ------------------------------------------------------------------------------------
 
 def test_available_backends():

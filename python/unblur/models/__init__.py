@@ -80,8 +80,10 @@ def shipped_model(channels="grey", precision="auto"):
         'auto': fp32 where it ships (grey), else fp16 (rgb). fp16: half the file, the same
         results to ~2e-4 (float32 input and output).
     """
-    if channels not in CHANNELS:
-        raise ValueError(f"channels must be one of {sorted(CHANNELS)}, got {channels!r}")
+    from .. import _validate
+
+    _validate.choice(channels, "channels", CHANNELS)
+    _validate.choice(precision, "precision", ("auto", "fp32", "fp16"))
     if precision == "auto":
         precision = "fp32" if (channels, "fp32") in _SHIPPED else "fp16"
     key = (channels, precision)
