@@ -556,6 +556,18 @@ def test_max_tile_tiles_automatically(rng):
 
 # ---- batching, dtypes and shapes ------------------------------------------------------------------
 
+def test_a_small_max_tile_tiles_with_the_default_overlap(rng):
+    """load(max_tile=16): images larger than 16 are tiled without a tile= given, so the
+    default overlap (32) must not be refused against a tile the caller never chose; it
+    becomes the largest the automatic tile allows (tile - multiple)."""
+    for model, m in ((NETS["grey-2in"].onnx(), 1), (block_model(1), 8)):
+        r = models.load(model, max_tile=24)
+        image = rng.random((40, 44)).astype(np.float32)
+        np.testing.assert_array_equal(r(image, 0.1), r(image, 0.1, tile=24, overlap=24 - m))
+    with pytest.raises(ValueError, match="overlap must be"):  # a tile the caller chose stays strict
+        r(image, 0.1, tile=24)
+
+
 def test_batches_give_the_results_of_single_images(rng):
     r = runner_of("rgb-2in-2layers")
     batch = rng.random((5, 24, 20, 3)).astype(np.float32)

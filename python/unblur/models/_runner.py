@@ -256,7 +256,8 @@ class Runner:
             Default: whole images (TensorRT: tiles of its engine's largest size when
             an image is larger).
         overlap : int
-            Least overlap of neighbouring tiles in pixels, 0 <= overlap <= tile - multiple.
+            Least overlap of neighbouring tiles in pixels, 0 <= overlap <= tile - multiple
+            (for the automatic tile of a `max_tile`, at most what it allows).
             Tiles start at multiples of the model's `multiple`, so a network that
             down-samples sees the same grid of blocks in a tile as in the whole image.
         batch : int, optional
@@ -365,6 +366,7 @@ class Runner:
     def _tiling_args(self, engine, tile, overlap, batch):
         m = self.multiple
         limit = self._max_tile if self._max_tile is not None else engine.max_tile
+        chosen = tile is not None
         if tile is not None:
             tile = _validate.positive_int(tile, "tile")
             if tile % m:
@@ -376,6 +378,8 @@ class Runner:
         if isinstance(overlap, bool):
             raise TypeError("overlap must be an int, got bool")
         overlap = _validate.positive_int(overlap, "overlap", minimum=0)
+        if tile is not None and not chosen:  # the largest tile one run takes: as much of `overlap` as it allows
+            overlap = min(overlap, tile - m)
         if tile is not None and overlap > tile - m:
             raise ValueError(f"overlap must be <= tile - {m} = {tile - m} (tiles step by multiples of the model's "
                              f"multiple {m}), got {overlap}" if m > 1 else f"overlap must be < tile ({tile}), got {overlap}")
