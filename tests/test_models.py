@@ -1145,6 +1145,20 @@ def test_tensorrt_runs_on_different_streams_are_ordered(fake_tensorrt, fake_cupy
     assert not [op for op, *_ in log if op == "sync"]
 
 
+def test_tensorrt_runs_when_its_engine_cache_cannot_be_written(fake_tensorrt, fake_cupy, tmp_path, rng):
+    """The engine cache saves the next load a build; a cache_dir that cannot be created
+    or written (here: under a file) costs a warning, not the backend: the engine just
+    built runs."""
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"the user's file")
+    with pytest.warns(RuntimeWarning, match="cannot cache the TensorRT engine"):
+        r = models.load(NETS["grey-2in"].onnx(), backend="tensorrt", cache_dir=blocker / "tensorrt")
+    image = rng.random((12, 13)).astype(np.float32)
+    np.testing.assert_allclose(r(fake_cupy.asarray(image), 0.1).get(), runner_of("grey-2in")(image, 0.1), rtol=0,
+                               atol=1e-6)
+    assert blocker.read_bytes() == b"the user's file" and sorted(tmp_path.iterdir()) == [blocker]
+
+
 def test_auto_prefers_tensorrt_for_device_arrays(fake_tensorrt, fake_cupy, tmp_path, monkeypatch):
     monkeypatch.setenv("UNBLUR_CACHE_DIR", str(tmp_path))
     r = models.load(NETS["grey-2in"].onnx())

@@ -7,7 +7,8 @@ GPU, and serialised to ``<cache_dir>/<key>.engine``; the key is a SHA-256 of the
 bytes, the GPU's name and compute capability, TensorRT's version and the profile, so a
 changed model, GPU, TensorRT or profile builds a new engine and an unchanged one loads
 in milliseconds. Files are written to a temporary name and renamed, so concurrent
-processes never read half an engine. A cached file that no longer deserialises (a
+processes never read half an engine; a folder that cannot be written costs a warning
+(the engine built runs, and is built again next time). A cached file that no longer deserialises (a
 TensorRT upgrade with the same version string, a truncated file) is rebuilt.
 
 Running: ``set_input_shape`` / ``set_tensor_address`` on the CuPy arrays' device
@@ -27,6 +28,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import warnings
 
 import numpy as np
 
@@ -53,6 +55,20 @@ def _import_tensorrt():
         raise BackendUnavailableError(f"backend 'tensorrt' needs TensorRT >= 8.6 (named tensors, "
                                       f"execute_async_v3), found {tensorrt.__version__}")
     return tensorrt
+
+
+def _write_atomically(folder, path, data):
+    """`data` to `path` in `folder` (created), under a temporary name then renamed."""
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".engine-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def tensorrt_available() -> bool:
@@ -153,16 +169,12 @@ class TensorRTBackend:
                 engine = runtime.deserialize_cuda_engine(f.read())
         if engine is None:
             serialized = self._build(shapes, fp16)
-            os.makedirs(self.cache_dir, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".engine-", suffix=".tmp")
             try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(serialized)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+                _write_atomically(self.cache_dir, path, serialized)
+            except OSError as exc:  # the cache saves the next build; this engine runs without it
+                warnings.warn(f"cannot cache the TensorRT engine in {self.cache_dir!r} ({exc}); it will be built "
+                              f"again next time (cache_dir= or $UNBLUR_CACHE_DIR choose another folder)",
+                              RuntimeWarning, stacklevel=2)
             engine = runtime.deserialize_cuda_engine(serialized)
             if engine is None:
                 raise RuntimeError("TensorRT could not deserialise the engine it has just built")
