@@ -8,8 +8,9 @@ bytes, the GPU's name and compute capability, TensorRT's version and the profile
 changed model, GPU, TensorRT or profile builds a new engine and an unchanged one loads
 in milliseconds. Files are written to a temporary name and renamed, so concurrent
 processes never read half an engine; a folder that cannot be written costs a warning
-(the engine built runs, and is built again next time). A cached file that no longer deserialises (a
-TensorRT upgrade with the same version string, a truncated file) is rebuilt.
+(the engine built runs, and is built again next time). A cached file that no longer
+deserialises (a TensorRT upgrade with the same version string, a truncated file) is
+rebuilt.
 
 Running: ``set_input_shape`` / ``set_tensor_address`` on the CuPy arrays' device
 pointers, an output allocated with CuPy, ``execute_async_v3`` on the current stream's
