@@ -102,8 +102,9 @@ def load(path_or_bytes, *, backend="auto", providers=None, cache_dir=None, max_t
         and CuPy's current stream as its ``device_id`` and ``user_compute_stream``.
         Not for 'tensorrt'.
     cache_dir : str or os.PathLike, optional
-        Where TensorRT engines are cached (default ``$UNBLUR_CACHE_DIR/tensorrt`` or
-        ``~/.cache/unblur/tensorrt``).
+        Where TensorRT engines are cached (default ``$UNBLUR_CACHE_DIR/tensorrt``, else
+        ``$XDG_CACHE_HOME/unblur/tensorrt``, else ``~/.cache/unblur/tensorrt``); a folder
+        that cannot be written costs a RuntimeWarning and a rebuild next time.
     max_tile, max_batch : int, optional
         The largest spatial size and batch one model run takes. TensorRT builds its
         engine for them (defaults 1024 and 8) and larger images are tiled; for ONNX

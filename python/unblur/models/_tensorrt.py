@@ -4,8 +4,8 @@ CuPy arrays on CuPy's current stream.
 The engine is built with the TensorRT Python API (ONNX parser, one optimisation profile
 covering batches 1 .. max_batch and spatial sizes multiple .. max_tile) for the current
 GPU, and serialised to ``<cache_dir>/<key>.engine``; the key is a SHA-256 of the model's
-bytes, the GPU's name and compute capability, TensorRT's version and the profile, so a
-changed model, GPU, TensorRT or profile builds a new engine and an unchanged one loads
+bytes, the GPU's name and compute capability, TensorRT's version, the profile and the
+precision (fp16 or fp32), so a changed model, GPU, TensorRT or profile builds a new engine and an unchanged one loads
 in milliseconds. Files are written to a temporary name and renamed, so concurrent
 processes never read half an engine; a folder that cannot be written costs a warning
 (the engine built runs, and is built again next time). A cached file that no longer
