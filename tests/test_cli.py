@@ -366,3 +366,14 @@ def test_an_existing_second_output_stops_the_file_before_anything_is_written(fil
     status, _, err = _run(capsys, *[a.format(d=files) for a in argv])
     assert status == 1 and "exists; pass --overwrite" in err
     assert not (files / first).exists() and (files / second).read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("option", [["--no-linear"], ["--threads", "2"]])
+def test_evaluate_has_no_options_that_would_do_nothing(files, capsys, option):
+    """evaluate scores the files' code values and runs no threaded work: --no-linear and
+    --threads (which the other commands take) are a usage error there, not ignored."""
+    d = files
+    status, _, err = _run(capsys, "evaluate", str(d / "sharp.png"), "--reference", str(d / "sharp.png"), *option)
+    assert status == 2 and "unrecognized arguments" in err and option[0] in err
+    status, _, err = _run(capsys, "simulate", str(d / "sharp.png"), "--psf", "disk:radius=2", "-q", *option)
+    assert status == 0, err

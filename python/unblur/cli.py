@@ -671,7 +671,7 @@ def _info(args):
     return 0
 
 
-def _add_common(p, *, writes=True, suffix=None):
+def _add_common(p, *, writes=True, suffix=None, computes=True):
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, globs (quote them) or folders")
     if writes:
         p.add_argument("-o", "--output", default=None, help=f"the output file (one input only); default "
@@ -682,9 +682,10 @@ def _add_common(p, *, writes=True, suffix=None):
         p.add_argument("--bits", type=int, choices=(8, 16, 32), default=None,
                        help="bits per sample (default: the input's; 32 = float, TIFF/.npy)")
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--no-linear", action="store_true",
-                   help="work on the sRGB code values instead of linear light (see unblur.io)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    if computes:  # (evaluate scores the files' code values, with no threaded work to tune)
+        p.add_argument("--no-linear", action="store_true",
+                       help="work on the sRGB code values instead of linear light (see unblur.io)")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines or bars")
 
@@ -747,8 +748,10 @@ def _build_parser():
     est.add_argument("--picture", action="store_true", help="also write OUTPUT-view.png, the PSF enlarged")
     est.set_defaults(func=_estimate_psf_cmd)
 
-    ev = sub.add_parser("evaluate", help="PSNR and SSIM of images against a reference")
-    _add_common(ev, writes=False)
+    ev = sub.add_parser("evaluate", help="PSNR and SSIM of images against a reference",
+                        description="PSNR and SSIM of each INPUT against --reference, on the files' own code "
+                                    "values (sRGB files are not linearised), as is usual for these metrics.")
+    _add_common(ev, writes=False, computes=False)
     ev.add_argument("--reference", required=True, help="the sharp reference image")
     ev.set_defaults(func=_evaluate)
 
