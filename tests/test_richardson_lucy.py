@@ -365,6 +365,49 @@ def test_state_of_another_boundary_is_rejected(rng):
         unblur.richardson_lucy(g, psf, iterations=2, boundary="periodic", initial=info["state"])
 
 
+@pytest.mark.parametrize("boundary", ["auto", "periodic", "reflect"])
+@pytest.mark.parametrize("exponent", [-100, -40, 100])
+def test_result_scales_with_the_data(rng, dtype, boundary, exponent):
+    # RL is scale-equivariant, but the ratio g / (A x + 1e-12) has an absolute epsilon:
+    # data of scale 1e-12 (physical units: fluxes, irradiances) came back 86% wrong
+    # after 20 iterations, silently; float32 data of scale 1e30 came back all NaN
+    # (squared residuals overflowed). ('zero' is scikit-image's iteration, its epsilon
+    # included: test_zero_boundary_matches_skimage.)
+    if dtype == np.float32 and exponent == -100:
+        exponent = -60  # float32's normal range ends at 2**-126: a scaled image would be subnormal
+    g, psf, _ = _blurred(rng, (32, 36), (5, 7), dtype, noise=0.01)
+    c = 2.0 ** exponent  # a power of two: the scaled data is exactly the data, rescaled
+    seen = {"unit": [], "scaled": []}
+    kw = dict(boundary=boundary, damping=0.02, background=0.05, return_info=True)
+    out, info = unblur.richardson_lucy(g, psf, callback=seen["unit"].append, **kw)
+    kw.update(damping=0.02 * c, background=0.05 * c)
+    got, got_info = unblur.richardson_lucy(g * dtype(c), psf, callback=seen["scaled"].append, **kw)
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got, out * dtype(c))
+    assert got_info["iterations"] == info["iterations"] and got_info["stopped_by"] == info["stopped_by"]
+    assert got_info["noise_sigma"] == info["noise_sigma"] * c
+    assert got_info["residual"] == info["residual"] * c * c
+    assert [s["objective"] for s in seen["scaled"]] == [s["objective"] * c * c for s in seen["unit"]]
+    # The state is in the image's units: resuming from it continues the same run.
+    _, half = unblur.richardson_lucy(g * dtype(c), psf, iterations=3, boundary=boundary, return_info=True)
+    np.testing.assert_array_equal(half["state"]["estimate"] * dtype(1 / c),
+                                  unblur.richardson_lucy(g, psf, iterations=3, boundary=boundary,
+                                                         return_info=True)[1]["state"]["estimate"])
+    rest = unblur.richardson_lucy(g * dtype(c), psf, iterations=4, boundary=boundary, initial=half["state"])
+    np.testing.assert_array_equal(rest, unblur.richardson_lucy(g, psf, iterations=7, boundary=boundary) * dtype(c))
+    start = unblur.richardson_lucy(g * dtype(c), psf, iterations=3, boundary=boundary, initial=g * dtype(c))
+    np.testing.assert_array_equal(start, unblur.richardson_lucy(g, psf, iterations=3, boundary=boundary,
+                                                                initial=g) * dtype(c))
+
+
+def test_faint_data_is_restored_like_bright_data(rng):
+    # The same check in the units a user has: not powers of two.
+    g, psf, _ = _blurred(rng, (32, 32), (5, 5), np.float64, noise=0.01)
+    out = unblur.richardson_lucy(g, psf, iterations=20)
+    for c in (1e-9, 1e-15, 3e-30):
+        np.testing.assert_allclose(unblur.richardson_lucy(g * c, psf, iterations=20) / c, out, rtol=1e-9)
+
+
 @pytest.mark.gpu
 def test_cupy_matches_numpy(rng):
     import cupy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -141,6 +142,12 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     :math:`y_k = \\max(0, x_k + \\alpha h_k + \\tfrac{\\alpha^2}{2}(h_k - h_{k-1}))`
     (y = x for the first two iterations).
 
+    The 1e-12 in q is absolute: except for 'zero' (scikit-image's iteration), each
+    channel is computed scaled by the power of two that brings its largest value (of
+    the pixels with weight > 0) into (0.5, 1], which is exact, so that the result, the
+    noise level, the residual and the state are in the image's units and do not depend
+    on them: ``richardson_lucy(c * g) == c * richardson_lucy(g)`` for a power of two c.
+
     The start is flat at the weighted mean of the data (0.5 for 'zero'). The
     automatic stop uses the residual of the point each iteration evaluates. Images
     with negative values are clipped to 0 (with a UserWarning), because RL's ratio is
@@ -257,17 +264,34 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
 
     def restore(channel):
         w, x0, s = next(weight_it), next(initial_it), next(state_it)
+        # The engines' ratio g / (A x + 1e-12) has an absolute epsilon: each channel runs
+        # scaled by a power of two that brings its maximum into (0.5, 1] (exact in
+        # floating point), so the result does not depend on the data's units (the maximum
+        # of the pixels with weight > 0: masked ones must not change the result). 'zero'
+        # is scikit-image's iteration, epsilon and start (0.5) included: not scaled.
+        e = 0
+        if boundary != "zero":
+            e = _unit_exponent(float((channel if w is None else xp.where(w > 0, channel, 0)).max()))
+        channel, x0 = _times_power_of_two(channel, -e, xp), _times_power_of_two(x0, -e, xp)
+        s = _scaled_state(s, -e, xp)
+        cb = callback
+        if callback is not None and e:
+            def cb(progress):
+                return callback({**progress, "objective": _ldexp(progress["objective"], 2 * e)})
+        scaled = dict(kwargs, damping=_ldexp(damping, -e), background=_ldexp(background, -e))
         if xp is np:
             out, info = _backend.core().richardson_lucy(channel, psf, weights=w, initial=x0, state=s,
-                                                        callback=callback, threads=threads, **kwargs)
+                                                        callback=cb, threads=threads, **scaled)
         elif cuda is not None:
-            out, info = _cuda_richardson_lucy(cuda, channel, psf, weights=w, initial=x0, state=s, callback=callback,
-                                              **kwargs)
+            out, info = _cuda_richardson_lucy(cuda, channel, psf, weights=w, initial=x0, state=s, callback=cb,
+                                              **scaled)
         else:
-            out, info = _xp_rl.richardson_lucy(channel, psf, weights=w, initial=x0, state=s, callback=callback,
-                                               **kwargs)
+            out, info = _xp_rl.richardson_lucy(channel, psf, weights=w, initial=x0, state=s, callback=cb,
+                                               **scaled)
+        info = dict(info, noise_sigma=_ldexp(info["noise_sigma"], e), residual=_ldexp(info["residual"], 2 * e),
+                    state=_scaled_state(info["state"], e, xp))
         infos.append(info)
-        return out
+        return _times_power_of_two(out, e, xp)
 
     restored = _backend.per_channel(restore, image, channel_axis)
     if not return_info:
@@ -282,6 +306,44 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
 
 
 _STATE_ARRAYS = ("estimate", "previous", "previous_step", "correction")
+
+
+def _unit_exponent(peak):
+    """The e with ``peak * 2**-e`` in (0.5, 1] (0 for 0)."""
+    if not peak > 0:
+        return 0
+    mantissa, e = math.frexp(peak)
+    return e - 1 if mantissa == 0.5 else e
+
+
+def _ldexp(v, e):
+    """float `v` * 2**e; +-inf where that overflows (math.ldexp raises)."""
+    try:
+        return math.ldexp(v, e)
+    except OverflowError:
+        return math.copysign(math.inf, v)
+
+
+def _times_power_of_two(a, e, xp):
+    """`a` * 2**e, exact (None stays None; e = 0 returns `a` itself)."""
+    if a is None or e == 0:
+        return a
+    return xp.ldexp(a, e).astype(a.dtype, copy=False)
+
+
+def _scaled_state(state, e, xp):
+    """A state of richardson_lucy with its arrays times 2**e (the correction products
+    times 4**e); e = 0 or no state: unchanged."""
+    if state is None or e == 0:
+        return state
+    out = dict(state)
+    for key in _STATE_ARRAYS:
+        if key in out:
+            out[key] = _times_power_of_two(xp.asarray(out[key]), e, xp)
+    for key in ("correction_dot", "correction_norm2"):
+        if key in out:
+            out[key] = _ldexp(float(out[key]), 2 * e)
+    return out
 
 
 def _cuda_richardson_lucy(cuda, image, psf, *, weights, initial, state, callback, boundary, iterations,
