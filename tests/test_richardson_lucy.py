@@ -408,6 +408,15 @@ def test_faint_data_is_restored_like_bright_data(rng):
         np.testing.assert_allclose(unblur.richardson_lucy(g * c, psf, iterations=20) / c, out, rtol=1e-9)
 
 
+def test_a_psf_with_negative_values_is_rejected(rng):
+    # A sharpening kernel (sum 1, negative side lobes) gave an all-zero result, silently:
+    # the blurred estimate goes negative and the multiplicative update collapses.
+    g, _, _ = _blurred(rng, (32, 32), (5, 5), np.float64)
+    sharpen = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float)
+    with pytest.raises(ValueError, match="psf must be non-negative"):
+        unblur.richardson_lucy(g, sharpen, iterations=3)
+
+
 @pytest.mark.gpu
 def test_cupy_matches_numpy(rng):
     import cupy

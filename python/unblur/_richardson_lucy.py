@@ -28,7 +28,8 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         (e.g. from background subtraction) are clipped to 0 with a UserWarning.
     psf : array
         Point-spread function, odd sizes, centre at the middle pixel, as many
-        dimensions as the image's spatial axes; normalised to sum 1. A NumPy PSF
+        dimensions as the image's spatial axes, non-negative (else a ValueError);
+        normalised to sum 1. A NumPy PSF
         with a CuPy image is copied to the device; a CuPy PSF with a NumPy image is a
         TypeError.
     iterations : int, optional
@@ -185,6 +186,10 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     image, psf, channel_axis, _ = _deconv_common.prepare(
         image, psf, channel_axis=channel_axis, boundary="auto" if boundary == "zero" else boundary)
     xp = _backend.namespace_of(image)
+    if bool((psf < 0).any()):
+        # The blurred estimate could go negative and the multiplicative update collapse
+        # (a sharpening kernel gave all zeros): RL is defined for non-negative PSFs.
+        raise ValueError("psf must be non-negative for Richardson-Lucy")
     if iterations is not None:
         iterations = _validate.positive_int(iterations, "iterations")
     if not isinstance(accelerate, (bool, np.bool_)):
