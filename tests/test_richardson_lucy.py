@@ -417,6 +417,13 @@ def test_a_psf_with_negative_values_is_rejected(rng):
         unblur.richardson_lucy(g, sharpen, iterations=3)
 
 
+def test_an_all_zero_initial_image_is_rejected(rng):
+    # The multiplicative update never leaves 0: the result was all zeros, silently.
+    g, psf, _ = _blurred(rng, (32, 32), (5, 5), np.float64)
+    with pytest.raises(ValueError, match="initial"):
+        unblur.richardson_lucy(g, psf, iterations=3, initial=np.zeros_like(g))
+
+
 @pytest.mark.gpu
 def test_cupy_matches_numpy(rng):
     import cupy

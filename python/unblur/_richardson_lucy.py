@@ -68,7 +68,7 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     background : float
         Constant background b >= 0 added to the blurred estimate (image units).
     initial : array or dict, optional
-        An image of the input's shape to start from (>= 0; the halo of 'auto' is
+        An image of the input's shape to start from (>= 0, not all 0; the halo of 'auto' is
         filled with its mean), or ``info["state"]`` of an earlier call (a list of them
         with `channel_axis`) to continue that run: N iterations, then M from the
         state, give exactly the N + M iterations of one call. The boundary must match;
@@ -237,6 +237,8 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
             raise ValueError(f"initial must have the image's shape {tuple(image.shape)}, got {tuple(initial.shape)}")
         if bool((initial < 0).any()):
             raise ValueError("initial must be >= 0")
+        if not bool((initial > 0).any()):
+            raise ValueError("initial must not be all zero (the multiplicative update never leaves 0)")
 
     lowest = float(image.min())
     if lowest < 0:
