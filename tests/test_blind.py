@@ -281,6 +281,11 @@ def test_blind_rl_bad_input_and_stop(rng):
     _, psf, info = unblur.blind_richardson_lucy(g, 5, iterations=9, callback=lambda s: seen.append(s) or len(seen) < 3,
                                                 return_info=True)
     assert info["iterations"] == 3 and [s["iteration"] for s in seen] == [1, 2, 3]
+    # np.False_ stops too (a callback comparing NumPy values returns one).
+    seen = []
+    _, psf, info = unblur.blind_richardson_lucy(g, 5, iterations=9, return_info=True,
+                                                callback=lambda s: seen.append(s) or np.int64(len(seen)) < 3)
+    assert info["iterations"] == 3 and [s["iteration"] for s in seen] == [1, 2, 3]
 
 
 @pytest.mark.gpu
@@ -308,6 +313,9 @@ def test_progress_callback_reports_every_stage_and_can_skip(rng):
     # Returning False after the first family: the estimate uses what was done.
     first = []
     psf, info = unblur.estimate_psf(g, size=21, callback=lambda s: first.append(s) or False, return_info=True)
+    assert [s["stage"] for s in first] == ["gaussian"] and list(info["families"]) == ["gaussian"]
+    first = []
+    psf, info = unblur.estimate_psf(g, size=21, callback=lambda s: first.append(s) or np.False_, return_info=True)
     assert [s["stage"] for s in first] == ["gaussian"] and list(info["families"]) == ["gaussian"]
     with pytest.raises(TypeError, match="callback"):
         unblur.estimate_psf(g, callback=1)

@@ -50,6 +50,24 @@ def test_callback_reaches_iterative_methods(rng):
         unblur.deconvolve(blurred, psf, "wiener", callback=print)
 
 
+@pytest.mark.parametrize("method, kwargs", [("rl", dict(iterations=6)), ("tv", dict(iterations=6)),
+                                            ("tikhonov", dict(lam=1e-3))])
+def test_a_callback_returning_numpy_false_stops(rng, method, kwargs):
+    # "returning False stops": a callback that compares NumPy values returns np.False_,
+    # which the engines took for "go on" (they tested for the object False).
+    truth, psf, blurred = _scene(rng, n=48)
+    seen = []
+
+    def stop_after_two(state):
+        seen.append(state["iteration"])
+        return np.int64(state["iteration"]) < 2  # np.bool_
+
+    _, info = unblur.deconvolve(blurred, psf, method, callback=stop_after_two, return_info=True, **kwargs)
+    assert seen == [1, 2] and info["iterations"] == 2
+    if method != "tikhonov":
+        assert info["stopped_by"] == "callback"
+
+
 def test_colour(rng):
     truth, psf, blurred = _scene(rng)
     rgb = np.stack([blurred, blurred[::-1], blurred.T], axis=-1)

@@ -235,7 +235,7 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     model = _validate.choice(model, "model", _MODELS)
     image, channel_axis = _validate.as_image(image, "image", ndim=2, channel_axis=channel_axis)
     threads = _validate.threads_arg(threads)
-    _deconv_common.check_callback(callback)
+    callback = _deconv_common.check_callback(callback)
     _memory.require("estimate_psf", _memory.estimate_psf_bytes(
         [s for i, s in enumerate(image.shape) if i != channel_axis],
         1 if channel_axis is None else image.shape[channel_axis]))  # on the host (the C++ engine)
@@ -543,7 +543,7 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
         raise ValueError(f"psf of shape {psf.shape} is larger than the image {image.shape}")
     iterations = _validate.positive_int(iterations, "iterations")
     psf_iterations = _validate.positive_int(psf_iterations, "psf_iterations", minimum=0)
-    _deconv_common.check_callback(callback)
+    callback = _deconv_common.check_callback(callback)
     threads = _validate.threads_arg(threads)
     _memory.require("blind_richardson_lucy", _memory.blind_richardson_lucy_bytes(image.shape, psf.shape,
                                                                                 image.dtype.itemsize), xp)

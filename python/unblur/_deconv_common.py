@@ -31,9 +31,21 @@ def prepare(image, psf, *, channel_axis=None, boundary="auto", ndim=(2, 3)):
 
 
 def check_callback(callback):
-    if callback is not None and not callable(callback):
+    """None, or `callback` as the engines call it: a TypeError unless callable; a
+    NumPy False (what a callback comparing NumPy values returns) becomes False, which
+    the engines and the Python loops test for by identity ("returning False stops")."""
+    if callback is None:
+        return None
+    if not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    return callback
+
+    def engine_callback(state):
+        result = callback(state)
+        if isinstance(result, np.bool_):
+            return bool(result)
+        return result
+
+    return engine_callback
 
 
 def estimate_noise(image, *, channel_axis=None):
