@@ -190,6 +190,23 @@ def test_iterations_stopping_and_callback_stop(rng):
     assert info["rho"] == (0.5, 1.0, 0.5) and info["weight"] == 0.1
 
 
+@pytest.mark.parametrize("exponent", [-20, -40, 40])
+def test_default_parameters_scale_with_the_data(rng, exponent):
+    # weight='auto' and the default penalties are meant to scale with the image, but the
+    # noise level in rho_tv = 0.2 weight / sigma was floored at an absolute 1e-6: data
+    # in units of 1e-6 (noise 1e-8) ran 300 iterations to a result 3% of the range off,
+    # data in units of 1e-12 to one 43% off, silently.
+    scene = _blocks(rng, (56, 56))
+    psf = unblur.psf.gaussian(1.5, size=7)
+    g = _valid_blur(scene, psf) + rng.normal(0, 0.01, (50, 50))
+    c = 2.0 ** exponent  # a power of two: the scaled data is exactly the data, rescaled
+    out, info = unblur.tv_deconvolve(g, psf, return_info=True)
+    got, got_info = unblur.tv_deconvolve(g * c, psf, return_info=True)
+    np.testing.assert_allclose(got / c, out, rtol=1e-12, atol=1e-12 * np.abs(out).max())
+    assert got_info["iterations"] == info["iterations"] and got_info["rho"] == pytest.approx(info["rho"])
+    assert got_info["weight"] == pytest.approx(info["weight"] * c)
+
+
 def test_volume_and_integer_input(rng):
     vol = np.zeros((24, 26, 28))
     vol[6:18, 8:20, 5:22] = 1.0

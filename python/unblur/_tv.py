@@ -33,9 +33,11 @@ def _bounds_arg(bounds):
     return lo, hi
 
 
-def _rho_arg(rho, weight, sigma):
+def _rho_arg(rho, weight, sigma, sigma_floor=1e-6):
+    """The penalties; the default's noise level is at least `sigma_floor` (1e-6 of the
+    image's largest magnitude: an absolute floor made the result depend on the units)."""
     if rho is None:
-        scale = max(sigma, 1e-6)
+        scale = max(sigma, sigma_floor)
         return RHO_DATA, max(RHO_TV * weight / scale, 1e-6), RHO_DATA
     if isinstance(rho, numbers.Real) and not isinstance(rho, bool):
         r = _validate.positive_float(rho, "rho")
@@ -85,7 +87,8 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
         constraint set exactly.
     rho : None, float > 0 or (rho_data, rho_tv, rho_constraint)
         ADMM penalties of the splittings ``u = h * x``, ``v = grad x``, ``w = x``.
-        None: ``(0.1, 0.2 * weight / sigma, 0.1)``, so the shrinkage threshold
+        None: ``(0.1, 0.2 * weight / sigma, 0.1)`` (sigma at least 1e-6 times the
+        image's largest magnitude; rho_tv at least 1e-6), so the shrinkage threshold
         ``weight / rho_tv`` is five noise levels: they change the speed of convergence,
         not the solution.
     tolerance : float >= 0
@@ -200,7 +203,8 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
         weight = AUTO_WEIGHT * sigma * sigma / span if span > 0 else 0.0
     else:
         weight = _validate.nonnegative_float(weight, "weight")
-    rho = _rho_arg(rho, weight, sigma)
+    peak = float(xp.abs(image).max())
+    rho = _rho_arg(rho, weight, sigma, 1e-6 * peak if peak > 0 else 1e-6)
 
     stacked = image[None] if channel_axis is None else xp.ascontiguousarray(xp.moveaxis(image, channel_axis, 0))
     if xp is np:
