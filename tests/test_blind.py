@@ -216,6 +216,22 @@ def _valid_case(rng, psf, size=150):
     return scene[kh // 2: kh // 2 + g.shape[0], kw // 2: kw // 2 + g.shape[1]], g + rng.normal(0, 0.01, g.shape)
 
 
+@pytest.mark.parametrize("exponent", [-40, 40])
+@pytest.mark.parametrize("model", ["auto", "gaussian", "motion"])
+def test_the_estimate_does_not_depend_on_the_data_units(rng, model, exponent):
+    # The blur of an image does not change with its units, but on the same photo in units
+    # of 2**40 (1e12) 'gaussian' raised IndexError (the search returned no parameters),
+    # 'motion' and 'auto' crashed the interpreter (segmentation fault in the C++ search),
+    # and in units of 2**-40 'auto' reported no blur.
+    g = _blurred(rng, unblur.psf.gaussian(2.0, size=9), size=100)
+    c = 2.0 ** exponent  # a power of two: the scaled data is exactly the data, rescaled
+    psf, info = unblur.estimate_psf(g, model, size=15, return_info=True)
+    got, got_info = unblur.estimate_psf(g * c, model, size=15, return_info=True)
+    assert got_info["model"] == info["model"] and got_info["params"] == info["params"]
+    np.testing.assert_array_equal(got, psf)
+    assert got_info["noise_sigma"] == info["noise_sigma"] * c
+
+
 def test_blind_rl_steps_match_direct_convolutions(rng):
     # One alternation against scipy's direct valid convolution and full correlations.
     from unblur._xp.blind_richardson_lucy import EPSILON

@@ -172,6 +172,10 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
     small sequential steps, which a CPU runs faster than a GPU can be driven through
     them. With ``UNBLUR_BACKEND=cupy`` the array-API code runs on CuPy instead.
 
+    The estimate does not depend on the image's units: the search runs on the
+    luminance scaled by the power of two that brings its largest magnitude into
+    (0.5, 1] (exact in floating point).
+
     The expected periodogram of the observation is modelled as
     :math:`a |H_\\theta(\\omega)|^2 / |D(\\omega)|^\\beta + \\sigma^2`: a power-law
     image spectrum, the candidate blur and white noise at the level
@@ -241,6 +245,11 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
         1 if channel_axis is None else image.shape[channel_axis]))  # on the host (the C++ engine)
     gray = _luminance(image, channel_axis)
     max_size = _max_size(size, gray.shape)
+    # The blur does not depend on the data's units, but the engines' searches do (on a
+    # photo in units of 1e12 the C++ search crashed): they run on the luminance scaled
+    # by the power of two that brings its largest magnitude into (0.5, 1] (exact).
+    units = _deconv_common.unit_exponent(float(_backend.namespace_of(gray).abs(gray).max()))
+    gray = _deconv_common.times_power_of_two(gray, -units)
     if not _backend.is_numpy(gray) and _backend.gpu_engine() is not None:
         # The search is thousands of small, sequential steps on a 128 x 128 grid (the
         # array-API code on CuPy reads ~35,000 scalars back for one estimate): with the
@@ -257,7 +266,7 @@ def estimate_psf(image, model="auto", *, size=None, channel_axis=None, return_in
 
     span = float(xp.max(gray) - xp.min(gray))
     sigma = float(_deconv_common.estimate_noise(gray))
-    info["noise_sigma"] = sigma
+    info["noise_sigma"] = _deconv_common.ldexp(sigma, units)
     floor_sigma = max(sigma, _NOISE_FLOOR * span)
     if model == "shake":
         out = _estimate_shake(gray, max_size, floor_sigma, info, return_info, threads)

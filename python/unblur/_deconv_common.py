@@ -3,6 +3,8 @@ noise estimate, the progress callback."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _backend, _validate
@@ -96,3 +98,30 @@ def estimate_noise(image, *, channel_axis=None):
     else:
         values = [_xp_blur.estimate_noise(c) for c in channels]
     return float(np.mean(values))
+
+
+def unit_exponent(peak):
+    """The e with ``peak * 2**-e`` in (0.5, 1] (0 for a peak <= 0).
+
+    Scaling data by 2**-e is exact in floating point: methods whose engines hold an
+    absolute constant (RL's 1e-12 in g / (A x + 1e-12)) run on data scaled so, and
+    their results do not depend on the data's units."""
+    if not peak > 0:
+        return 0
+    mantissa, e = math.frexp(peak)
+    return e - 1 if mantissa == 0.5 else e
+
+
+def ldexp(v, e):
+    """float `v` * 2**e; +-inf where that overflows (math.ldexp raises)."""
+    try:
+        return math.ldexp(v, e)
+    except OverflowError:
+        return math.copysign(math.inf, v)
+
+
+def times_power_of_two(a, e):
+    """Array `a` * 2**e in its dtype, exact (None stays None; e = 0 returns `a`)."""
+    if a is None or e == 0:
+        return a
+    return _backend.namespace_of(a).ldexp(a, e).astype(a.dtype, copy=False)

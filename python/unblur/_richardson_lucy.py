@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -278,14 +277,15 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         # is scikit-image's iteration, epsilon and start (0.5) included: not scaled.
         e = 0
         if boundary != "zero":
-            e = _unit_exponent(float((channel if w is None else xp.where(w > 0, channel, 0)).max()))
-        channel, x0 = _times_power_of_two(channel, -e, xp), _times_power_of_two(x0, -e, xp)
+            e = _deconv_common.unit_exponent(float((channel if w is None else xp.where(w > 0, channel, 0)).max()))
+        channel, x0 = _deconv_common.times_power_of_two(channel, -e), _deconv_common.times_power_of_two(x0, -e)
         s = _scaled_state(s, -e, xp)
         cb = callback
         if callback is not None and e:
             def cb(progress):
-                return callback({**progress, "objective": _ldexp(progress["objective"], 2 * e)})
-        scaled = dict(kwargs, damping=_ldexp(damping, -e), background=_ldexp(background, -e))
+                return callback({**progress, "objective": _deconv_common.ldexp(progress["objective"], 2 * e)})
+        scaled = dict(kwargs, damping=_deconv_common.ldexp(damping, -e),
+                      background=_deconv_common.ldexp(background, -e))
         if xp is np:
             out, info = _backend.core().richardson_lucy(channel, psf, weights=w, initial=x0, state=s,
                                                         callback=cb, threads=threads, **scaled)
@@ -295,10 +295,10 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         else:
             out, info = _xp_rl.richardson_lucy(channel, psf, weights=w, initial=x0, state=s, callback=cb,
                                                **scaled)
-        info = dict(info, noise_sigma=_ldexp(info["noise_sigma"], e), residual=_ldexp(info["residual"], 2 * e),
-                    state=_scaled_state(info["state"], e, xp))
+        info = dict(info, noise_sigma=_deconv_common.ldexp(info["noise_sigma"], e),
+                    residual=_deconv_common.ldexp(info["residual"], 2 * e), state=_scaled_state(info["state"], e, xp))
         infos.append(info)
-        return _times_power_of_two(out, e, xp)
+        return _deconv_common.times_power_of_two(out, e)
 
     restored = _backend.per_channel(restore, image, channel_axis)
     if not return_info:
@@ -315,29 +315,6 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
 _STATE_ARRAYS = ("estimate", "previous", "previous_step", "correction")
 
 
-def _unit_exponent(peak):
-    """The e with ``peak * 2**-e`` in (0.5, 1] (0 for 0)."""
-    if not peak > 0:
-        return 0
-    mantissa, e = math.frexp(peak)
-    return e - 1 if mantissa == 0.5 else e
-
-
-def _ldexp(v, e):
-    """float `v` * 2**e; +-inf where that overflows (math.ldexp raises)."""
-    try:
-        return math.ldexp(v, e)
-    except OverflowError:
-        return math.copysign(math.inf, v)
-
-
-def _times_power_of_two(a, e, xp):
-    """`a` * 2**e, exact (None stays None; e = 0 returns `a` itself)."""
-    if a is None or e == 0:
-        return a
-    return xp.ldexp(a, e).astype(a.dtype, copy=False)
-
-
 def _scaled_state(state, e, xp):
     """A state of richardson_lucy with its arrays times 2**e (the correction products
     times 4**e); e = 0 or no state: unchanged."""
@@ -346,10 +323,10 @@ def _scaled_state(state, e, xp):
     out = dict(state)
     for key in _STATE_ARRAYS:
         if key in out:
-            out[key] = _times_power_of_two(xp.asarray(out[key]), e, xp)
+            out[key] = _deconv_common.times_power_of_two(xp.asarray(out[key]), e)
     for key in ("correction_dot", "correction_norm2"):
         if key in out:
-            out[key] = _ldexp(float(out[key]), 2 * e)
+            out[key] = _deconv_common.ldexp(float(out[key]), 2 * e)
     return out
 
 
