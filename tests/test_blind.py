@@ -232,6 +232,18 @@ def test_the_estimate_does_not_depend_on_the_data_units(rng, model, exponent):
     assert got_info["noise_sigma"] == info["noise_sigma"] * c
 
 
+@pytest.mark.parametrize("exponent", [-40, 40])
+def test_blind_rl_does_not_depend_on_the_data_units(rng, exponent):
+    # An absolute 1e-12 in the ratio g / (model + 1e-12): at 2**-40 the image came back
+    # 99.9% off and the PSF moved elsewhere.
+    g = _blurred(rng, unblur.psf.gaussian(2.0, size=9), noise=0.0, size=60)
+    c = 2.0 ** exponent
+    restored, psf = unblur.blind_richardson_lucy(g, unblur.psf.gaussian(3.0, size=9), iterations=5)
+    got, got_psf = unblur.blind_richardson_lucy(g * c, unblur.psf.gaussian(3.0, size=9), iterations=5)
+    np.testing.assert_array_equal(got, restored * c)
+    np.testing.assert_array_equal(got_psf, psf)
+
+
 def test_blind_rl_steps_match_direct_convolutions(rng):
     # One alternation against scipy's direct valid convolution and full correlations.
     from unblur._xp.blind_richardson_lucy import EPSILON

@@ -514,6 +514,9 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     [1]_, [2]_. Blind RL is a weak estimator: it moves a PSF that starts too wide
     towards the truth only slowly and rarely widens one that starts too narrow, so
     start from a PSF of about the right size (for example :func:`estimate_psf`'s).
+    The engines run on the image scaled by the power of two that brings its maximum
+    into (0.5, 1] (exact), so the result scales with the data and the PSF does not
+    depend on its units.
     NumPy arrays run on the C++ engine (csrc/core/blind_richardson_lucy.hpp), CuPy
     arrays on the CUDA engine (csrc/gpu/blind_richardson_lucy.hpp), or on the
     array-API reference (``unblur._xp.blind_richardson_lucy``) where it is not built
@@ -556,6 +559,10 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     threads = _validate.threads_arg(threads)
     _memory.require("blind_richardson_lucy", _memory.blind_richardson_lucy_bytes(image.shape, psf.shape,
                                                                                 image.dtype.itemsize), xp)
+    # The ratio g / (model + 1e-12) has an absolute epsilon: the engines run on the image
+    # scaled by the power of two that brings its maximum into (0.5, 1] (exact).
+    units = _deconv_common.unit_exponent(float(image.max()))
+    image = _deconv_common.times_power_of_two(image, -units)
     if _backend.is_numpy(image):
         restored, est, done = _backend.core().blind_richardson_lucy(
             image, np.ascontiguousarray(psf, dtype=image.dtype), iterations, psf_iterations, callback, threads)
@@ -569,6 +576,7 @@ def blind_richardson_lucy(image, psf, *, iterations=10, psf_iterations=1, return
     else:
         restored, est, done = _brl.blind_richardson_lucy(image, psf, iterations, 1, psf_iterations, callback)
         restored, est = restored.astype(image.dtype), est.astype(image.dtype)
+    restored = _deconv_common.times_power_of_two(restored, units)
     if return_info:
         return restored, est, {"iterations": done}
     return restored, est
