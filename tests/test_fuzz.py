@@ -481,10 +481,11 @@ def cli_argv(draw, folder):
             options += _option(draw, "--bits", ["8", "16", "32"], ["7", "x"])
         if draw(st.integers(0, 2)):
             options += ["--overwrite"]
-    if draw(pick) == 0:
-        options += ["--no-linear"]
-    if draw(pick) == 0:
-        options += _option(draw, "--threads", ["1", "2"], ["0", "-1", "x", "100000", "1.5"])
+    if command != "evaluate":  # (evaluate scores code values and takes neither)
+        if draw(pick) == 0:
+            options += ["--no-linear"]
+        if draw(pick) == 0:
+            options += _option(draw, "--threads", ["1", "2"], ["0", "-1", "x", "100000", "1.5"])
     if draw(st.booleans()):
         options += ["--json"]
     if draw(st.booleans()):

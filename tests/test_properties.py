@@ -1024,7 +1024,7 @@ def test_a_huge_thread_count_is_a_value_error_not_a_dead_process(threads, capsys
     assert unblur.convolve(x, k, threads=1024).shape == (8, 9)
     # The command line says so in one line (exit status 2) before doing anything.
     with pytest.raises(SystemExit) as exc:
-        cli.main(["evaluate", "a.png", "--reference", "b.png", "--threads", str(threads)])
+        cli.main(["simulate", "a.png", "--psf", "disk:radius=2", "--threads", str(threads)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--threads must be <= 1024" in err and "Traceback" not in err
 
