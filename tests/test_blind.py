@@ -127,6 +127,16 @@ def test_a_sharp_image_reports_no_blur_and_comes_back_unchanged(rng):
     assert restored is not sharp
 
 
+
+@pytest.mark.parametrize("method", ["bogus", "RL", 3])
+def test_restore_checks_the_method_even_when_no_blur_is_found(rng, method):
+    # A sharp image needs no deconvolution, but a bad method is still the caller's error
+    # (it was returned unchanged, the typo unnoticed until a blurred image came along).
+    sharp = _scene(rng)
+    with pytest.raises((TypeError, ValueError), match="method"):
+        unblur.restore(sharp, size=21, method=method)
+
+
 def test_noise_only_and_flat_images_report_no_blur(rng):
     noise = rng.normal(0.5, 0.1, (96, 96))
     psf, info = unblur.estimate_psf(noise, return_info=True)

@@ -3,6 +3,8 @@ rules, dtype promotion, channels, full maps, bad input."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -209,3 +211,25 @@ def test_cupy_matches_numpy(rng, dtype):
     assert g == pytest.approx(metrics.ssim(ref, img, data_range=1.0, channel_axis=0), abs=1e-6)
     p = metrics.psnr(cupy.asarray(ref), cupy.asarray(img), data_range=1.0)
     assert p == pytest.approx(metrics.psnr(ref, img, data_range=1.0), rel=1e-9)
+
+
+def test_integer_images_in_the_wrong_units_are_warned_about(rng):
+    # Integer images are scaled to [0, 1] (the dtype policy): scikit-image's habit of
+    # data_range=255 gave 74 dB where scikit-image says 26, and a float image in 0..255
+    # against a uint8 reference gave -43 dB, both silently.
+    ref = rng.integers(0, 256, (32, 32)).astype(np.uint8)
+    img = np.clip(ref.astype(int) + rng.integers(-20, 21, ref.shape), 0, 255).astype(np.uint8)
+    for metric in (metrics.psnr, metrics.ssim):
+        with pytest.warns(UserWarning, match="data_range=255 with integer images"):
+            metric(ref, img, data_range=255)
+        with pytest.warns(UserWarning, match="reference is an integer image.*image is a float image with values up"):
+            metric(ref, img.astype(np.float64))
+        with pytest.warns(UserWarning, match="image is an integer image.*reference is a float image"):
+            metric(ref.astype(np.float32), img)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # The intended uses: integers alone, or against a float image in [0, 1].
+        unscaled = metrics.psnr(ref, img)
+        assert metrics.psnr(ref, img.astype(np.float64) / 255) == pytest.approx(unscaled, abs=1e-4)
+        metrics.ssim(ref, img, data_range=1.0)
+        metrics.psnr(ref.astype(np.float64), img.astype(np.float64), data_range=255)

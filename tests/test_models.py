@@ -664,6 +664,7 @@ IMG = np.zeros((12, 12, 3))
                                              r"\(12, 12\)"),
     (IMG, np.full((12, 12), -1.0), {}, ValueError, "sigma must be >= 0"),
     (IMG, np.full((12, 12), np.inf), {}, ValueError, "sigma contains NaN or infinite"),
+    (IMG, 10**400, {}, ValueError, "sigma must be finite"),
     (IMG, 0.1, {"tile": 0}, ValueError, "tile must be >= 1"),
     (IMG, 0.1, {"tile": 16.0}, TypeError, "tile must be an int"),
     (IMG, 0.1, {"tile": True}, TypeError, "tile must be an int"),

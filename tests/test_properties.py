@@ -30,7 +30,7 @@ import unblur
 from conftest import CASE_COUNTS, examples
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from unblur import cli
+from unblur import _deconv_common, cli
 
 # ---- dtypes, images, PSFs -----------------------------------------------------------------
 #: Every dtype of the policy, byte-swapped ones included.
@@ -383,6 +383,15 @@ def delta_cases(draw):
     return method, a, channel_axis, spatial, boundary, delta(kshape, scale), draw(st.integers(1, 15))
 
 
+def _rl_epsilon(x, boundary):
+    """RL's 1e-12 (the ratio g / (A x + 1e-12)) in the image's units: the engines run on
+    each channel scaled by the power of two that brings its maximum into (0.5, 1]
+    ('zero', scikit-image's iteration, is not scaled); the largest channel's is a bound."""
+    if boundary == "zero":
+        return 1e-12
+    return 1e-12 * 2.0 ** _deconv_common.unit_exponent(float(np.max(x)))
+
+
 @examples(40, 1500)
 @given(delta_cases())
 def test_a_delta_psf_leaves_the_image_unchanged(case):
@@ -394,7 +403,9 @@ def test_a_delta_psf_leaves_the_image_unchanged(case):
       from the flat start x0 (the mean), then q = 1 at every iteration. Bound: the
       1e-12 of the ratio relative to the start (1e-12 max|g| / mean(g) in the first
       iteration, 1e-12 later), plus the rounding of an FFT round trip per iteration.
-      Non-negative images only (RL clips negatives).
+      The 1e-12 is in the units of the image scaled to its unit exponent (its maximum in
+      (0.5, 1]; not for 'zero'), so in the image's units it is 1e-12 times that power of
+      two (_rl_epsilon). Non-negative images only (RL clips negatives).
     * tv_deconvolve, weight=0 (positivity off, or a non-negative image): ADMM starts
       at x = g, where u = Hx = g, v = Dx (no shrinkage at threshold 0) and w = x are
       a fixed point; the rounding of each iteration's FFTs is contracted, not
@@ -424,7 +435,8 @@ def test_a_delta_psf_leaves_the_image_unchanged(case):
         # The start: 0.5 for 'zero', else the mean (over the model's grid, not quite the
         # image's: hence the factor 2).
         start = 0.5 if boundary == "zero" else (float(x.mean()) if x.any() else 1.0)
-        tol = _fft_tol(x.dtype, grid, magnitude, passes=iterations + 1) + 2e-12 * (magnitude / start + iterations)
+        tol = _fft_tol(x.dtype, grid, magnitude, passes=iterations + 1) \
+            + 2 * _rl_epsilon(x, boundary) * (magnitude / start + iterations)
     else:
         positivity = bool(x.min() >= 0)
         out = unblur.tv_deconvolve(a, psf, weight=0.0, iterations=iterations, positivity=positivity, **kw)
@@ -498,7 +510,8 @@ def test_deconvolving_a_blurred_constant_returns_the_constant(case):
         iterations = variant % 12 + 1 if variant % 3 else None
         out, info = unblur.richardson_lucy(image, psf, iterations=iterations, return_info=True, **kw)
         m = _rl_missing_mass(psf, x.shape) if boundary == "auto" else 0.0
-        tol = c * (info["iterations"] + 1) * (m / (1 - m) + 1e-12 / c) + base * (info["iterations"] + 1)
+        tol = c * (info["iterations"] + 1) * (m / (1 - m) + _rl_epsilon(x, boundary) / c) \
+            + base * (info["iterations"] + 1)
     elif method == "tv":
         weight = ["auto", 0.0, 1e-3, 0.1, 10.0][variant % 5]
         out = unblur.tv_deconvolve(image, psf, weight=weight, **kw)
@@ -722,6 +735,14 @@ def metric_pairs(draw):
 @given(metric_pairs(), st.sampled_from([None, 1.0, 255.0]))
 def test_psnr_and_ssim_properties(pair, data_range):
     count("metrics")
+    # The properties hold for any units; the warnings about integer images in other units
+    # (data_range > 1, or a float partner beyond 1) have their own test in test_metrics.py.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*integer image", category=UserWarning)
+        _psnr_and_ssim_properties(pair, data_range)
+
+
+def _psnr_and_ssim_properties(pair, data_range):
     a, b, channel_axis, spatial, other = pair
     x = as_policy(a)
     integer = np.dtype(a.dtype).kind in "biu"

@@ -49,8 +49,8 @@ def test_byte_swapped_arrays_are_converted(rng, dtype):
     want, _ = _validate.as_image(x)
     assert got.dtype == want.dtype and got.dtype.isnative
     np.testing.assert_array_equal(got, want)
-    assert unblur.metrics.psnr(x.astype(dtype), x.astype(dtype) * 0.5 + 1, data_range=1000) == \
-        unblur.metrics.psnr(x, x * 0.5 + 1, data_range=1000)
+    y = (x // 2 + 1 if native.kind in "ui" else x * 0.5 + 1).astype(native)  # the same kind, so the same units
+    assert unblur.metrics.psnr(x.astype(dtype), y.astype(dtype)) == unblur.metrics.psnr(x, y)
 
 
 def test_unpickled_arrays_reach_the_core(rng):
@@ -152,3 +152,11 @@ def test_scalar_checks():
         _validate.axis_tuple([1, 2, 3], 2, "sigma", _validate.nonnegative_float)
     with pytest.raises(ValueError, match="mode must be one of"):
         _validate.choice("x", "mode", {"a", "b"})
+
+
+def test_an_integer_beyond_floats_range_is_a_value_error():
+    # float(10**400) raises OverflowError; the checks say which argument.
+    for check in (_validate.finite_float, _validate.positive_float, _validate.nonnegative_float):
+        with pytest.raises(ValueError, match="lam must be finite, got an integer too large for a float"):
+            check(10**400, "lam")
+    assert _validate.finite_float(-(10**300), "lam") == -1e300

@@ -451,15 +451,17 @@ def restore(image, *, model="auto", size=None, method="auto", channel_axis=None,
     >>> info["estimate"]["model"], round(info["estimate"]["params"]["radius"])
     ('defocus', 4)
     """
+    from ._deconvolve import _METHODS, deconvolve
+
     image, channel_axis = _validate.as_image(image, "image", ndim=2, channel_axis=channel_axis)
     _deconv_common.check_callback(callback)
+    method = _validate.choice(method, "method", _METHODS)  # now, not only when a blur is found
     psf, est = estimate_psf(image, model, size=size, channel_axis=channel_axis, return_info=True, callback=callback,
                             threads=threads)
     info = {"psf": psf, "estimate": est, "deconvolve": None}
     if not est["blur_found"]:
         out = image.copy()
         return (out, info) if return_info else out
-    from ._deconvolve import deconvolve
 
     xp = _backend.namespace_of(image)
     stage = None if callback is None else (lambda state: callback({**state, "stage": "deconvolve"}))

@@ -139,7 +139,7 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     and the corrections :math:`c_k = x_{k+1} - y_k`,
     :math:`\\alpha = \\langle c_{k-1}, c_{k-2}\\rangle / \\langle c_{k-2}, c_{k-2}\\rangle`
     clamped to [0, 0.999], and
-    :math:`y_k = \\max(0, x_k + \\alpha h_k + \\tfrac{\\alpha^2}{2}(h_k - h_{k-1}))`
+    :math:`y_k = \\max(0.1\\,x_k, x_k + \\alpha h_k + \\tfrac{\\alpha^2}{2}(h_k - h_{k-1}))`
     (y = x for the first two iterations).
 
     The 1e-12 in q is absolute: except for 'zero' (scikit-image's iteration), each

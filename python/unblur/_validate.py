@@ -193,7 +193,10 @@ def finite_float(v, name):
     """A finite real number (bools rejected) as a float."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # an int beyond float's range (10**400)
+        raise ValueError(f"{name} must be finite, got an integer too large for a float") from None
     if not np.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     return v

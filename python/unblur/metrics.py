@@ -18,6 +18,8 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import _backend, _validate
@@ -27,16 +29,13 @@ __all__ = ["psnr", "ssim"]
 
 
 def _pair(reference, image, *, ndim, channel_axis=None):
-    """Validated (reference, image, channel_axis, reference was integer) of one dtype."""
+    """Validated (reference, image, channel_axis, reference was integer, either was) of one
+    dtype; a UserWarning where an integer image meets a float one in other units."""
     ref_xp = _backend.namespace_of(reference)
     if ref_xp is not _backend.namespace_of(image):
         raise TypeError("reference and image must both be NumPy arrays or both CuPy arrays")
     # Integer and bool references were scaled to [0, 1] by the dtype policy (data_range 1).
-    try:
-        kind = (reference.dtype if hasattr(reference, "dtype") else np.asarray(reference).dtype).kind
-    except (TypeError, ValueError):
-        kind = "O"  # not an array; as_image says why
-    integer = kind in "biu"
+    integer, image_integer = _kind(reference) in "biu", _kind(image) in "biu"
     ref, channel_axis = _validate.as_image(reference, "reference", ndim=ndim, channel_axis=channel_axis)
     img, _ = _validate.as_image(image, "image", ndim=ndim, channel_axis=channel_axis)
     if tuple(ref.shape) != tuple(img.shape):
@@ -48,12 +47,32 @@ def _pair(reference, image, *, ndim, channel_axis=None):
     xp = _backend.namespace_of(ref)
     ref = xp.ascontiguousarray(ref.astype(wider, copy=False))
     img = xp.ascontiguousarray(img.astype(wider, copy=False))
-    return ref, img, channel_axis, integer
+    if integer != image_integer:
+        # One integer image (now in [0, 1]) against a float one: a float image far beyond
+        # 1 is in the integers' raw units (0..255), and the score would be meaningless.
+        name, other = ("image", img) if integer else ("reference", ref)
+        top = float(xp.abs(other).max())
+        if top > 2.0:
+            warnings.warn(f"{'reference' if integer else 'image'} is an integer image, which unblur scales to "
+                          f"[0, 1], but {name} is a float image with values up to {top:.4g}: they are in different "
+                          f"units (divide the float image by the integer type's maximum)", UserWarning, stacklevel=3)
+    return ref, img, channel_axis, integer, integer or image_integer
 
 
-def _data_range(data_range, reference, integer):
+def _kind(a):
+    try:
+        return (a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype).kind
+    except (TypeError, ValueError):
+        return "O"  # not an array; as_image says why
+
+
+def _data_range(data_range, reference, integer, any_integer=False):
     if data_range is not None:
-        return _validate.positive_float(data_range, "data_range")
+        data_range = _validate.positive_float(data_range, "data_range")
+        if any_integer and data_range > 1.0:  # scikit-image's habit (data_range=255) in the wrong units
+            warnings.warn(f"data_range={data_range:g} with integer images, which unblur scales to [0, 1]: the "
+                          f"range of the scaled values is 1 (data_range=None)", UserWarning, stacklevel=3)
+        return data_range
     if integer:
         return 1.0  # the dtype policy scaled integer images to [0, 1]
     span = float(reference.max()) - float(reference.min())
@@ -103,8 +122,8 @@ def psnr(reference, image, *, data_range=None):
     >>> round(psnr(ref, noisy), 4)  # MSE = 1/64 on the [0, 1] scale
     18.0618
     """
-    ref, img, _, integer = _pair(reference, image, ndim=(1, 2, 3, 4))
-    data_range = _data_range(data_range, ref, integer)
+    ref, img, _, integer, any_integer = _pair(reference, image, ndim=(1, 2, 3, 4))
+    data_range = _data_range(data_range, ref, integer, any_integer)
     if not _backend.is_numpy(ref):
         cuda = _backend.gpu_engine()
         if cuda is not None:
@@ -177,14 +196,14 @@ def ssim(reference, image, *, data_range=None, sigma=1.5, truncate=3.5, K1=0.01,
     >>> bool(ssim(ref, gaussian_filter(ref, 2.0), data_range=1.0) < 0.5)
     True
     """
-    ref, img, channel_axis, integer = _pair(reference, image, ndim=(1, 2, 3), channel_axis=channel_axis)
+    ref, img, channel_axis, integer, any_integer = _pair(reference, image, ndim=(1, 2, 3), channel_axis=channel_axis)
     sigma = _validate.positive_float(sigma, "sigma")
     truncate = _validate.positive_float(truncate, "truncate")
     K1 = _validate.nonnegative_float(K1, "K1")
     K2 = _validate.nonnegative_float(K2, "K2")
     if not isinstance(full, (bool, np.bool_)):
         raise TypeError(f"full must be a bool, got {type(full).__name__}")
-    data_range = _data_range(data_range, ref, integer)
+    data_range = _data_range(data_range, ref, integer, any_integer)
     win = 2 * int(truncate * sigma + 0.5) + 1
     spatial = [n for a, n in enumerate(ref.shape) if a != channel_axis]
     if min(spatial) < win:

@@ -314,7 +314,7 @@ class Runner:
         if isinstance(sigma, (numbers.Real, np.generic)) and not isinstance(sigma, (bool, np.bool_)):
             if isinstance(sigma, np.generic) and sigma.dtype.kind not in "fiu":
                 raise TypeError(f"sigma must be a real number or an array, got dtype {sigma.dtype}")
-            return _validate.nonnegative_float(float(sigma), "sigma")
+            return _validate.nonnegative_float(sigma, "sigma")
         if sigma is None or isinstance(sigma, (bool, np.bool_, str, bytes, complex, dict, set)):
             raise TypeError(f"sigma must be a real number or an array, got {type(sigma).__name__}")
         sxp = _backend.namespace_of(sigma)
