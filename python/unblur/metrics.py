@@ -93,7 +93,9 @@ def psnr(reference, image, *, data_range=None):
     data_range : float, optional
         Span of the values, the "peak". None: 1.0 for integer references (the dtype
         policy scales them to [0, 1]); ``reference.max() - reference.min()`` for float
-        references (an error when the reference is constant).
+        references (an error when the reference is constant). Integer inputs with a
+        data_range above 1 (scikit-image's 255), or an integer image against a float
+        one beyond 2, give a UserWarning: the units differ.
 
     Returns
     -------
@@ -146,6 +148,7 @@ def ssim(reference, image, *, data_range=None, sigma=1.5, truncate=3.5, K1=0.01,
     data_range : float, optional
         Span of the values. None: 1.0 for integer references (the dtype policy scales
         them to [0, 1]); ``reference.max() - reference.min()`` for float references.
+        Integer inputs in other units give a UserWarning, as for :func:`psnr`.
     sigma : float
         Standard deviation of the Gaussian window, in pixels.
     truncate : float
