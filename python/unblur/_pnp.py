@@ -68,6 +68,9 @@ def _check_model_channels(denoise, channels):
                          f"{c}-channel image")
 
 
+MAX_ITERATIONS = 100_000  # about 8 hours of 512 x 512 denoiser runs on the 2-core CPU
+
+
 def _positive_int(v, name):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")
@@ -226,14 +229,15 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     denoiser : None, path, Runner or callable
         None: unblur's shipped models (:func:`unblur.models.denoiser`): the RGB one for
         images of 3 channels (denoised together), the grey one otherwise (each channel
-        apart). A path: an ONNX model checked against unblur's contract
+        apart); a 3-channel image whose channels are equal (a grey picture stored as
+        RGB) gets the grey model on one channel, copied to the three. A path: an ONNX model checked against unblur's contract
         (docs/models.md). Or any callable ``denoiser(image, sigma) -> image`` on the
         image's array type. A grey model is run on each channel; a model whose
         ``channels`` equals the image's channel count denoises them together.
     noise_sigma : float >= 0 or 'auto'
         The observation's noise standard deviation; 'auto': :func:`unblur.estimate_noise`.
     iterations : int >= 1
-        Outer iterations (denoiser calls).
+        Outer iterations (denoiser calls), at most 100,000.
     lam : float > 0
         The prior's weight: :math:`\\alpha_k = \\lambda \\sigma^2 / \\sigma_k^2`. Much
         smaller values let the data step amplify noise faster than the schedule's
@@ -312,6 +316,8 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     if not isinstance(return_info, bool):
         raise TypeError(f"return_info must be a bool, got {type(return_info).__name__}")
     iterations = _positive_int(iterations, "iterations")
+    if iterations > MAX_ITERATIONS:  # (np.geomspace's own refusal named nothing)
+        raise ValueError(f"iterations must be <= {MAX_ITERATIONS} (each is a denoiser run), got {iterations}")
     lam = _validate.positive_float(lam, "lam")
     sigma_start = _validate.positive_float(sigma_start, "sigma_start")
     if not isinstance(self_ensemble, str):
@@ -323,7 +329,19 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
         raise ValueError(f"image must be at least 2x2 for method='pnp', got spatial shape {spatial}")
     xp = _backend.namespace_of(image)
     channels = 1 if channel_axis is None else image.shape[channel_axis]
-    denoise = _denoiser_arg(denoiser, channels)
+    if channel_axis is None:
+        stack = [image]
+    else:
+        stack = [xp.ascontiguousarray(c) for c in xp.moveaxis(image, channel_axis, 0)]
+    # A grey picture stored as RGB (R = G = B, its noise included): the RGB model, trained
+    # on noise independent per channel, takes noise that is the same in the three channels
+    # for structure (about 1 dB worse than the grey model, and colour fringes on a grey
+    # picture: bench/RESULTS.md, 2026-12-07). The shipped grey model restores one channel
+    # and the result is copied to the three.
+    grey_as_rgb = denoiser is None and channels == 3 and all(bool(xp.all(c == stack[0])) for c in stack[1:])
+    if grey_as_rgb:
+        stack = stack[:1]
+    denoise = _denoiser_arg(denoiser, 1 if grey_as_rgb else channels)
     _check_model_channels(denoise, channels)
     # The data step's working set per channel, the grid arrays z and x of every channel,
     # and the denoiser's input and output on the grid.
@@ -339,12 +357,10 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     sigmas, alphas = schedule(sigma, iterations=iterations, lam=lam, sigma_start=sigma_start)
     cuda = None if xp is np else _backend.gpu_engine()
     joint = channels > 1 and getattr(denoise, "channels", 1) == channels
-    if channel_axis is None:
-        stack = [image]
-    else:
-        stack = [xp.ascontiguousarray(c) for c in xp.moveaxis(image, channel_axis, 0)]
     z, cg = _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback,
                               self_ensemble)
+    if grey_as_rgb:
+        z, cg = z * channels, [c * channels for c in cg]
     offset = (0, 0) if boundary == "periodic" else tuple(k // 2 for k in psf.shape)
     window = tuple(slice(o, o + n) for o, n in zip(offset, spatial))
     outs = [xp.ascontiguousarray(zi[window]) for zi in z]
@@ -353,5 +369,6 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
         return out
     info = dict(method="pnp", boundary=boundary, noise_sigma=sigma, iterations=len(cg), sigmas=sigmas[:len(cg)],
                 alphas=alphas[:len(cg)], cg_iterations=cg if channels > 1 else [c[0] for c in cg],
-                grid_shape=tuple(int(s) for s in z[0].shape), joint_channels=joint, self_ensemble=self_ensemble)
+                grid_shape=tuple(int(s) for s in z[0].shape), joint_channels=joint, self_ensemble=self_ensemble,
+                grey_as_rgb=grey_as_rgb)
     return out, info
