@@ -1,14 +1,14 @@
 """The learned denoiser alone against scikit-image's TV and non-local means (issue 8).
 
 Run:  python bench/denoise.py --model FILE [--size 256] [--images 6] [--sigmas 15 25 50]
-      python bench/denoise.py --colour --model RGB_FILE [--grey-model FILE] ...
+      python bench/denoise.py --colour --model RGB_FILE [--grey-model FILE] [--channel-correlation RHO] ...
 
 Grey versions of the natural images shipped inside the scikit-image wheel (bench/quality.py's
 set), a centred crop of `size`, white Gaussian noise of sigma / 255 (seeded, not
 clipped). With --colour: the RGB images of that set (astronaut, coffee, chelsea, rocket),
-noise independent per channel; the model must take 3 channels, and --grey-model adds a
-grey model run on each channel apart (what a colour image got before an RGB model
-existed); TV is scikit-image's colour TV (channel_axis), NL-means its colour version, and
+noise independent per channel (--channel-correlation RHO: correlated between channels, as
+a camera's is); the model must take 3 channels, and --grey-model adds a grey model run
+on each channel apart (what a colour image got before an RGB model existed); TV is scikit-image's colour TV (channel_axis), NL-means its colour version, and
 BM3D the package's CBM3D (bm3d_rgb). Methods:
 
 * the ONNX denoiser through ``unblur.models`` (ONNX Runtime on the CPU), told the true
@@ -62,6 +62,18 @@ def best_tv(noisy, truth, weights=None):
 COLOUR_IMAGES = ("astronaut", "coffee", "chelsea", "rocket")  # quality.py's set, the RGB ones
 
 
+def correlated_noise(rng, sigma, shape, rho=0.0):
+    """White noise of sigma `sigma` on (H, W, C), its channels correlated by `rho` (a
+    camera's demosaicing and JPEG's chroma subsampling correlate them): sqrt(rho) x a field
+    common to the channels + sqrt(1 - rho) x independent ones. rho = 0 draws exactly what
+    rng.normal(0, sigma, shape) draws."""
+    independent = rng.normal(0.0, sigma, shape)
+    if rho == 0:
+        return independent
+    common = rng.normal(0.0, sigma, shape[:-1] + (1,))
+    return np.sqrt(rho) * common + np.sqrt(1.0 - rho) * independent
+
+
 def colour_images(count, names=COLOUR_IMAGES):
     """The first `count` of the scikit-image RGB images `names`, float64 in [0, 1]."""
     from skimage import data
@@ -83,7 +95,13 @@ def main(argv=None):
     parser.add_argument("--no-bm3d", action="store_true", help="skip BM3D even where installed")
     parser.add_argument("--colour", action="store_true", help="RGB images and an RGB model (see above)")
     parser.add_argument("--grey-model", help="--colour: also run this grey model on each channel")
+    parser.add_argument("--channel-correlation", type=float, default=0.0, metavar="RHO",
+                        help="--colour: the noise's correlation between channels (0: independent)")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.channel_correlation <= 1.0:
+        parser.error(f"--channel-correlation must be in [0, 1], got {args.channel_correlation}")
+    if args.channel_correlation and not args.colour:
+        parser.error("--channel-correlation needs --colour")
 
     import unblur
     import unblur.models
@@ -121,7 +139,9 @@ def main(argv=None):
         scores = {m: [] for m in methods}
         for i, (name, truth) in enumerate(images):
             rng = np.random.default_rng(1000 + i + int(s))
-            noisy = (truth + rng.normal(0.0, sigma, truth.shape)).astype(np.float32)
+            noise = correlated_noise(rng, sigma, truth.shape, args.channel_correlation) if args.colour \
+                else rng.normal(0.0, sigma, truth.shape)
+            noisy = (truth + noise).astype(np.float32)
             scores["noisy"].append(psnr(truth, noisy))
             t = time.perf_counter()
             out = runner(noisy, sigma)

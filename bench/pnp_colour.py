@@ -2,12 +2,14 @@
 
 Run:  python bench/pnp_colour.py [--images 4] [--size 256] [--noise 0.01 0.03]
                                  [--rgb-model FILE ...] [--grey-model FILE] [--set benchmark|held-out]
+                                 [--channel-correlation RHO]
 
 bench/quality.py's cases on the RGB images of its set (astronaut, coffee, chelsea,
 rocket), or with --set held-out on the RGB images of bench/pnp_tuning.py's held-out set
 (immunohistochemistry, stereo_motorcycle, hubble_deep_field, retina): each channel
 blurred in 'valid' mode by the same Gaussian, defocus, motion or camera-shake PSF
-(quality.psf_classes), white noise of sigma 0.01 and 0.03 independent per channel. Deconvolved, all with default parameters, by
+(quality.psf_classes), white noise of sigma 0.01 and 0.03 independent per channel (with
+--channel-correlation RHO correlated between channels, as a camera's is). Deconvolved, all with default parameters, by
 
 * ``unblur.tv_deconvolve(..., channel_axis=-1)`` (vectorial TV; the default classical
   method of bench/quality.py),
@@ -33,16 +35,17 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import quality  # noqa: E402
-from denoise import colour_images  # noqa: E402
+from denoise import colour_images, correlated_noise  # noqa: E402
 
 HELD_OUT = ("immunohistochemistry", "stereo_motorcycle", "hubble_deep_field", "retina")  # pnp_tuning's RGB ones
 
 
-def colour_case(img, psf, size, rng, noise):
-    """quality.valid_blur on each channel; the same crop for all three."""
+def colour_case(img, psf, size, rng, noise, rho=0.0):
+    """quality.valid_blur on each channel; the same crop for all three; noise of sigma
+    `noise` with a correlation `rho` between channels (correlated_noise)."""
     truths, blurred = zip(*(quality.valid_blur(np.ascontiguousarray(img[..., c]), psf, size, rng) for c in range(3)))
     g = np.stack(blurred, axis=-1)
-    return np.stack(truths, axis=-1), g + rng.normal(0.0, noise, g.shape)
+    return np.stack(truths, axis=-1), g + correlated_noise(rng, noise, g.shape, rho)
 
 
 def score(truth, est):
@@ -65,7 +68,11 @@ def main(argv=None):
     p.add_argument("--grey-model", help="grey ONNX denoiser (default: the shipped one)")
     p.add_argument("--set", choices=("benchmark", "held-out"), default="benchmark",
                    help="the benchmark's RGB images, or those of bench/pnp_tuning.py's held-out set")
+    p.add_argument("--channel-correlation", type=float, default=0.0, metavar="RHO",
+                   help="the noise's correlation between channels (0: independent, 1: the same in all three)")
     args = p.parse_args(argv)
+    if not 0.0 <= args.channel_correlation <= 1.0:
+        p.error(f"--channel-correlation must be in [0, 1], got {args.channel_correlation}")
     for f in (args.rgb_model or []) + ([args.grey_model] if args.grey_model else []):
         if not os.path.isfile(f):
             p.error(f"no such model file: {f!r}")
@@ -90,7 +97,7 @@ def main(argv=None):
             for i, (_, img) in enumerate(images):
                 psf = make(i)
                 rng = np.random.default_rng(1000 * i + int(noise * 1e4))
-                truth, g = colour_case(img, psf, args.size, rng, noise)
+                truth, g = colour_case(img, psf, args.size, rng, noise, args.channel_correlation)
                 count += 1
                 for m, fn in methods.items():
                     t = time.perf_counter()
@@ -100,7 +107,7 @@ def main(argv=None):
     print(f"# bench/pnp_colour.py, {datetime.date.today()}, unblur {unblur.__version__}, {len(images)} RGB images "
           f"({', '.join(n for n, _ in images)}) {args.size}x{args.size}; rgb model(s) "
           f"{', '.join(f'[{k}] {f}' for k, f in enumerate(args.rgb_model or ['shipped']))}, "
-          f"grey model {args.grey_model or 'shipped'}")
+          f"grey model {args.grey_model or 'shipped'}; noise correlation between channels {args.channel_correlation:g}")
     for noise in args.noise:
         print(f"## noise {noise}: mean PSNR dB / SSIM")
         print(f"{'method':34s}" + "".join(f"{c:>17s}" for c in classes) + f"{'all':>17s}")

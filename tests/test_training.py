@@ -80,3 +80,15 @@ def test_model_size_multiple_and_identity_start(channels):
 def test_model_width_option():
     assert parameter_count(Denoiser(3, width=32, blocks=4)) > 4 * parameter_count(Denoiser(3))
     assert Denoiser(3, levels=4).multiple == 16
+
+
+def test_channel_correlation_option(tmp_path, capsys):
+    from training import train
+
+    args = train.parse_args(["--out", str(tmp_path), "--channels", "3", "--channel-correlation", "0.8"])
+    assert args.channel_correlation == 0.8
+    for argv, message in ((["--channels", "1", "--channel-correlation", "0.5"], "needs --channels 3"),
+                          (["--channels", "3", "--channel-correlation", "1.5"], "is not in [0, 1]")):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--out", str(tmp_path), *argv])
+        assert message in capsys.readouterr().err

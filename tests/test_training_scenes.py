@@ -209,3 +209,32 @@ def test_log_noise_law(p_varying):
 def test_unknown_noise_law():
     with pytest.raises(ValueError, match="noise_law"):
         data.training_batch(0, 0, 1, 16, 1, noise_law="gamma")
+
+
+def test_channel_correlated_noise():
+    # 0 (the default) is the batch as it was; r > 0 changes the noise only, correlated
+    # between channels by a rho uniform in [0, r], with unit variance per channel.
+    base = data.training_batch(5, 1, 8, 32, 3)
+    same = data.training_batch(5, 1, 8, 32, 3, channel_correlation=0.0)
+    for a, b in zip(base, same):
+        np.testing.assert_array_equal(a, b)
+    clean, noisy, sigma = data.training_batch(5, 1, 256, 32, 3, p_varying=0.0, channel_correlation=1.0)
+    independent = data.training_batch(5, 1, 256, 32, 3, p_varying=0.0)
+    np.testing.assert_array_equal(clean, independent[0])  # the scenes and noise levels are the same
+    np.testing.assert_array_equal(sigma, independent[2])
+    assert not np.array_equal(noisy, independent[1])
+    ok = sigma[:, 0, 0, 0] > 0  # p_varying = 0: one level per image
+    unit = ((noisy - clean) / np.where(sigma > 0, sigma, 1))[ok]
+    assert abs(unit.std() - 1.0) < 0.02
+    r = np.array([np.corrcoef(u[0].ravel(), u[1].ravel())[0, 1] for u in unit])
+    assert r.min() > -0.1 and r.max() > 0.9  # from independent to nearly the same
+    assert abs(r.mean() - 0.5) < 0.06  # rho uniform in [0, 1]: mean 1/2
+    _, noisy_h, sigma_h = data.training_batch(5, 1, 256, 32, 3, p_varying=0.0, channel_correlation=0.3)
+    r_h = np.array([np.corrcoef(u[0].ravel(), u[1].ravel())[0, 1]
+                    for u in ((noisy_h - clean) / np.where(sigma_h > 0, sigma_h, 1))[ok]])
+    assert r_h.max() < 0.3 + 0.15 and abs(r_h.mean() - 0.15) < 0.05
+    # Grey batches have no channels to correlate: unchanged.
+    for a, b in zip(data.training_batch(5, 1, 4, 32, 1), data.training_batch(5, 1, 4, 32, 1, channel_correlation=1.0)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="channel_correlation must be in"):
+        data.training_batch(5, 1, 4, 32, 3, channel_correlation=1.5)

@@ -626,17 +626,28 @@ def make_batch(
     p_varying: float = 0.25,
     options: SceneOptions = SceneOptions(),
     noise_law: str = "uniform",
+    channel_correlation: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clean, noisy, sigma): float32 arrays (N, C, S, S), (N, C, S, S), (N, 1, S, S); the
-    noise levels drawn from `noise_law` (NOISE_LAWS)."""
+    noise levels drawn from `noise_law` (NOISE_LAWS). With `channel_correlation` r > 0
+    (colour only) each image's noise has a correlation rho between its channels, drawn
+    uniform in [0, r]: sqrt(rho) x one field common to the channels + sqrt(1 - rho) x
+    independent ones (unit variance in every channel), as a camera's demosaicing and
+    JPEG's chroma subsampling correlate it; 0 leaves the batch as it was, bit for bit."""
     if noise_law not in NOISE_LAWS:
         raise ValueError(f"noise_law must be one of {NOISE_LAWS}, got {noise_law!r}")
+    if not 0.0 <= channel_correlation <= 1.0:
+        raise ValueError(f"channel_correlation must be in [0, 1], got {channel_correlation}")
     clean = np.empty((batch_size, channels, size, size), dtype=np.float32)
     sigma = np.empty((batch_size, 1, size, size), dtype=np.float32)
     for i in range(batch_size):
         clean[i] = render_scene(rng, size, channels, options)
         sigma[i, 0] = sigma_map(rng, size, p_varying, law=noise_law)
     noise = rng.standard_normal(clean.shape, dtype=np.float32)
+    if channel_correlation > 0 and channels > 1:  # drawn after the rest: the rest is unchanged
+        rho = rng.uniform(0.0, channel_correlation, (batch_size, 1, 1, 1)).astype(np.float32)
+        common = rng.standard_normal((batch_size, 1, size, size), dtype=np.float32)
+        noise = np.sqrt(rho) * common + np.sqrt(1.0 - rho) * noise
     noisy = clean + sigma * noise
     return clean, noisy, sigma
 
@@ -648,21 +659,24 @@ def batch_rng(seed: int, index: int) -> np.random.Generator:
 
 def training_batch(
     seed: int, index: int, batch_size: int, size: int, channels: int, p_varying: float = 0.25, scenes: str = "v1",
-    noise_law: str = "uniform",
+    noise_law: str = "uniform", channel_correlation: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training batch number `index` of the run seeded by `seed` (deterministic), of the
-    scene distribution SCENES[scenes] and the noise law `noise_law` (NOISE_LAWS)."""
+    scene distribution SCENES[scenes], the noise law `noise_law` (NOISE_LAWS) and the
+    noise's correlation between channels (make_batch)."""
     if scenes not in SCENES:
         raise ValueError(f"scenes must be one of {sorted(SCENES)}, got {scenes!r}")
-    return make_batch(batch_rng(seed, index), batch_size, size, channels, p_varying, SCENES[scenes], noise_law)
+    return make_batch(batch_rng(seed, index), batch_size, size, channels, p_varying, SCENES[scenes], noise_law,
+                      channel_correlation)
 
 
 def batches(seed: int, batch_size: int, size: int, channels: int, start: int = 0, p_varying: float = 0.25,
-            scenes: str = "v1", noise_law: str = "uniform"):
+            scenes: str = "v1", noise_law: str = "uniform", channel_correlation: float = 0.0):
     """Endless stream of training batches start, start + 1, ..."""
     index = start
     while True:
-        yield training_batch(seed, index, batch_size, size, channels, p_varying, scenes, noise_law)
+        yield training_batch(seed, index, batch_size, size, channels, p_varying, scenes, noise_law,
+                             channel_correlation)
         index += 1
 
 

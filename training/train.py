@@ -98,6 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--noise-law", default="uniform", choices=gen.NOISE_LAWS,
                    help="the white noise's level: uniform in [0, 50/255] (DRUNet's), or log-uniform in [0.5, 50]/255 "
                         "(more of the low levels where plug-and-play ends)")
+    p.add_argument("--channel-correlation", type=float, default=0.0, metavar="R",
+                   help="colour: each image's white noise correlated between channels with a rho uniform in [0, R] "
+                        "(a camera's demosaicing and JPEG's chroma subsampling correlate it); 0: independent")
     p.add_argument("--pnp-fraction", type=float, default=0.0,
                    help="fraction of each batch whose input is plug-and-play's: the data step's output at a random "
                         "step of unblur's PnP schedule on a blurred copy (training/pnp_inputs.py); 0: white noise only")
@@ -128,6 +131,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--extra must be >= 0, got {args.extra}")
     if args.patch % 2**args.levels:
         p.error(f"--patch {args.patch} is not a multiple of 2**levels = {2**args.levels}")
+    if not 0.0 <= args.channel_correlation <= 1.0:
+        p.error(f"--channel-correlation {args.channel_correlation} is not in [0, 1]")
+    if args.channel_correlation > 0 and args.channels == 1:
+        p.error("--channel-correlation needs --channels 3")
     if not 0.0 <= args.pnp_fraction <= 1.0:
         p.error(f"--pnp-fraction {args.pnp_fraction} is not in [0, 1]")
     if args.pnp_fraction > 0 and round(args.pnp_fraction * args.batch_size) == 0:
@@ -165,17 +172,18 @@ class TrainingBatches(torch.utils.data.Dataset):
     depend on the number of worker processes."""
 
     def __init__(self, seed: int, batch_size: int, patch: int, channels: int, p_varying: float, scenes: str = "v1",
-                 pnp_count: int = 0, pnp_first_step: int = 0, noise_law: str = "uniform"):
+                 pnp_count: int = 0, pnp_first_step: int = 0, noise_law: str = "uniform",
+                 channel_correlation: float = 0.0):
         self.seed, self.batch_size, self.patch, self.channels, self.p_varying = seed, batch_size, patch, channels, p_varying
         self.scenes, self.pnp_count, self.pnp_first_step = scenes, pnp_count, pnp_first_step
-        self.noise_law = noise_law
+        self.noise_law, self.channel_correlation = noise_law, channel_correlation
 
     def __len__(self) -> int:
         return 2**62
 
     def __getitem__(self, index: int):
         clean, noisy, sigma = gen.training_batch(self.seed, index, self.batch_size, self.patch, self.channels, self.p_varying,
-                                                  self.scenes, self.noise_law)
+                                                  self.scenes, self.noise_law, self.channel_correlation)
         batch = (torch.from_numpy(clean), torch.from_numpy(noisy), torch.from_numpy(sigma))
         if not self.pnp_count:
             return batch
@@ -291,7 +299,7 @@ def main(argv=None) -> dict:
     unrolled_count = round(args.unrolled * args.batch_size)
     loader = torch.utils.data.DataLoader(
         TrainingBatches(args.seed, args.batch_size, args.patch, args.channels, args.varying_noise, args.scenes,
-                        pnp_count + unrolled_count, args.pnp_first_step, args.noise_law),
+                        pnp_count + unrolled_count, args.pnp_first_step, args.noise_law, args.channel_correlation),
         batch_size=None,
         sampler=range(step, 2**62),
         num_workers=workers,
@@ -436,6 +444,8 @@ def main(argv=None) -> dict:
         training_info["unrolled"] = args.unrolled
     if args.pnp_previous != "model":  # recorded only when not the default, as noise_law
         training_info["pnp_previous"] = args.pnp_previous
+    if args.channel_correlation:  # recorded only when used, as noise_law
+        training_info["channel_correlation"] = args.channel_correlation
     if args.noise_law != "uniform":  # recorded only when not the default, so earlier runs' files are unchanged
         training_info["noise_law"] = args.noise_law
     if args.init is not None:  # resumed fine-tunes know only the path
