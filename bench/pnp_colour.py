@@ -2,7 +2,7 @@
 
 Run:  python bench/pnp_colour.py [--images 4] [--size 256] [--noise 0.01 0.03]
                                  [--rgb-model FILE ...] [--grey-model FILE] [--set benchmark|held-out]
-                                 [--channel-correlation RHO]
+                                 [--channel-correlation RHO] [--defaults]
 
 bench/quality.py's cases on the RGB images of its set (astronaut, coffee, chelsea,
 rocket), or with --set held-out on the RGB images of bench/pnp_tuning.py's held-out set
@@ -68,6 +68,9 @@ def main(argv=None):
     p.add_argument("--grey-model", help="grey ONNX denoiser (default: the shipped one)")
     p.add_argument("--set", choices=("benchmark", "held-out"), default="benchmark",
                    help="the benchmark's RGB images, or those of bench/pnp_tuning.py's held-out set")
+    p.add_argument("--defaults", action="store_true",
+                   help="also pnp_deconvolve's defaults: the RGB model, or the grey one per channel where the noise "
+                        "is correlated between channels")
     p.add_argument("--channel-correlation", type=float, default=0.0, metavar="RHO",
                    help="the noise's correlation between channels (0: independent, 1: the same in all three)")
     args = p.parse_args(argv)
@@ -87,6 +90,15 @@ def main(argv=None):
     for k, rgb in enumerate(rgbs):
         label = "pnp, RGB model (joint)" + (f" [{k}]" if len(rgbs) > 1 else "")
         methods[label] = lambda g, h, rgb=rgb: unblur.pnp_deconvolve(g, h, denoiser=rgb, channel_axis=-1)
+    chosen = defaultdict(int)  # what the defaults picked: the RGB model or the grey one per channel
+
+    def defaults(g, h):
+        out, info = unblur.pnp_deconvolve(g, h, channel_axis=-1, return_info=True)
+        chosen["RGB model" if info["joint_channels"] else "grey model per channel"] += 1
+        return out
+
+    if args.defaults:
+        methods["pnp, defaults (the model chosen by the noise)"] = defaults
     images = colour_images(args.images) if args.set == "benchmark" else colour_images(args.images, HELD_OUT)
     classes = quality.psf_classes()
     table = defaultdict(list)
@@ -123,6 +135,8 @@ def main(argv=None):
             print(f"{m}: over grey per channel {allv[m] - allv[names[1]]:+.2f} dB; over colour TV "
                   f"{allv[m] - allv[names[0]]:+.2f} dB")
     print("seconds per case: " + ", ".join(f"{m} {seconds[m] / count:.2f}" for m in methods))
+    if args.defaults:
+        print("the defaults chose: " + ", ".join(f"{m} {n} of {count} cases" for m, n in sorted(chosen.items())))
     return 0
 
 

@@ -127,3 +127,18 @@ def test_public_noise_estimate(rng):
         unblur.estimate_noise(np.ones((1, 5)))
     with pytest.raises(ValueError, match="image contains NaN"):
         unblur.estimate_noise(np.full((4, 4), np.nan))
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.1, 0.3, 0.8, 1.0])
+def test_estimate_noise_correlation_between_channels(rho):
+    # On a blurred image the finest Haar details are nearly all noise: the estimate is
+    # the noise's correlation between channels.
+    scene = unblur.data.astronaut()[100:300, 100:300].astype(np.float64) / 255
+    psf = unblur.psf.disk(4.0)
+    blurred = [scipy.signal.fftconvolve(scene[..., c], psf, mode="valid") for c in range(3)]
+    rng = np.random.default_rng(int(rho * 10))
+    common = rng.normal(0, 0.02, blurred[0].shape)
+    noisy = [b + np.sqrt(rho) * common + np.sqrt(1 - rho) * rng.normal(0, 0.02, b.shape) for b in blurred]
+    assert ref.estimate_noise_correlation(noisy) == pytest.approx(rho, abs=0.04)
+    # Equal constant channels (no detail) count as the same: 1.
+    assert ref.estimate_noise_correlation([np.full((8, 8), 0.5)] * 3) == 1.0

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from . import _backend, _deconv_common, _memory, _validate
+from ._xp import blur_operator as _xp_blur
 from ._xp import wiener as _xp_wiener
 
 __all__ = ["pnp_deconvolve"]
@@ -68,6 +69,10 @@ def _check_model_channels(denoise, channels):
                          f"{c}-channel image")
 
 
+# The shipped RGB model beats the grey one on each channel only while the noise's
+# correlation between channels is below about 0.2 (bench/RESULTS.md, 2026-12-07); the
+# estimate on a blurred image is within about 0.03 of the truth.
+RGB_MAX_NOISE_CORRELATION = 0.15
 MAX_ITERATIONS = 100_000  # about 8 hours of 512 x 512 denoiser runs on the 2-core CPU
 
 
@@ -229,8 +234,12 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     denoiser : None, path, Runner or callable
         None: unblur's shipped models (:func:`unblur.models.denoiser`): the RGB one for
         images of 3 channels (denoised together), the grey one otherwise (each channel
-        apart); a 3-channel image whose channels are equal (a grey picture stored as
-        RGB) gets the grey model on one channel, copied to the three. A path: an ONNX model checked against unblur's contract
+        apart). The RGB model was trained on noise independent per channel: a 3-channel
+        image whose channels are equal (a grey picture stored as RGB) gets the grey
+        model on one channel, copied to the three, and one whose noise is correlated
+        between channels by more than 0.15 (``info["noise_correlation"]``, estimated from
+        the finest Haar details; a camera's demosaicing and JPEG correlate it) the grey
+        model on each channel. A path: an ONNX model checked against unblur's contract
         (docs/models.md). Or any callable ``denoiser(image, sigma) -> image`` on the
         image's array type. A grey model is run on each channel; a model whose
         ``channels`` equals the image's channel count denoises them together.
@@ -333,15 +342,20 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
         stack = [image]
     else:
         stack = [xp.ascontiguousarray(c) for c in xp.moveaxis(image, channel_axis, 0)]
-    # A grey picture stored as RGB (R = G = B, its noise included): the RGB model, trained
-    # on noise independent per channel, takes noise that is the same in the three channels
-    # for structure (about 1 dB worse than the grey model, and colour fringes on a grey
-    # picture: bench/RESULTS.md, 2026-12-07). The shipped grey model restores one channel
-    # and the result is copied to the three.
+    # The shipped RGB model was trained on noise independent per channel. A grey picture
+    # stored as RGB (R = G = B, its noise included) is restored by the grey model on one
+    # channel, copied to the three; noise correlated between the channels (a camera's
+    # demosaicing, JPEG's chroma subsampling), which the RGB model takes for structure
+    # (dB worse than the grey model, even than TV: bench/RESULTS.md, 2026-12-07), by the
+    # grey model on each channel.
     grey_as_rgb = denoiser is None and channels == 3 and all(bool(xp.all(c == stack[0])) for c in stack[1:])
+    noise_correlation = None
     if grey_as_rgb:
         stack = stack[:1]
-    denoise = _denoiser_arg(denoiser, 1 if grey_as_rgb else channels)
+    elif denoiser is None and channels == 3:
+        noise_correlation = _xp_blur.estimate_noise_correlation(stack)
+    per_channel = grey_as_rgb or (noise_correlation is not None and noise_correlation > RGB_MAX_NOISE_CORRELATION)
+    denoise = _denoiser_arg(denoiser, 1 if per_channel else channels)
     _check_model_channels(denoise, channels)
     # The data step's working set per channel, the grid arrays z and x of every channel,
     # and the denoiser's input and output on the grid.
@@ -370,5 +384,5 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     info = dict(method="pnp", boundary=boundary, noise_sigma=sigma, iterations=len(cg), sigmas=sigmas[:len(cg)],
                 alphas=alphas[:len(cg)], cg_iterations=cg if channels > 1 else [c[0] for c in cg],
                 grid_shape=tuple(int(s) for s in z[0].shape), joint_channels=joint, self_ensemble=self_ensemble,
-                grey_as_rgb=grey_as_rgb)
+                grey_as_rgb=grey_as_rgb, noise_correlation=noise_correlation)
     return out, info

@@ -86,3 +86,27 @@ def estimate_noise(image):
         x = x[..., :h, :w]
         d = xp.abs(x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
     return float(xp.median(d)) / 0.6744897501960817
+
+
+def _haar_diagonal(x, xp):
+    h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
+    x = x[..., :h, :w].astype(xp.float64)
+    return (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
+
+
+def estimate_noise_correlation(channels):
+    """The noise's mean correlation between the 2-D `channels` (a list of >= 2 arrays of
+    one shape), in [-1, 1], from their finest Haar diagonal details (where a natural, and
+    still more a blurred, image is mostly noise): for each pair a, b with robust variances
+    v(.) = (median|.| / 0.6745)^2, rho_ab = (v(a + b) - v(a - b)) / (v(a + b) + v(a - b)),
+    which is 2 cov / (var a + var b) for Gaussian noise. Channels with no detail at all
+    (equal constants) give 1."""
+    xp = namespace(channels[0])
+    d = [_haar_diagonal(c, xp) for c in channels]
+    rhos = []
+    for i in range(len(d)):
+        for j in range(i + 1, len(d)):
+            plus = float(xp.median(xp.abs(d[i] + d[j]))) ** 2
+            minus = float(xp.median(xp.abs(d[i] - d[j]))) ** 2
+            rhos.append(1.0 if plus + minus == 0 else (plus - minus) / (plus + minus))
+    return sum(rhos) / len(rhos)
