@@ -64,7 +64,7 @@ def main(argv=None):
         joint = unblur.pnp_deconvolve(rgb, psf, channel_axis=-1, denoiser=rgb_model)
         seconds["rgb"] += time.perf_counter() - t0
         for key, est in (("default", out), ("rgb", joint)):
-            psnr[noise, cname, key].append(quality.scores(truth, est[..., 0])[0])
+            psnr[noise, cname, key].append(unblur.metrics.psnr(truth, np.clip(est[..., 0], 0.0, 1.0), data_range=1.0))
             psnr[noise, "all", key].append(psnr[noise, cname, key][-1])
         fringe[noise] = max(fringe[noise], float(np.abs(joint - joint[..., :1]).max()))
         print(f"noise {noise} {cname:9s} {iname:10s} default {psnr[noise, cname, 'default'][-1]:6.2f}  "
