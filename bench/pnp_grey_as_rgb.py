@@ -44,6 +44,9 @@ def main(argv=None):
         parser.error(f"--images must be in 1..8, got {args.images}")
     if args.size < 32:
         parser.error(f"--size must be >= 32, got {args.size}")
+    bad = [n for n in args.noise if not 0.0 <= n <= 1.0]  # (NaN fails both)
+    if bad:
+        parser.error(f"--noise must be in [0, 1] (the image's range), got {bad[0]}")
 
     rgb_model = unblur.models.denoiser(channels="rgb")
     images = quality.load_images(args.size, args.images)

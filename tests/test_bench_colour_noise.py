@@ -33,5 +33,8 @@ def test_pnp_grey_as_rgb_runs_and_reports(capsys):
     assert pnp_grey_as_rgb.main(["--images", "1", "--size", "32", "--noise", "0.03"]) == 0
     out = capsys.readouterr().out
     assert "defaults (grey model) / RGB model forced" in out and "grey model" in out
-    with pytest.raises(SystemExit):
-        pnp_grey_as_rgb.main(["--images", "0"])
+    for argv, message in ((["--images", "0"], "--images must be in 1..8"), (["--noise", "-0.1"], "--noise must be in"),
+                          (["--noise", "nan"], "--noise must be in")):
+        with pytest.raises(SystemExit):
+            pnp_grey_as_rgb.main(argv)
+        assert message in capsys.readouterr().err
