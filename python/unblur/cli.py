@@ -277,7 +277,7 @@ class _Reporter:
         failed = [r for r in self.results if r.get("error")]
         if self.json:
             doc = {"command": self.command, "results": _json_safe(self.results), "failed": len(failed)}
-            print(json.dumps(doc, indent=2, default=_json_default, allow_nan=False))
+            print(json.dumps(doc, indent=2, default=str, allow_nan=False))  # (_json_safe did NumPy's types)
         elif failed and len(self.results) > 1:
             print(f"unblur {self.command}: {len(failed)} of {len(self.results)} files failed: "
                   + ", ".join(r["input"] for r in failed), file=sys.stderr)
@@ -313,14 +313,6 @@ def _json_safe(v):
     if isinstance(v, float) and not np.isfinite(v):
         return None
     return v
-
-
-def _json_default(v):
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 def _for_each(args, command, inputs, work):

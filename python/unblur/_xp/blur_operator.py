@@ -74,6 +74,12 @@ class BlurOperator:
         return self.adjoint_grid(self.embed(y))
 
 
+def _haar_diagonal(x, xp):
+    h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
+    x = x[..., :h, :w].astype(xp.float64)
+    return (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
+
+
 def estimate_noise(image):
     """sigma = median(|Haar diagonal detail|) / 0.6745 over 2x2 blocks of the last two axes."""
     xp = namespace(image)
@@ -82,16 +88,8 @@ def estimate_noise(image):
         n = (x.shape[0] // 2) * 2
         d = xp.abs(x[0:n:2] - x[1:n:2]) / (2.0**0.5)
     else:
-        h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
-        x = x[..., :h, :w]
-        d = xp.abs(x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
+        d = xp.abs(_haar_diagonal(x, xp))
     return float(xp.median(d)) / 0.6744897501960817
-
-
-def _haar_diagonal(x, xp):
-    h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
-    x = x[..., :h, :w].astype(xp.float64)
-    return (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
 
 
 def estimate_noise_correlation(channels):
