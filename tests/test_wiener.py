@@ -96,7 +96,24 @@ def test_wiener_matches_reference(rng, dtype, simd, boundary, nsr):
     out, info = unblur.wiener(g, psf.astype(dtype), nsr=arg, boundary=boundary, return_info=True)
     ref_nsr = None if nsr == "auto" else (0.003 if nsr == 0.003 else (1e-3 + ref.radial_frequency(grid) ** 2).astype(dtype))
     want, rinfo = ref.wiener(g, psf.astype(dtype), boundary, ref_nsr)
-    _compare(out, want, dtype, 1.0 if boundary != "auto" else 50.0)
+    if boundary == "auto" and dtype == np.float32 and info["iterations"] != rinfo["iterations"]:
+        # 'auto' is CG stopped at relative residual 1e-5. float32 rounding (which FFTW's
+        # measured plans vary from process to process) can move the stop by an iteration,
+        # and near the stop one iteration still moves this solution by up to 0.002 (nsr
+        # 0.003: conditioning ~300), so the two are not elementwise close. Both must then
+        # be as close to the exact solution as the stopping rule leaves the float64
+        # reference: within twice its error, plus float32's rounding through the solve
+        # (eps32 x conditioning ~ 2e-5; 1e-4 allowed).
+        exact, _ = ref.wiener(g.astype(np.float64), psf, boundary,
+                              None if ref_nsr is None else (ref_nsr if nsr == 0.003 else ref_nsr.astype(np.float64)),
+                              tolerance=1e-13, max_iterations=5000)
+        norm = np.linalg.norm(exact)
+        err, err_ref = np.linalg.norm(out - exact) / norm, np.linalg.norm(want - exact) / norm
+        assert err <= 2 * err_ref + 1e-4, (err, err_ref)
+        assert abs(info["iterations"] - rinfo["iterations"]) <= 2, (info["iterations"], rinfo["iterations"])
+    else:
+        # Same steps up to rounding (periodic/reflect are direct; 'auto' took as many CG steps).
+        _compare(out, want, dtype, 1.0 if boundary != "auto" else 50.0)
     assert info["iterations"] == (0 if boundary != "auto" else rinfo["iterations"]) or dtype == np.float32
     if nsr == "auto":
         assert info["psd_model"]["alpha"] == pytest.approx(rinfo["psd_alpha"], rel=1e-4)
