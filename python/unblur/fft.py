@@ -194,6 +194,11 @@ def set_planner(effort):
     'estimate' plans instantly with heuristics; 'measure' (the default) times a few
     algorithms the first time a shape is seen (milliseconds to a second), then reuses
     the plan; 'patient' searches longer for large repeated workloads.
+
+    The chosen plan decides the last bits of every transform. 'measure' and 'patient'
+    choose by timing, so two processes can round differently (iterative methods can
+    grow that into visible differences); 'estimate' chooses the same plans in every
+    process, for results that are reproducible bit for bit.
     """
     _validate.choice(effort, "effort", _PLANNERS)
     _backend.core().set_planner_effort(_PLANNERS[effort])
