@@ -93,16 +93,27 @@ def scores(truth, est, band=16):
     return p, s, border
 
 
-def cases(images, classes, noises, size, draw=0):
+def quantise(observed, bits):
+    """The observation as a `bits`-bit file stores it: clipped to [0, 1], rounded to
+    multiples of 1 / (2**bits - 1) (0: unchanged, float)."""
+    if not bits:
+        return observed
+    levels = 2**bits - 1
+    return np.round(np.clip(observed, 0.0, 1.0) * levels) / levels
+
+
+def cases(images, classes, noises, size, draw=0, bits=0):
     """Every benchmark case: (noise, class, image index, image name, psf, truth, blurred),
-    the same noise draw for a case in every track (draw > 0: other noise draws)."""
+    the same noise draw for a case in every track (draw > 0: other noise draws; bits > 0:
+    the noisy observation quantised as a bits-bit file stores it)."""
     for noise in noises:
         for cname, make in classes.items():
             for i, (iname, img) in enumerate(images):
                 psf = make(i)
                 rng = np.random.default_rng(1000 * i + int(noise * 1e4) + 100000 * draw)
                 truth, blurred = valid_blur(img, psf, size, rng)
-                yield noise, cname, i, iname, psf, truth, blurred + rng.normal(0.0, noise, blurred.shape)
+                yield (noise, cname, i, iname, psf, truth,
+                       quantise(blurred + rng.normal(0.0, noise, blurred.shape), bits))
 
 
 def skimage_rl_best(blurred, psf, truth):
@@ -170,6 +181,15 @@ def main(argv=None):
 
     parser.add_argument("--pnp", action="store_true",
                         help="blind track: also deconvolve the estimated PSF with unblur.pnp_deconvolve")
+    def bits_number(text):
+        value = int(text)
+        if not 0 <= value <= 16:
+            raise argparse.ArgumentTypeError(f"--bits must be 0 (float) or 1..16, got {value}")
+        return value
+
+    parser.add_argument("--bits", type=bits_number, default=0,
+                        help="quantise each noisy observation as a file of this many bits stores it "
+                             "(clipped to [0, 1]; 8: an 8-bit PNG); 0 (default): float")
     parser.add_argument("--draw", type=draw_number, default=0,
                         help="0: the standard cases; 1, 2, ...: other noise draws, motion angles and shake "
                              "trajectories (cases no constant was tuned on)")
@@ -184,7 +204,7 @@ def main(argv=None):
     rows = {}  # (method, class, noise) -> list of (psnr, ssim, border)
     seconds = {}
     t_start = time.perf_counter()
-    for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size):
+    for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size, bits=args.bits):
         rows.setdefault(("blurred", cname, noise), []).append(scores(truth, blurred))
         for m in args.methods:
             t0 = time.perf_counter()
@@ -198,7 +218,8 @@ def main(argv=None):
     methods = ["blurred"] + [f"unblur.{m}" for m in args.methods] + ["skimage RL (tuned)", "skimage wiener (tuned)"]
     print(f"# unblur {unblur.__version__} quality benchmark, {datetime.date.today()}")
     print(f"# {len(images)} images ({', '.join(n for n, _ in images)}), {args.size}x{args.size}, valid-mode blur;"
-          f" command: python bench/quality.py --size {args.size} --images {args.images}")
+          f" command: python bench/quality.py --size {args.size} --images {args.images}"
+          + (f" --bits {args.bits}" if args.bits else "") + (f"; observations quantised to {args.bits} bits" if args.bits else ""))
     for noise in args.noise:
         print(f"\n## noise sigma {noise}: mean PSNR dB / SSIM (border band - interior PSNR, dB)")
         header = f"{'method':26s}" + "".join(f"{c:>24s}" for c in classes) + f"{'all':>24s}"
@@ -308,7 +329,7 @@ def blind_track(args):
     rows = {}
     params = []  # (noise, class, image, truth, estimate info, ok)
     t_start = time.perf_counter()
-    for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size, args.draw):
+    for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size, args.draw, args.bits):
         rows.setdefault(("blurred", cname, noise), []).append(scores(truth, blurred))
         rows.setdefault(("non-blind, true PSF", cname, noise), []).append(
             scores(truth, unblur.deconvolve(blurred, psf)))
@@ -328,7 +349,8 @@ def blind_track(args):
 
     print(f"# unblur {unblur.__version__} quality benchmark, blind track, {datetime.date.today()}")
     print(f"# {len(images)} images ({', '.join(n for n, _ in images)}), {args.size}x{args.size}, valid-mode blur;"
-          f" command: python bench/quality.py --blind --size {args.size} --images {args.images} --draw {args.draw}")
+          f" command: python bench/quality.py --blind --size {args.size} --images {args.images} --draw {args.draw}"
+          + (f" --bits {args.bits}" if args.bits else ""))
     methods = ["blurred", "unblur.restore", "restore shake, size 21", "non-blind, true PSF"]
     if args.pnp:
         methods.insert(2, "restore, method='pnp'")

@@ -94,6 +94,57 @@ def test_noise_estimate_on_a_smooth_image(rng, dtype, sigma):
     assert est == pytest.approx(ref.estimate_noise(noisy), rel=1e-6)
 
 
+
+def _plain_estimate(image):
+    return float(np.median(np.abs(ref._haar_diagonal(np.asarray(image, np.float64), np)))) / 0.6744897501960817
+
+
+@pytest.mark.parametrize("sigma", [0.004, 0.006, 0.01, 0.015, 0.02])
+def test_noise_estimate_on_8_bit_data(rng, dtype, sigma):
+    # 8-bit samples put the Haar details on multiples of q = 0.5 / 255, and a plain
+    # median moves in whole steps of q (at sigma 0.004 it read 0.70 of the truth, at 0.01
+    # 0.87 or 1.16 with the seed): the grouped-data median interpolates within its step.
+    # The truth is the noise plus the rounding's own, 1 / (12 x 255^2) in variance.
+    yy, xx = np.mgrid[0:512, 0:512] / 512.0
+    clean = 0.5 + 0.3 * np.sin(6 * xx) * np.cos(4 * yy)
+    noisy = (np.round((clean + rng.normal(0, sigma, clean.shape)) * 255) / 255).astype(dtype)
+    truth = np.sqrt(sigma**2 + 1 / (12 * 255**2))
+    est = unblur._core.estimate_noise(noisy)
+    assert est == pytest.approx(truth, rel=0.04)
+    assert est == pytest.approx(ref.estimate_noise(noisy), rel=1e-9)
+    # The same 8-bit image as integers, which the public function scales to [0, 1] in
+    # float32: q then carries float32's rounding, up to eps32 / q = 3e-5 of itself.
+    as_uint8 = np.round(noisy.astype(np.float64) * 255).astype(np.uint8)
+    assert unblur.estimate_noise(as_uint8) == pytest.approx(est, rel=1e-4)
+
+
+def test_noise_estimate_quantised_and_continuous_cases(rng):
+    # Continuous data keep the plain median, bit for bit.
+    g = rng.normal(0, 0.02, (64, 66)) + 0.5
+    assert unblur._core.estimate_noise(g) == _plain_estimate(g)
+    assert ref.estimate_noise(g) == _plain_estimate(g)
+    # Piecewise-constant float data (exact zeros, continuous edge values): no lattice,
+    # the plain median (0 here), not an interpolation toward the smallest edge.
+    steps = np.zeros((64, 64))
+    steps[:, 33:] = 0.3137
+    steps[41:, :] += rng.random()
+    assert unblur._core.estimate_noise(steps) == 0.0 == ref.estimate_noise(steps)
+    # Quantised data whose median detail is 0 (a clean 8-bit image, a two-level one)
+    # keep the plain median 0: interpolating within 0's half step would read the level
+    # step of a two-level image as noise.
+    flat = np.round(steps * 255) / 255
+    flat[::7, ::5] += 1 / 255
+    two_level = (steps > 0.2) * 0.5
+    for x in (flat, two_level):
+        assert unblur._core.estimate_noise(x) == 0.0 == ref.estimate_noise(x)
+    # Any step (integer counts, 16-bit, an offset) and every layout agree with the reference.
+    for scale, offset in ((1.0, 0.0), (1 / 65535, 0.25), (3.0, -7.0)):
+        counts = np.round(rng.normal(0, 4.0, (3, 40, 37)) + 100) * scale + offset
+        for x in (counts, counts[0], counts[0, 0]):
+            x = np.ascontiguousarray(x)
+            assert unblur._core.estimate_noise(x) == pytest.approx(ref.estimate_noise(x), rel=1e-12)
+            assert unblur._core.estimate_noise(x) != pytest.approx(_plain_estimate(x) if x.ndim > 1 else 0.0, rel=1e-9)
+
 def test_noise_estimate_of_a_clean_photo_is_small():
     img = unblur.data.astronaut()[..., 1].astype(np.float64) / 255
     assert unblur._core.estimate_noise(img) < 0.01

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <omp.h>
@@ -146,18 +147,64 @@ void BlurOperator<T>::embed(const T* observed, T* grid, T fill) const {
   }
 }
 
+// The median of the |Haar details| `d` (reordered), for estimate_noise; `tiny` bounds
+// the rounding error of one detail (2 eps x the largest |sample| of the input type).
+//
+// Quantised data (8-bit samples k / 255, 16-bit, integer counts) put the details on a
+// lattice of multiples of one step q (half the sample step), and a plain median moves in
+// whole steps of q (8-bit at sigma 0.01: 0.0087 or 0.0116 for 0.0100). There the median
+// is that of the grouped data: each multiple v stands for [v - q/2, v + q/2], filled
+// evenly, and the median is interpolated within its interval.
+// - q: the smallest detail above `tiny`. The data are on the lattice when every detail
+//   lies within 0.01 q (plus its rounding, (k + 1) tiny at k q) of a multiple k q.
+//   Continuous data fail at once, or pass only with q far below the median, where the
+//   interpolation moves the estimate by less than q.
+// - Data whose median detail is 0 (a clean image, most details exactly 0) keep the plain
+//   median 0: a two-level image would otherwise read as noise of its level step.
+static double median_abs_detail(std::vector<double>& d, double tiny) {
+  const std::size_t n = d.size();
+  double q = std::numeric_limits<double>::infinity();
+  for (double v : d)
+    if (v > tiny) q = std::min(q, v);
+  bool lattice = std::isfinite(q);
+  for (std::size_t i = 0; lattice && i < n; ++i) {
+    const double k = std::nearbyint(d[i] / q);
+    lattice = std::abs(d[i] - k * q) <= 0.01 * q + (k + 1) * tiny;
+  }
+  auto mid = d.begin() + static_cast<std::ptrdiff_t>(n / 2);
+  std::nth_element(d.begin(), mid, d.end());
+  const double v = lattice ? std::nearbyint(*mid / q) * q : 0.0;
+  if (!(v > 0)) {
+    double median = *mid;
+    if (n % 2 == 0) median = 0.5 * (median + *std::max_element(d.begin(), mid));
+    return median;
+  }
+  // The detail of rank n / 2 lies in the median's interval: at most n / 2 details lie
+  // below the interval, more than n / 2 below its top.
+  const double lo = v - 0.5 * q, hi = v + 0.5 * q;
+  std::size_t below = 0, inside = 0;
+  for (double x : d) {
+    if (x < lo) ++below;
+    else if (x <= hi) ++inside;
+  }
+  return lo + (0.5 * static_cast<double>(n) - static_cast<double>(below)) / static_cast<double>(inside) * q;
+}
+
 template <typename T>
 double estimate_noise(const T* image, const Shape& shape, int threads) {
   require_shape(shape, "image");
   const auto d = pad_to_3d(shape);
   // Pairs along the two leading image axes (for 1-D, consecutive samples).
   std::vector<double> detail;
+  double largest = 0;  // the largest |sample| used
   if (shape.size() == 1) {
     const std::ptrdiff_t n = shape[0];
     UNBLUR_REQUIRE(n >= 2, "image needs at least 2 samples to estimate noise");
     detail.resize(static_cast<std::size_t>(n / 2));
-    for (std::ptrdiff_t i = 0; i + 1 < n; i += 2)
+    for (std::ptrdiff_t i = 0; i + 1 < n; i += 2) {
       detail[static_cast<std::size_t>(i / 2)] = std::abs(double(image[i]) - double(image[i + 1])) / std::sqrt(2.0);
+      largest = std::max({largest, std::abs(double(image[i])), std::abs(double(image[i + 1]))});
+    }
   } else {
     // The two leading spatial axes are the last two of the 3-D view for 2-D images, and
     // the last two for volumes too (each slice contributes).
@@ -166,7 +213,7 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
     const std::ptrdiff_t bh = h / 2, bw = w / 2;
     detail.resize(static_cast<std::size_t>(planes * bh * bw));
     const int nt = resolve_threads(threads);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(max : largest)
     for (std::ptrdiff_t r = 0; r < planes * bh; ++r) {
       const std::ptrdiff_t p = r / bh, i = 2 * (r % bh);
       const T* row0 = image + (p * h + i) * w;
@@ -175,18 +222,13 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
       for (std::ptrdiff_t j = 0; j < bw; ++j) {
         const double a = row0[2 * j], b = row0[2 * j + 1], c = row1[2 * j], e = row1[2 * j + 1];
         out[j] = std::abs(a - b - c + e) / 2.0;
+        largest = std::max({largest, std::abs(a), std::abs(b), std::abs(c), std::abs(e)});
       }
     }
   }
   UNBLUR_REQUIRE(!detail.empty(), "image is too small to estimate noise");
-  auto mid = detail.begin() + static_cast<std::ptrdiff_t>(detail.size() / 2);
-  std::nth_element(detail.begin(), mid, detail.end());
-  double median = *mid;
-  if (detail.size() % 2 == 0) {
-    const double lower = *std::max_element(detail.begin(), mid);
-    median = 0.5 * (median + lower);
-  }
-  return median / 0.6744897501960817;  // Phi^-1(3/4): MAD of a unit normal
+  const double tiny = 2.0 * std::numeric_limits<T>::epsilon() * largest;
+  return median_abs_detail(detail, tiny) / 0.6744897501960817;  // Phi^-1(3/4): MAD of a unit normal
 }
 
 

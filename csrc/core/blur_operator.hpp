@@ -88,7 +88,10 @@ class BlurOperator {
 /// d = (a - b - c + e) / 2 over disjoint 2x2 blocks of the last two axes (every slice
 /// of a volume; consecutive pairs / sqrt(2) in 1-D), whose noise has the image noise's
 /// variance while a smooth image contributes little, and sigma = median(|d|) / 0.6745
-/// (Donoho & Johnstone 1994). Throws ValueError for images smaller than 2x2 (2 in 1-D).
+/// (Donoho & Johnstone 1994). On quantised data (every |d| a multiple of one step q,
+/// as 8- and 16-bit samples give) the median is interpolated within its step, the
+/// grouped-data median, so that it is not confined to multiples of q. Throws ValueError
+/// for images smaller than 2x2 (2 in 1-D).
 template <typename T>
 double estimate_noise(const T* image, const Shape& shape, int threads = 0);
 

@@ -74,6 +74,15 @@ def estimate_noise(image, *, channel_axis=None):
     :math:`\\sigma^2` gives :math:`d` of variance :math:`\\sigma^2`, and
     :math:`\\hat\\sigma = \\operatorname{median}|d| / \\Phi^{-1}(3/4)`.
 
+    Quantised samples (8- or 16-bit files, integer counts) put every :math:`|d|` on a
+    multiple of one step :math:`q` (half the sample step), and a plain median then moves
+    in whole steps: for an 8-bit image with noise 0.01 it read 0.0087 or 0.0116. Where
+    the details lie on such a lattice and their median is not 0, each multiple
+    :math:`v` stands for the interval :math:`[v - q/2, v + q/2]` and the median is
+    interpolated within its interval (the grouped-data median): within 3% of the truth
+    (the noise and the rounding's own, :math:`1/(12 \\cdot 255^2)` in variance) on a smooth
+    8-bit image at noise 0.004 to 0.03. Continuous data keep the plain median.
+
     References
     ----------
     .. [1] D. L. Donoho and I. M. Johnstone, "Ideal spatial adaptation by wavelet

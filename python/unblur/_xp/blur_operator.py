@@ -80,16 +80,51 @@ def _haar_diagonal(x, xp):
     return (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
 
 
+def median_abs(d, tiny=0.0):
+    """median(|d|) as the core's estimate_noise takes it (blur_operator.cpp says why):
+    where every |d| lies within 0.01 q + (k + 1) tiny of a multiple k q of one step q (the
+    smallest |d| above `tiny`, the rounding of one value), as quantised data give, and the
+    median is not 0, the grouped-data median, interpolated within its step (each multiple
+    v standing for [v - q/2, v + q/2]); otherwise the plain median."""
+    xp = namespace(d)
+    d = xp.abs(d).ravel()
+    n = d.size
+    above = d[d > tiny]
+    if above.size:
+        q = float(above.min())
+        k = xp.rint(d / q)
+        if bool(xp.all(xp.abs(d - k * q) <= 0.01 * q + (k + 1) * tiny)):
+            v = float(xp.rint(xp.partition(d, n // 2)[n // 2] / q)) * q
+            if v > 0:
+                lo, hi = v - 0.5 * q, v + 0.5 * q
+                below = int(xp.count_nonzero(d < lo))
+                inside = int(xp.count_nonzero((d >= lo) & (d <= hi)))
+                return lo + (0.5 * n - below) / inside * q
+    return float(xp.median(d))
+
+
+def _rounding(x, used):
+    """2 eps x the largest |sample| `used`: the rounding bound of one Haar detail of `x`
+    (0 for integer samples, which are exact)."""
+    xp = namespace(x)
+    if not xp.issubdtype(x.dtype, xp.floating) or used.size == 0:
+        return 0.0
+    return 2.0 * float(xp.finfo(x.dtype).eps) * float(xp.abs(used).max())
+
+
 def estimate_noise(image):
-    """sigma = median(|Haar diagonal detail|) / 0.6745 over 2x2 blocks of the last two axes."""
+    """sigma = median(|Haar diagonal detail|) / 0.6745 over 2x2 blocks of the last two
+    axes (:func:`median_abs`: interpolated on quantised data)."""
     xp = namespace(image)
     x = image.astype(xp.float64)
     if x.ndim == 1:
         n = (x.shape[0] // 2) * 2
         d = xp.abs(x[0:n:2] - x[1:n:2]) / (2.0**0.5)
+        used = image[:n]
     else:
         d = xp.abs(_haar_diagonal(x, xp))
-    return float(xp.median(d)) / 0.6744897501960817
+        used = image[..., :(x.shape[-2] // 2) * 2, :(x.shape[-1] // 2) * 2]
+    return median_abs(d, _rounding(image, used)) / 0.6744897501960817
 
 
 def estimate_noise_correlation(channels):
@@ -101,10 +136,11 @@ def estimate_noise_correlation(channels):
     (equal constants) give 1."""
     xp = namespace(channels[0])
     d = [_haar_diagonal(c, xp) for c in channels]
+    tiny = max(_rounding(c, c) for c in channels)  # (median_abs: interpolated on quantised data)
     rhos = []
     for i in range(len(d)):
         for j in range(i + 1, len(d)):
-            plus = float(xp.median(xp.abs(d[i] + d[j]))) ** 2
-            minus = float(xp.median(xp.abs(d[i] - d[j]))) ** 2
+            plus = median_abs(d[i] + d[j], 2 * tiny) ** 2
+            minus = median_abs(d[i] - d[j], 2 * tiny) ** 2
             rhos.append(1.0 if plus + minus == 0 else (plus - minus) / (plus + minus))
     return sum(rhos) / len(rhos)
