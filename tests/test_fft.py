@@ -143,6 +143,27 @@ def test_planner_setting():
         unblur.fft.set_planner("fastest")
 
 
+
+_PLANNED_RUN = """
+import hashlib, sys, numpy as np, unblur
+unblur.fft.set_planner(sys.argv[1])
+x = np.random.default_rng(7).random((45, 52)).astype(np.float32)
+psf = unblur.psf.gaussian(1.2, size=7, dtype=np.float32)
+out = unblur.wiener(x, psf, nsr=0.003, boundary="auto")  # CG: rounding differences grow
+print(hashlib.sha256(out.tobytes()).hexdigest())
+"""
+
+
+def test_estimate_planner_gives_the_same_bits_in_every_process():
+    # 'estimate' chooses plans without timing, so fresh processes round alike (the doc's
+    # promise for bit-reproducible results; 'measure' may pick other plans per process).
+    import subprocess
+    import sys
+
+    digests = {subprocess.run([sys.executable, "-c", _PLANNED_RUN, "estimate"], capture_output=True, text=True,
+                              check=True).stdout.strip() for _ in range(3)}
+    assert len(digests) == 1 and len(next(iter(digests))) == 64
+
 def test_integer_input_follows_dtype_policy():
     x = np.full((4, 4), 255, np.uint8)
     X = unblur.fft.rfftn(x)
