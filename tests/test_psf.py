@@ -369,6 +369,20 @@ def test_moffat_fwhm(fwhm, beta):
     np.testing.assert_allclose(centroid(h), [c, c], atol=1e-12)
 
 
+
+@pytest.mark.parametrize("beta", [1e4, 1e8, 1e15, 1e16, 1e17, 1e100, 1e300])
+def test_moffat_tends_to_a_gaussian(beta):
+    # 2^(1/beta) - 1 taken as a difference cancelled to nothing: beta 1e16 gave a flat
+    # 81 x 81 PSF and 1e17 a NaN size. (1 + r^2/alpha^2)^-beta -> exp(-4 ln2 r^2 / fwhm^2):
+    # the Gaussian of the same fwhm, sampled the same way; its relative distance is
+    # about 0.65 / beta here (the r^4 / beta term of the logarithm).
+    h = psf.moffat(4.0, beta)
+    check_basic(h)
+    limit = ref._normalised(np, ref._radial_supersampled(np, h.shape, ref.supersampling(4.0),
+                                                         lambda r2: np.exp(-4 * math.log(2) * r2 / 16.0)))
+    np.testing.assert_allclose(h, limit, atol=(2 / beta + 1e-14) * limit.max())
+    np.testing.assert_allclose(h, ref.moffat(4.0, beta, h.shape), rtol=1e-12, atol=1e-15)
+
 # ---- sizes and dtypes ------------------------------------------------------------------------
 GENERATORS = {
     "gaussian": lambda **k: psf.gaussian(1.5, **k),
@@ -439,6 +453,7 @@ def test_sizes_and_dtypes(name):
     (lambda: psf.moffat(-3.0), "fwhm"),
     (lambda: psf.moffat(3.0, beta=1.0), "beta"),
     (lambda: psf.moffat(3.0, beta=float("nan")), "beta"),
+    (lambda: psf.moffat(3.0, beta=1e301), "beta"),
 ])
 def test_bad_values(call, name):
     with pytest.raises(ValueError, match=name):

@@ -554,14 +554,19 @@ void require_positive(double v, const char* name) {
   UNBLUR_REQUIRE(v > 0.0, name << " must be > 0, got " << v);
 }
 
+// 2^(1/beta) - 1 and the like as expm1: pow(2, 1/beta) - 1 cancels to nothing for a large
+// beta (at 1e16 the PSF came out flat), where the profile tends to a Gaussian.
 double moffat_alpha(double fwhm, double beta) {
-  return fwhm / (2.0 * std::sqrt(std::pow(2.0, 1.0 / beta) - 1.0));
+  return fwhm / (2.0 * std::sqrt(std::expm1(std::log(2.0) / beta)));
 }
 
 void require_moffat(double fwhm, double beta) {
   require_positive(fwhm, "fwhm");
   require_finite(beta, "beta");
   UNBLUR_REQUIRE(beta > 1.0, "beta must be > 1 (finite flux), got " << beta);
+  // Beyond this, 2^(1/beta) - 1 is subnormal and loses its digits (the profile is a
+  // Gaussian to double precision from about 1e16 on).
+  UNBLUR_REQUIRE(beta <= 1e300, "beta must be <= 1e300, got " << beta << " (the profile is Gaussian long before)");
   // Below this alpha^2 underflows and every sample is 0 (the error would blame the size).
   const double alpha = moffat_alpha(fwhm, beta);
   UNBLUR_REQUIRE(alpha * alpha >= std::numeric_limits<double>::min(),
@@ -592,7 +597,7 @@ void airy_psf(double radius, const Shape& shape, T* out) {
 Shape moffat_psf_shape(double fwhm, double beta) {
   require_moffat(fwhm, beta);
   // (1 + (R/alpha)^2)^(1 - beta) is the flux outside R; solve for 1 %.
-  const double r99 = moffat_alpha(fwhm, beta) * std::sqrt(std::pow(100.0, 1.0 / (beta - 1.0)) - 1.0);
+  const double r99 = moffat_alpha(fwhm, beta) * std::sqrt(std::expm1(std::log(100.0) / (beta - 1.0)));
   const std::ptrdiff_t n = 2 * half_size(std::min(r99, 10.0 * fwhm)) + 1;
   return {n, n};
 }
@@ -603,7 +608,7 @@ void moffat_psf(double fwhm, double beta, const Shape& shape, T* out) {
   require_psf_shape(shape, 2);
   const double inv_a2 = 1.0 / (moffat_alpha(fwhm, beta) * moffat_alpha(fwhm, beta));
   auto acc = radial_supersampled(shape, psf_supersampling(fwhm),
-                                 [inv_a2, beta](double r2) { return std::pow(1.0 + r2 * inv_a2, -beta); });
+                                 [inv_a2, beta](double r2) { return std::exp(-beta * std::log1p(r2 * inv_a2)); });
   write_normalised(acc, out);
 }
 

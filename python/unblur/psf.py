@@ -465,7 +465,7 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64, like=None):
     fwhm : float
         Full width at half maximum in pixels (> 0).
     beta : float
-        Power-law index (> 1); large beta tends to a Gaussian.
+        Power-law index (> 1, <= 1e300); large beta tends to a Gaussian of the same fwhm.
     size : int or (int, int), optional
         Odd size. Default: ``2 * max(1, ceil(min(r99, 10 * fwhm))) + 1`` with
         ``r99 = alpha * sqrt(100 ** (1 / (beta - 1)) - 1)`` the radius that holds 99 %
@@ -500,6 +500,8 @@ def moffat(fwhm, beta=2.5, *, size=None, dtype=np.float64, like=None):
     beta = _validate.finite_float(beta, "beta")
     if beta <= 1:
         raise ValueError(f"beta must be > 1 (finite flux), got {beta:g}")
+    if beta > 1e300:
+        raise ValueError(f"beta must be <= 1e300, got {beta:g} (the profile is Gaussian long before)")
     return _as_like(_backend.core().moffat_psf(fwhm, beta, _size_arg(size, 2), _dtype_arg(dtype)), like)
 
 

@@ -367,11 +367,11 @@ def airy(radius, shape, xp=np):
 
 
 def _moffat_alpha(fwhm, beta):
-    return fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
+    return fwhm / (2.0 * math.sqrt(math.expm1(math.log(2.0) / beta)))  # no cancellation at large beta
 
 
 def moffat_shape(fwhm, beta):
-    r99 = _moffat_alpha(fwhm, beta) * math.sqrt(100.0 ** (1.0 / (beta - 1.0)) - 1.0)
+    r99 = _moffat_alpha(fwhm, beta) * math.sqrt(math.expm1(math.log(100.0) / (beta - 1.0)))
     n = 2 * _half(min(r99, 10.0 * fwhm)) + 1
     return (n, n)
 
@@ -380,5 +380,5 @@ def moffat(fwhm, beta, shape, xp=np):
     a = _moffat_alpha(fwhm, beta)
     inv_a2 = 1.0 / (a * a)
     return _normalised(
-        xp, _radial_supersampled(xp, shape, supersampling(fwhm), lambda r2: (1.0 + r2 * inv_a2) ** (-beta))
+        xp, _radial_supersampled(xp, shape, supersampling(fwhm), lambda r2: xp.exp(-beta * xp.log1p(r2 * inv_a2)))
     )
