@@ -143,7 +143,31 @@ def test_noise_estimate_quantised_and_continuous_cases(rng):
         for x in (counts, counts[0], counts[0, 0]):
             x = np.ascontiguousarray(x)
             assert unblur._core.estimate_noise(x) == pytest.approx(ref.estimate_noise(x), rel=1e-12)
-            assert unblur._core.estimate_noise(x) != pytest.approx(_plain_estimate(x) if x.ndim > 1 else 0.0, rel=1e-9)
+
+
+def test_noise_estimate_of_signal_dependent_noise_is_its_rms(rng, dtype):
+    # Noise whose level follows the signal (photon noise; sRGB decoded to linear light):
+    # the median of all details measures the median brightness's noise, 0.83 of the RMS
+    # here; the blocks grouped by level and the groups' sigmas combined as an RMS give
+    # the RMS.
+    yy, xx = np.mgrid[0:384, 0:384] / 384.0
+    clean = 0.05 + 0.9 * xx**2 * (0.75 + 0.25 * np.cos(3 * yy))
+    noise = rng.normal(0, 1, clean.shape) * 0.03 * clean
+    noisy = (clean + noise).astype(dtype)
+    rms = float(np.sqrt(np.mean(noise**2)))
+    est = unblur._core.estimate_noise(noisy)
+    assert est == pytest.approx(rms, rel=0.04)
+    assert _plain_estimate(noisy) < 0.9 * rms  # what one median over the image gives
+    assert est == pytest.approx(ref.estimate_noise(noisy), rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2047,), (4100,), (90, 95), (130, 131), (3, 70, 66), (5, 257, 254)])
+def test_noise_estimate_groups_match_the_reference(rng, dtype, shape):
+    # 1 to 16 groups (n // 1024 blocks), ties in the blocks' levels (quantised data).
+    x = (rng.random(shape) * rng.random(shape)).astype(dtype)
+    assert unblur._core.estimate_noise(x) == pytest.approx(ref.estimate_noise(x), rel=1e-12)
+    q = (np.round(x * 255) / 255).astype(dtype)
+    assert unblur._core.estimate_noise(q) == pytest.approx(ref.estimate_noise(q), rel=1e-12)
 
 def test_noise_estimate_of_a_clean_photo_is_small():
     img = unblur.data.astronaut()[..., 1].astype(np.float64) / 255

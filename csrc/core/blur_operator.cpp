@@ -194,16 +194,20 @@ template <typename T>
 double estimate_noise(const T* image, const Shape& shape, int threads) {
   require_shape(shape, "image");
   const auto d = pad_to_3d(shape);
-  // Pairs along the two leading image axes (for 1-D, consecutive samples).
-  std::vector<double> detail;
+  // Pairs along the two leading image axes (for 1-D, consecutive samples): each block's
+  // |detail| and its level (mean).
+  std::vector<double> detail, level;
   double largest = 0;  // the largest |sample| used
   if (shape.size() == 1) {
     const std::ptrdiff_t n = shape[0];
     UNBLUR_REQUIRE(n >= 2, "image needs at least 2 samples to estimate noise");
     detail.resize(static_cast<std::size_t>(n / 2));
+    level.resize(detail.size());
     for (std::ptrdiff_t i = 0; i + 1 < n; i += 2) {
-      detail[static_cast<std::size_t>(i / 2)] = std::abs(double(image[i]) - double(image[i + 1])) / std::sqrt(2.0);
-      largest = std::max({largest, std::abs(double(image[i])), std::abs(double(image[i + 1]))});
+      const double a = image[i], b = image[i + 1];
+      detail[static_cast<std::size_t>(i / 2)] = std::abs(a - b) / std::sqrt(2.0);
+      level[static_cast<std::size_t>(i / 2)] = (a + b) / 2.0;
+      largest = std::max({largest, std::abs(a), std::abs(b)});
     }
   } else {
     // The two leading spatial axes are the last two of the 3-D view for 2-D images, and
@@ -212,6 +216,7 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
     UNBLUR_REQUIRE(h >= 2 && w >= 2, "image must be at least 2x2 to estimate noise");
     const std::ptrdiff_t bh = h / 2, bw = w / 2;
     detail.resize(static_cast<std::size_t>(planes * bh * bw));
+    level.resize(detail.size());
     const int nt = resolve_threads(threads);
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(max : largest)
     for (std::ptrdiff_t r = 0; r < planes * bh; ++r) {
@@ -219,16 +224,43 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
       const T* row0 = image + (p * h + i) * w;
       const T* row1 = row0 + w;
       double* out = detail.data() + r * bw;
+      double* lev = level.data() + r * bw;
       for (std::ptrdiff_t j = 0; j < bw; ++j) {
         const double a = row0[2 * j], b = row0[2 * j + 1], c = row1[2 * j], e = row1[2 * j + 1];
         out[j] = std::abs(a - b - c + e) / 2.0;
+        lev[j] = (a + b + c + e) / 4.0;
         largest = std::max({largest, std::abs(a), std::abs(b), std::abs(c), std::abs(e)});
       }
     }
   }
   UNBLUR_REQUIRE(!detail.empty(), "image is too small to estimate noise");
   const double tiny = 2.0 * std::numeric_limits<T>::epsilon() * largest;
-  return median_abs_detail(detail, tiny) / 0.6744897501960817;  // Phi^-1(3/4): MAD of a unit normal
+  const std::size_t n = detail.size();
+  // Noise whose level follows the signal's (sRGB decoded to linear light, photon noise)
+  // has no single MAD: the median of all details measures the median brightness's noise,
+  // and it read 0.48-0.98 of the RMS error on 8-bit sRGB photographs in linear light.
+  // The blocks are therefore cut into K groups by level (a stable sort, K equal runs as
+  // numpy's array_split makes, K = n / 1024 up to 16: at least 1,024 details a group),
+  // each group's sigma is its MAD, and the estimate is their RMS. White noise gives each
+  // group the same sigma (on the benchmark's cases the mean ratio to the truth moved from
+  // 1.026 to 1.029); an image under 1,024 blocks keeps one group.
+  const std::size_t groups = std::min<std::size_t>(16, std::max<std::size_t>(1, n / 1024));
+  if (groups == 1) return median_abs_detail(detail, tiny) / 0.6744897501960817;  // Phi^-1(3/4): MAD of a unit normal
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return level[x] < level[y]; });
+  double sum_sq = 0;
+  std::size_t start = 0;
+  std::vector<double> part;
+  for (std::size_t g = 0; g < groups; ++g) {
+    const std::size_t size = n / groups + (g < n % groups ? 1 : 0);
+    part.resize(size);
+    for (std::size_t k = 0; k < size; ++k) part[k] = detail[order[start + k]];
+    start += size;
+    const double sigma = median_abs_detail(part, tiny) / 0.6744897501960817;
+    sum_sq += sigma * sigma;
+  }
+  return std::sqrt(sum_sq / static_cast<double>(groups));
 }
 
 

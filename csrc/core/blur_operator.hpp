@@ -83,12 +83,14 @@ class BlurOperator {
   AlignedBuffer<T> work_;
 };
 
-/// Standard deviation of additive white noise in an image, from the median absolute
-/// deviation of its finest-scale diagonal detail: Haar coefficients
-/// d = (a - b - c + e) / 2 over disjoint 2x2 blocks of the last two axes (every slice
-/// of a volume; consecutive pairs / sqrt(2) in 1-D), whose noise has the image noise's
-/// variance while a smooth image contributes little, and sigma = median(|d|) / 0.6745
-/// (Donoho & Johnstone 1994). On quantised data (every |d| a multiple of one step q,
+/// RMS of the additive noise in an image, from the median absolute deviation of its
+/// finest-scale diagonal detail: Haar coefficients d = (a - b - c + e) / 2 over disjoint
+/// 2x2 blocks of the last two axes (every slice of a volume; consecutive pairs / sqrt(2)
+/// in 1-D), whose noise has the image noise's variance while a smooth image contributes
+/// little, and sigma = median(|d|) / 0.6745 (Donoho & Johnstone 1994). The blocks are
+/// grouped by their mean (up to 16 groups of >= 1,024) and the groups' sigmas combined
+/// as an RMS, so that noise whose level follows the signal's is measured by its RMS,
+/// not by the median brightness's. On quantised data (every |d| a multiple of one step q,
 /// as 8- and 16-bit samples give) the median is interpolated within its step, the
 /// grouped-data median, so that it is not confined to multiples of q. Throws ValueError
 /// for images smaller than 2x2 (2 in 1-D).
