@@ -150,7 +150,7 @@ def test_noise_estimate_of_signal_dependent_noise_is_its_rms(rng, dtype):
     # the median of all details measures the median brightness's noise, 0.83 of the RMS
     # here; the blocks grouped by level and the groups' sigmas combined as an RMS give
     # the RMS.
-    yy, xx = np.mgrid[0:384, 0:384] / 384.0
+    yy, xx = np.mgrid[0:512, 0:512] / 512.0
     clean = 0.05 + 0.9 * xx**2 * (0.75 + 0.25 * np.cos(3 * yy))
     noise = rng.normal(0, 1, clean.shape) * 0.03 * clean
     noisy = (clean + noise).astype(dtype)
