@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -239,28 +240,48 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
   // Noise whose level follows the signal's (sRGB decoded to linear light, photon noise)
   // has no single MAD: the median of all details measures the median brightness's noise,
   // and it read 0.48-0.98 of the RMS error on 8-bit sRGB photographs in linear light.
-  // The blocks are therefore cut into K groups by level (a stable sort, K equal runs as
-  // numpy's array_split makes, K = n / 1024 up to 16: at least 1,024 details a group),
-  // each group's sigma is its MAD, and the estimate is their RMS. White noise gives each
-  // group the same sigma (on the benchmark's cases the mean ratio to the truth moved from
-  // 1.026 to 1.029); an image under 1,024 blocks keeps one group.
+  // The blocks are therefore cut into K groups by level, K = n / 1024 up to 16 (at least
+  // about 1,024 details a group), each group's sigma is its MAD, and the estimate is their
+  // RMS over the blocks. The groups come from a 4,096-bin histogram of the levels (no
+  // sort: a sort made the estimate 19x slower): fine bin b, with C_b blocks in the bins
+  // below it, goes to group min(K - 1, C_b K / n), so groups are near-equal runs of
+  // levels, and a run of equal levels is never split. White noise gives each group the
+  // same sigma (on the benchmark's cases the mean ratio to the truth moved from 1.026 to
+  // 1.029); an image under 2,048 blocks keeps one group.
   const std::size_t groups = std::min<std::size_t>(16, std::max<std::size_t>(1, n / 1024));
   if (groups == 1) return median_abs_detail(detail, tiny) / 0.6744897501960817;  // Phi^-1(3/4): MAD of a unit normal
-  std::vector<std::size_t> order(n);
-  for (std::size_t i = 0; i < n; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return level[x] < level[y]; });
+  constexpr std::ptrdiff_t kBins = 4096;
+  const auto [lo_it, hi_it] = std::minmax_element(level.begin(), level.end());
+  const double lo = *lo_it, hi = *hi_it;
+  const double scale = hi > lo ? static_cast<double>(kBins) / (hi - lo) : 0.0;
+  std::vector<std::int32_t> bin(n);
+  std::vector<std::size_t> count(kBins, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto b = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(std::floor((level[i] - lo) * scale)), kBins - 1);
+    bin[i] = static_cast<std::int32_t>(b);
+    ++count[static_cast<std::size_t>(b)];
+  }
+  std::vector<std::size_t> group_of(kBins), size(groups, 0);
+  std::size_t below = 0;
+  for (std::ptrdiff_t b = 0; b < kBins; ++b) {
+    group_of[static_cast<std::size_t>(b)] = std::min(groups - 1, below * groups / n);
+    size[group_of[static_cast<std::size_t>(b)]] += count[static_cast<std::size_t>(b)];
+    below += count[static_cast<std::size_t>(b)];
+  }
+  std::vector<std::size_t> start(groups + 1, 0);
+  for (std::size_t g = 0; g < groups; ++g) start[g + 1] = start[g] + size[g];
+  std::vector<double> sorted(n);
+  std::vector<std::size_t> fill(start.begin(), start.end() - 1);
+  for (std::size_t i = 0; i < n; ++i) sorted[fill[group_of[static_cast<std::size_t>(bin[i])]]++] = detail[i];
   double sum_sq = 0;
-  std::size_t start = 0;
   std::vector<double> part;
   for (std::size_t g = 0; g < groups; ++g) {
-    const std::size_t size = n / groups + (g < n % groups ? 1 : 0);
-    part.resize(size);
-    for (std::size_t k = 0; k < size; ++k) part[k] = detail[order[start + k]];
-    start += size;
+    if (size[g] == 0) continue;
+    part.assign(sorted.begin() + static_cast<std::ptrdiff_t>(start[g]), sorted.begin() + static_cast<std::ptrdiff_t>(start[g + 1]));
     const double sigma = median_abs_detail(part, tiny) / 0.6744897501960817;
-    sum_sq += sigma * sigma;
+    sum_sq += static_cast<double>(size[g]) * sigma * sigma;
   }
-  return std::sqrt(sum_sq / static_cast<double>(groups));
+  return std::sqrt(sum_sq / static_cast<double>(n));
 }
 
 

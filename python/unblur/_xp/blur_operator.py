@@ -116,10 +116,9 @@ def _rounding(x, used):
 
 def estimate_noise(image):
     """RMS noise: median(|Haar diagonal detail|) / 0.6745 over 2x2 blocks of the last two
-    axes (:func:`median_abs`: interpolated on quantised data), in groups of blocks by their
-    mean, combined as an RMS, as the core's estimate_noise (blur_operator.cpp says why):
-    a stable sort by the blocks' means, K = n // 1024 groups (1 to 16) cut as
-    numpy.array_split cuts."""
+    axes (:func:`median_abs`: interpolated on quantised data), in K = n // 1024 groups
+    (1 to 16) of blocks by their mean, combined as an RMS over the blocks, as the core's
+    estimate_noise (blur_operator.cpp says why and how the groups are cut)."""
     xp = namespace(image)
     x = image.astype(xp.float64)
     if x.ndim == 1:
@@ -141,13 +140,19 @@ def estimate_noise(image):
     groups = min(16, max(1, n // 1024))
     if groups == 1:
         return median_abs(d, tiny) / 0.6744897501960817
-    d = d[xp.argsort(level, kind="stable")]
-    total, start = 0.0, 0
+    bins = 4096
+    lo, hi = float(level.min()), float(level.max())
+    scale = bins / (hi - lo) if hi > lo else 0.0
+    fine = xp.minimum(xp.floor((level - lo) * scale).astype(xp.int64), bins - 1)
+    count = xp.bincount(fine, minlength=bins)
+    below = xp.cumsum(count) - count
+    group = xp.minimum(below * groups // n, groups - 1)[fine]
+    total = 0.0
     for g in range(groups):
-        size = n // groups + (1 if g < n % groups else 0)
-        total += (median_abs(d[start:start + size], tiny) / 0.6744897501960817) ** 2
-        start += size
-    return math.sqrt(total / groups)
+        part = d[group == g]
+        if part.size:
+            total += part.size * (median_abs(part, tiny) / 0.6744897501960817) ** 2
+    return math.sqrt(total / n)
 
 
 def estimate_noise_correlation(channels):
