@@ -77,10 +77,11 @@ def estimate_noise(image, *, channel_axis=None):
     :math:`\\sigma^2` gives :math:`d` of variance :math:`\\sigma^2`, and
     :math:`\\hat\\sigma = \\operatorname{median}|d| / \\Phi^{-1}(3/4)`.
 
-    The 2x2 blocks are sorted by their mean and cut into :math:`K` equal runs,
-    :math:`K = \\lfloor n / 1024 \\rfloor` clipped to 1..16 (:math:`n` blocks), and
-    :math:`\\hat\\sigma^2` is the mean of the runs' :math:`\\hat\\sigma_k^2`. White noise
-    gives every run the same :math:`\\sigma`; on 8-bit sRGB photographs decoded to linear
+    The 2x2 blocks are cut by their mean into :math:`K` groups of near-equal size
+    (whole bins of a 4,096-bin histogram of the means), :math:`K = \\lfloor n / 1024
+    \\rfloor` clipped to 1..16 (:math:`n` blocks), and :math:`\\hat\\sigma^2` is the mean
+    over the blocks of their group's :math:`\\hat\\sigma_k^2`. White noise gives every group
+    the same :math:`\\sigma`; on 8-bit sRGB photographs decoded to linear
     light, where one median over the image read 0.48-0.98 of the RMS error, the grouped
     estimate read 0.90-1.05.
 
