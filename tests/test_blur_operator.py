@@ -169,6 +169,26 @@ def test_noise_estimate_groups_match_the_reference(rng, dtype, shape):
     q = (np.round(x * 255) / 255).astype(dtype)
     assert unblur._core.estimate_noise(q) == pytest.approx(ref.estimate_noise(q), rel=1e-12)
 
+
+def test_noise_estimate_of_non_finite_or_huge_data(rng):
+    # The core refuses NaN and infinity itself (native callers skip the Python checks);
+    # samples near the double's limit, whose block means overflow, still give the
+    # reference's estimate (the brightness histogram clamps before it indexes).
+    x = rng.random((96, 90))
+    for bad in (np.nan, np.inf):
+        y = x.copy()
+        y[40, 41] = bad
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            unblur._core.estimate_noise(y)
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            unblur._core.fit_blur_families(y, ["gaussian"], 7, 32, 0.01)
+    huge = x * 5e307  # block sums up to 2e308: means overflow, details do not
+    huge[:2, :2] = 1.7e308  # one block's mean overflows for certain
+    est = unblur._core.estimate_noise(huge)
+    with np.errstate(over="ignore", invalid="ignore"):  # the block means overflow as the core's do
+        want = ref.estimate_noise(huge)
+    assert np.isfinite(est) and est == pytest.approx(want, rel=1e-12)
+
 def test_noise_estimate_of_a_clean_photo_is_small():
     img = unblur.data.astronaut()[..., 1].astype(np.float64) / 255
     assert unblur._core.estimate_noise(img) < 0.01

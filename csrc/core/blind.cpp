@@ -101,6 +101,11 @@ SpectralModel::SpectralModel(const double* image, std::ptrdiff_t rows, std::ptrd
   UNBLUR_REQUIRE(rows >= 8 && cols >= 8, "image must be at least 8x8, got " << rows << "x" << cols);
   UNBLUR_REQUIRE(grid >= 8 && grid % 2 == 0, "grid must be even and >= 8, got " << grid);
   UNBLUR_REQUIRE(std::isfinite(sigma) && sigma >= 0, "sigma must be finite and >= 0, got " << sigma);
+  // A NaN or an infinity would reach every periodogram bin through the FFT and leave the
+  // family search comparing NaN likelihoods (the Python layer refuses them first; native
+  // callers get this error).
+  for (std::ptrdiff_t i = 0; i < rows * cols; ++i)
+    UNBLUR_REQUIRE(std::isfinite(image[i]), "image contains NaN or infinity (at flat index " << i << ")");
   sigma2_ = sigma * sigma;
   const std::ptrdiff_t n = rows * cols, half_in = cols / 2 + 1;
   AlignedBuffer<double> p(static_cast<std::size_t>(n));

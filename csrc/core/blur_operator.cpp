@@ -199,6 +199,7 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
   // |detail| and its level (mean).
   std::vector<double> detail, level;
   double largest = 0;  // the largest |sample| used
+  std::ptrdiff_t bad = 0;  // non-finite samples
   if (shape.size() == 1) {
     const std::ptrdiff_t n = shape[0];
     UNBLUR_REQUIRE(n >= 2, "image needs at least 2 samples to estimate noise");
@@ -206,6 +207,7 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
     level.resize(detail.size());
     for (std::ptrdiff_t i = 0; i + 1 < n; i += 2) {
       const double a = image[i], b = image[i + 1];
+      if (!std::isfinite(a) || !std::isfinite(b)) ++bad;
       detail[static_cast<std::size_t>(i / 2)] = std::abs(a - b) / std::sqrt(2.0);
       level[static_cast<std::size_t>(i / 2)] = (a + b) / 2.0;
       largest = std::max({largest, std::abs(a), std::abs(b)});
@@ -219,7 +221,7 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
     detail.resize(static_cast<std::size_t>(planes * bh * bw));
     level.resize(detail.size());
     const int nt = resolve_threads(threads);
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(max : largest)
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(max : largest) reduction(+ : bad)
     for (std::ptrdiff_t r = 0; r < planes * bh; ++r) {
       const std::ptrdiff_t p = r / bh, i = 2 * (r % bh);
       const T* row0 = image + (p * h + i) * w;
@@ -228,6 +230,7 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
       double* lev = level.data() + r * bw;
       for (std::ptrdiff_t j = 0; j < bw; ++j) {
         const double a = row0[2 * j], b = row0[2 * j + 1], c = row1[2 * j], e = row1[2 * j + 1];
+        if (!std::isfinite(a) || !std::isfinite(b) || !std::isfinite(c) || !std::isfinite(e)) ++bad;
         out[j] = std::abs(a - b - c + e) / 2.0;
         lev[j] = (a + b + c + e) / 4.0;
         largest = std::max({largest, std::abs(a), std::abs(b), std::abs(c), std::abs(e)});
@@ -235,6 +238,7 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
     }
   }
   UNBLUR_REQUIRE(!detail.empty(), "image is too small to estimate noise");
+  UNBLUR_REQUIRE(bad == 0, "image contains NaN or infinity (" << bad << " samples); the noise estimate needs finite data");
   const double tiny = 2.0 * std::numeric_limits<T>::epsilon() * largest;
   const std::size_t n = detail.size();
   // Noise whose level follows the signal's (sRGB decoded to linear light, photon noise)
@@ -257,7 +261,10 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
   std::vector<std::int32_t> bin(n);
   std::vector<std::size_t> count(kBins, 0);
   for (std::size_t i = 0; i < n; ++i) {
-    const auto b = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(std::floor((level[i] - lo) * scale)), kBins - 1);
+    // Clamped before the cast: a level that overflowed to infinity (samples near the
+    // double's limit) must not make the cast undefined.
+    const double t = std::floor((level[i] - lo) * scale);
+    const std::ptrdiff_t b = t >= static_cast<double>(kBins - 1) ? kBins - 1 : (t > 0 ? static_cast<std::ptrdiff_t>(t) : 0);
     bin[i] = static_cast<std::int32_t>(b);
     ++count[static_cast<std::size_t>(b)];
   }
@@ -273,15 +280,21 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
   std::vector<double> sorted(n);
   std::vector<std::size_t> fill(start.begin(), start.end() - 1);
   for (std::size_t i = 0; i < n; ++i) sorted[fill[group_of[static_cast<std::size_t>(bin[i])]]++] = detail[i];
-  double sum_sq = 0;
-  std::vector<double> part;
+  std::vector<double> part, sigma(groups, 0.0);
+  double top = 0;
   for (std::size_t g = 0; g < groups; ++g) {
     if (size[g] == 0) continue;
     part.assign(sorted.begin() + static_cast<std::ptrdiff_t>(start[g]), sorted.begin() + static_cast<std::ptrdiff_t>(start[g + 1]));
-    const double sigma = median_abs_detail(part, tiny) / 0.6744897501960817;
-    sum_sq += static_cast<double>(size[g]) * sigma * sigma;
+    sigma[g] = median_abs_detail(part, tiny) / 0.6744897501960817;
+    top = std::max(top, sigma[g]);
   }
-  return std::sqrt(sum_sq / static_cast<double>(n));
+  if (!(top > 0)) return 0.0;
+  double sum_sq = 0;  // of (sigma / top)^2: the squares of sigmas near 1e154 and above overflow
+  for (std::size_t g = 0; g < groups; ++g) {
+    const double r = sigma[g] / top;
+    sum_sq += static_cast<double>(size[g]) * r * r;
+  }
+  return top * std::sqrt(sum_sq / static_cast<double>(n));
 }
 
 

@@ -143,16 +143,25 @@ def estimate_noise(image):
     bins = 4096
     lo, hi = float(level.min()), float(level.max())
     scale = bins / (hi - lo) if hi > lo else 0.0
-    fine = xp.minimum(xp.floor((level - lo) * scale).astype(xp.int64), bins - 1)
+    t = xp.nan_to_num(xp.floor((level - lo) * scale), nan=0.0, posinf=bins - 1.0, neginf=0.0)  # as the core clamps
+    fine = xp.clip(t, 0, bins - 1).astype(xp.int64)
     count = xp.bincount(fine, minlength=bins)
     below = xp.cumsum(count) - count
     group = xp.minimum(below * groups // n, groups - 1)[fine]
-    total = 0.0
+    sizes, sigmas = [], []
     for g in range(groups):
         part = d[group == g]
         if part.size:
-            total += part.size * (median_abs(part, tiny) / 0.6744897501960817) ** 2
-    return math.sqrt(total / n)
+            sizes.append(int(part.size))
+            sigmas.append(median_abs(part, tiny) / 0.6744897501960817)
+    top = max(sigmas)
+    if not top > 0:
+        return 0.0
+    total = 0.0  # of (sigma / top)^2, as the core sums (squares near 1e154 and above overflow)
+    for size, sigma in zip(sizes, sigmas):
+        r = sigma / top
+        total += size * r * r
+    return top * math.sqrt(total / n)
 
 
 def estimate_noise_correlation(channels):
