@@ -76,10 +76,17 @@ class BlurOperator:
         return self.adjoint_grid(self.embed(y))
 
 
-def _haar_diagonal(x, xp):
+def _blocks(x, xp):
+    """The four samples (a, b, c, e) of each disjoint 2x2 block of the last two axes, in
+    float64 (an odd last row or column left out)."""
     h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
     x = x[..., :h, :w].astype(xp.float64)
-    return (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
+    return x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+
+
+def _haar_diagonal(x, xp):
+    a, b, c, e = _blocks(x, xp)
+    return (a - b - c + e) / 2.0
 
 
 def median_abs(d, tiny=0.0):
@@ -98,9 +105,9 @@ def median_abs(d, tiny=0.0):
         if bool(xp.all(xp.abs(d - k * q) <= 0.01 * q + (k + 1) * tiny)):
             v = float(xp.rint(xp.partition(d, n // 2)[n // 2] / q)) * q
             if v > 0:
-                lo, hi = v - 0.5 * q, v + 0.5 * q
+                lo = v - 0.5 * q
                 below = int(xp.count_nonzero(d < lo))
-                inside = int(xp.count_nonzero((d >= lo) & (d <= hi)))
+                inside = int(xp.count_nonzero((d >= lo) & (d <= v + 0.5 * q)))
                 return lo + (0.5 * n - below) / inside * q
     return float(xp.median(d))
 
@@ -128,12 +135,10 @@ def estimate_noise(image):
         level = (a + b) / 2.0
         used = image[:n]
     else:
-        h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
-        y = x[..., :h, :w]
-        a, b, c, e = y[..., 0::2, 0::2], y[..., 0::2, 1::2], y[..., 1::2, 0::2], y[..., 1::2, 1::2]
+        a, b, c, e = _blocks(x, xp)
         d = xp.abs(a - b - c + e) / 2.0
         level = (a + b + c + e) / 4.0
-        used = image[..., :h, :w]
+        used = image[..., :(x.shape[-2] // 2) * 2, :(x.shape[-1] // 2) * 2]
     tiny = _rounding(image, used)
     d, level = d.ravel(), level.ravel()
     n = int(d.size)
