@@ -12,7 +12,9 @@ In linear light that noise follows the signal (the sRGB curve is steep at the br
 so its level is not one number. Each method runs with its automatic noise level
 (``unblur.estimate_noise``) and, as the anchor measured in the same run, with the RMS of
 the linear-light error it actually has (an oracle no user has): the distance between the
-two columns is what the automatic noise level costs.
+two columns is what the automatic noise level costs. PnP's denoiser is told a noise level
+that follows the brightness (``noise_map='auto'``); 'pnp flat' is the same with one level
+for the whole image (``noise_map='uniform'``).
 """
 
 from __future__ import annotations
@@ -55,10 +57,11 @@ def main(argv=None):
 
     classes = quality.psf_classes()
     images = quality.load_images(args.size, args.images)
-    columns = ("pnp auto", "pnp rms", "tv auto", "tv rms", "blurred")
+    columns = ("pnp auto", "pnp rms", "pnp flat", "tv auto", "tv rms", "blurred")
     print(f"# unblur {unblur.__version__}, {datetime.date.today()}; command: python bench/linear_light.py "
           f"--images {args.images} --size {args.size} --noise {' '.join(map(str, args.noise))} --psf {' '.join(args.psf)}")
-    print("# PSNR dB on the sRGB code values; 'rms': told the RMS of the linear-light error (the anchor)")
+    print("# PSNR dB on the sRGB code values; 'rms': told the RMS of the linear-light error (the anchor); "
+          "'pnp flat': one noise level for the whole image (noise_map='uniform'), where 'auto' follows the brightness")
     print(f"{'image':10s} {'psf':9s} {'noise':>6s} {'estimate':>9s} {'rms':>8s} {'ratio':>6s}  "
           + " ".join(f"{c:>9s}" for c in columns))
     totals = {}
@@ -79,6 +82,7 @@ def main(argv=None):
 
                 row = (score(unblur.pnp_deconvolve(observed, psf)),
                        score(unblur.pnp_deconvolve(observed, psf, noise_sigma=rms)),
+                       score(unblur.pnp_deconvolve(observed, psf, noise_map="uniform")),
                        score(unblur.tv_deconvolve(observed, psf)),
                        score(tv_with_sigma(observed, psf, rms)),
                        score(observed))

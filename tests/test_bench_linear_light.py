@@ -30,7 +30,7 @@ def test_runs_end_to_end(capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("camera"))
     values = [float(v) for v in row.split()[3:]]
-    assert len(values) == 8 and all(np.isfinite(values))
+    assert len(values) == 9 and all(np.isfinite(values))
     assert "## mean PSNR dB" in out
 
 

@@ -170,6 +170,45 @@ def test_noise_estimate_groups_match_the_reference(rng, dtype, shape):
     assert unblur._core.estimate_noise(q) == pytest.approx(ref.estimate_noise(q), rel=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(2047,), (4100,), (90, 95), (130, 131), (3, 70, 66), (5, 257, 254)])
+def test_noise_profile_matches_the_reference(rng, dtype, shape):
+    # The groups' levels are means (summed in another order by each face), their sigmas
+    # medians (the same values); one group under 2,048 blocks.
+    for x in ((rng.random(shape) * rng.random(shape)).astype(dtype),
+              (np.round(rng.random(shape) * 255) / 255).astype(dtype)):
+        levels, sigmas = unblur._core.noise_profile(x)
+        want_levels, want_sigmas = ref.noise_profile(x)
+        blocks = x.size // (2 if x.ndim == 1 else 4)
+        assert len(levels) == len(want_levels) == (1 if blocks < 2048 else min(16, blocks // 1024))
+        np.testing.assert_allclose(levels, want_levels, rtol=1e-12)
+        np.testing.assert_allclose(sigmas, want_sigmas, rtol=1e-12)
+        assert all(a < b for a, b in zip(levels, levels[1:]))
+
+
+def test_noise_profile_follows_the_noise_level(rng, dtype):
+    # Noise of standard deviation 0.002 + 0.04 b on a smooth image of brightness b: each
+    # group's sigma is the level at its mean brightness (each from ~1,000 blocks, so the
+    # MAD's own spread, ~4 %, plus the level's spread within the group); the estimate is
+    # the sizes-weighted RMS of the groups' sigmas.
+    yy, xx = np.mgrid[0:256, 0:256] / 256.0
+    clean = 0.1 + 0.8 * xx * (0.9 + 0.1 * np.cos(4 * yy))
+    noisy = (clean + rng.normal(0, 1, clean.shape) * (0.002 + 0.04 * clean)).astype(dtype)
+    levels, sigmas = unblur.estimate_noise_profile(noisy)
+    assert len(levels) == 16 and levels[0] < 0.15 and levels[-1] > 0.8
+    np.testing.assert_allclose(sigmas, 0.002 + 0.04 * np.asarray(levels), rtol=0.12)
+    assert unblur.estimate_noise(noisy) == pytest.approx(float(np.sqrt(np.mean(np.square(sigmas)))), rel=0.01)
+    # A channel axis: one profile per channel.
+    profiles = unblur.estimate_noise_profile(np.stack([noisy, noisy[::-1]], axis=0), channel_axis=0)
+    assert len(profiles) == 2
+    np.testing.assert_allclose(profiles[1][0], levels, rtol=1e-12)
+    with pytest.raises(ValueError, match="too small"):
+        unblur.estimate_noise_profile(np.zeros((1, 5)))
+    bad = noisy.copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        unblur.estimate_noise_profile(bad)
+
+
 def test_noise_estimate_of_non_finite_or_huge_data(rng):
     # The core refuses NaN and infinity itself (native callers skip the Python checks);
     # samples near the double's limit, whose block means overflow, still give the

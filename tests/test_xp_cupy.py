@@ -291,6 +291,13 @@ def test_estimate_noise(fake_cupy, rng, dtype):
     for kw, x in [({}, img[..., 0]), ({"channel_axis": -1}, img), ({}, img[:, :, 0][:, :41])]:
         got, _ = measured(cp, 0, unblur.estimate_noise, cp.asarray(x), **kw)
         assert isinstance(got, float) and got == pytest.approx(unblur.estimate_noise(x, **kw), rel=1e-6)
+    # The profile, on a larger image (several groups): the CuPy fallback against the core.
+    big = (rng.random((130, 128)) * (1 + rng.normal(0, 0.05, (130, 128)))).astype(dtype)
+    (levels, sigmas), _ = measured(cp, 0, unblur.estimate_noise_profile, cp.asarray(big))
+    want_levels, want_sigmas = unblur.estimate_noise_profile(big)
+    assert isinstance(levels, np.ndarray) and len(levels) == len(want_levels) == 4
+    np.testing.assert_allclose(levels, want_levels, rtol=1e-9)
+    np.testing.assert_allclose(sigmas, want_sigmas, rtol=1e-9)
 
 
 # ---- deconvolution -------------------------------------------------------------------------

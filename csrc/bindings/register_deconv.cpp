@@ -90,6 +90,18 @@ void register_deconv(py::module_& m) {
       return estimate_noise<T>(p, s, threads);
     });
   }, py::arg("image"), py::arg("threads") = 0);
+
+  m.def("noise_profile", [](const py::array& image, int threads) {
+    const NoiseGroups g = dispatch_real(image, "image", [&](auto tag) {
+      using T = decltype(tag);
+      const T* p = cptr<T>(image, "image");
+      Shape s = shape_of(image);
+      py::gil_scoped_release release;
+      return noise_groups<T>(p, s, threads);
+    });
+    return py::make_tuple(g.levels, g.sigmas);
+  }, py::arg("image"), py::arg("threads") = 0,
+     "estimate_noise's brightness groups: (levels, sigmas), each group's mean 2x2-block level and MAD sigma.");
 }
 
 }  // namespace unblur::bindings

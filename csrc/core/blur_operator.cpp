@@ -192,7 +192,7 @@ static double median_abs_detail(std::vector<double>& d, double tiny) {
 }
 
 template <typename T>
-double estimate_noise(const T* image, const Shape& shape, int threads) {
+NoiseGroups noise_groups(const T* image, const Shape& shape, int threads) {
   require_shape(shape, "image");
   const auto d = pad_to_3d(shape);
   // Pairs along the two leading image axes (for 1-D, consecutive samples): each block's
@@ -253,7 +253,15 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
   // same sigma (on the benchmark's cases the mean ratio to the truth moved from 1.026 to
   // 1.029); an image under 2,048 blocks keeps one group.
   const std::size_t groups = std::min<std::size_t>(16, std::max<std::size_t>(1, n / 1024));
-  if (groups == 1) return median_abs_detail(detail, tiny) / 0.6744897501960817;  // Phi^-1(3/4): MAD of a unit normal
+  NoiseGroups out;
+  if (groups == 1) {
+    double mean = 0;
+    for (double v : level) mean += v / static_cast<double>(n);
+    out.sizes = {n};
+    out.levels = {mean};
+    out.sigmas = {median_abs_detail(detail, tiny) / 0.6744897501960817};  // Phi^-1(3/4): MAD of a unit normal
+    return out;
+  }
   constexpr std::ptrdiff_t kBins = 4096;
   const auto [lo_it, hi_it] = std::minmax_element(level.begin(), level.end());
   const double lo = *lo_it, hi = *hi_it;
@@ -277,26 +285,42 @@ double estimate_noise(const T* image, const Shape& shape, int threads) {
   }
   std::vector<std::size_t> start(groups + 1, 0);
   for (std::size_t g = 0; g < groups; ++g) start[g + 1] = start[g] + size[g];
-  std::vector<double> sorted(n);
+  std::vector<double> sorted(n), level_sum(groups, 0.0);
   std::vector<std::size_t> fill(start.begin(), start.end() - 1);
-  for (std::size_t i = 0; i < n; ++i) sorted[fill[group_of[static_cast<std::size_t>(bin[i])]]++] = detail[i];
-  std::vector<double> part, sigma(groups, 0.0);
-  double top = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t g = group_of[static_cast<std::size_t>(bin[i])];
+    sorted[fill[g]++] = detail[i];
+    level_sum[g] += level[i] / static_cast<double>(size[g]);  // (a mean of levels near 1e308 must not overflow)
+  }
+  std::vector<double> part;
   for (std::size_t g = 0; g < groups; ++g) {
     if (size[g] == 0) continue;
     part.assign(sorted.begin() + static_cast<std::ptrdiff_t>(start[g]), sorted.begin() + static_cast<std::ptrdiff_t>(start[g + 1]));
-    sigma[g] = median_abs_detail(part, tiny) / 0.6744897501960817;
-    top = std::max(top, sigma[g]);
+    out.sizes.push_back(size[g]);
+    out.levels.push_back(level_sum[g]);
+    out.sigmas.push_back(median_abs_detail(part, tiny) / 0.6744897501960817);
+  }
+  return out;
+}
+
+template <typename T>
+double estimate_noise(const T* image, const Shape& shape, int threads) {
+  const NoiseGroups g = noise_groups(image, shape, threads);
+  if (g.sizes.size() == 1) return g.sigmas[0];
+  double top = 0;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < g.sizes.size(); ++i) {
+    top = std::max(top, g.sigmas[i]);
+    n += g.sizes[i];
   }
   if (!(top > 0)) return 0.0;
   double sum_sq = 0;  // of (sigma / top)^2: the squares of sigmas near 1e154 and above overflow
-  for (std::size_t g = 0; g < groups; ++g) {
-    const double r = sigma[g] / top;
-    sum_sq += static_cast<double>(size[g]) * r * r;
+  for (std::size_t i = 0; i < g.sizes.size(); ++i) {
+    const double r = g.sigmas[i] / top;
+    sum_sq += static_cast<double>(g.sizes[i]) * r * r;
   }
   return top * std::sqrt(sum_sq / static_cast<double>(n));
 }
-
 
 template <typename T>
 void DeconvModel<T>::extract(const T* estimate, T* out) const {
@@ -363,5 +387,7 @@ template DeconvModel<double> make_deconv_model<double>(const double*, const Shap
                                                      DeconvBoundary, int, bool);
 template double estimate_noise<float>(const float*, const Shape&, int);
 template double estimate_noise<double>(const double*, const Shape&, int);
+template NoiseGroups noise_groups<float>(const float*, const Shape&, int);
+template NoiseGroups noise_groups<double>(const double*, const Shape&, int);
 
 }  // namespace unblur

@@ -22,6 +22,7 @@
 
 #include <complex>
 #include <memory>
+#include <vector>
 
 #include "core/array.hpp"
 #include "core/fft.hpp"
@@ -96,6 +97,17 @@ class BlurOperator {
 /// for images smaller than 2x2 (2 in 1-D).
 template <typename T>
 double estimate_noise(const T* image, const Shape& shape, int threads = 0);
+
+/// estimate_noise's brightness groups, in the order of their levels: each non-empty
+/// group's number of 2x2 blocks (1-D: pairs), mean block level and MAD sigma. The noise
+/// level as a function of brightness (photon noise, sRGB decoded to linear light), which
+/// plug-and-play turns into the denoiser's noise-level map. One group under 2,048 blocks.
+struct NoiseGroups {
+  std::vector<std::size_t> sizes;
+  std::vector<double> levels, sigmas;
+};
+template <typename T>
+NoiseGroups noise_groups(const T* image, const Shape& shape, int threads = 0);
 
 }  // namespace unblur
 

@@ -20,7 +20,7 @@ from . import _backend, _core, data, fft, io, metrics, psf
 from ._blind import blind_richardson_lucy, estimate_psf, restore
 from ._convolve import *  # noqa: F401,F403  (convolve)
 from ._convolve import __all__ as _convolve_all
-from ._deconv_common import estimate_noise
+from ._deconv_common import estimate_noise, estimate_noise_profile
 from ._deconvolve import deconvolve
 from ._filters import *  # noqa: F401,F403  (gaussian_filter)
 from ._filters import __all__ as _filters_all
@@ -39,8 +39,8 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
-__all__ = ["data", "fft", "io", "metrics", "psf", "estimate_noise", "deconvolve", "estimate_psf", "restore",
-           "blind_richardson_lucy", "pnp_deconvolve", "get_threads", "set_threads", "get_memory_limit", "set_memory_limit", "info",
+__all__ = ["data", "fft", "io", "metrics", "psf", "estimate_noise", "estimate_noise_profile", "deconvolve", "estimate_psf",
+           "restore", "blind_richardson_lucy", "pnp_deconvolve", "get_threads", "set_threads", "get_memory_limit", "set_memory_limit", "info",
            "__version__"]
 __all__ += list(_convolve_all) + list(_filters_all) + list(_rl_all) + list(_tv_all) + list(_wiener_all)
 

@@ -32,6 +32,12 @@ CG_ITERATIONS = 30
 # at no extra cost; 'mean' averages all 8 at every step (8 times the denoiser's work).
 SELF_ENSEMBLE = "cycle"
 SELF_ENSEMBLE_MODES = ("cycle", "mean", "none")
+# The denoiser's noise level per pixel (pnp_deconvolve's noise_map): 'brightness'
+# follows the noise's level at each pixel's brightness (estimate_noise's groups); on
+# 8-bit sRGB photographs decoded to linear light it gained +2.8 / +2.4 dB with defocus,
+# where one level for the whole image fell below the blurred input on rocket, and
+# white noise moved by <= 0.01 dB (bench/RESULTS.md, 2026-12-07, session 20).
+NOISE_MAP_MODES = ("auto", "brightness", "uniform")
 
 _default_denoisers = {}
 
@@ -157,11 +163,12 @@ def _unorient(v, t, xp):
 
 def _oriented(denoise, v, s, transforms, xp):
     """The denoiser's output for v, seen through each of `transforms` (indices into the
-    8 flips/rotations) and brought back: their mean, each output checked."""
+    8 flips/rotations) and brought back: their mean, each output checked. `s`: a number,
+    or a noise-level map of v's spatial shape, turned with v."""
     out = None
     for t in transforms:
         w = _orient(v, t, xp)
-        d = _unorient(_checked(denoise(w, s), w, xp), t, xp)
+        d = _unorient(_checked(denoise(w, s if isinstance(s, float) else _orient(s, t, xp)), w, xp), t, xp)
         out = d if out is None else out + d
     return out if len(transforms) == 1 else out / len(transforms)
 
@@ -180,10 +187,58 @@ def _checked(z, x, xp):
     return z
 
 
+def _box3(v, xp):
+    """The mean over each pixel's 3 x 3 neighbourhood (edges repeated)."""
+    h, w = v.shape
+    p = xp.pad(v, 1, mode="edge")
+    return sum(p[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+def _noise_maps(stack, psf, boundary, threads, xp):
+    """Per channel, the noise's level at each pixel of the model's grid relative to its
+    RMS over the observation (a map of RMS 1), or None where the profile is all 0.
+
+    The level at brightness b is interpolated between estimate_noise's groups (their
+    mean level and MAD sigma; held constant beyond the first and last), b the 3 x 3
+    mean of the observation (edge values carried into the halo, as PnP's start). Each
+    estimate x_k mixes the observation's noise over the PSF's support, so the variance
+    map is spread by the PSF: a bright sky's noise reaches the dark edge beside it."""
+    from ._convolve import convolve
+
+    offset = (0, 0) if boundary == "periodic" else tuple(k // 2 for k in psf.shape)
+    maps = []
+    for g in stack:
+        levels, sigmas = _deconv_common.noise_profile(g)
+        b = _box3(_start(g, psf.shape, boundary, xp).astype(xp.float64), xp)
+        level = xp.interp(b, xp.asarray(levels, dtype=xp.float64), xp.asarray(sigmas, dtype=xp.float64))
+        top = max(sigmas)
+        if not top > 0:
+            return None
+        var = convolve((level / top) ** 2, psf.astype(xp.float64), boundary="nearest", threads=threads or None)
+        m = xp.sqrt(xp.maximum(var, 0.0))
+        window = tuple(slice(o, o + n) for o, n in zip(offset, g.shape))
+        rms = float(xp.sqrt(xp.mean(m[window] ** 2)))
+        if not rms > 0:
+            return None
+        maps.append(m / rms)
+    return maps
+
+
+def _levels(s, maps, joint, xp, dtype):
+    """Step k's noise levels for the denoiser: s itself, or per channel (one for a joint
+    model: the channels' RMS) s times the relative map, at least SIGMA_FLOOR."""
+    if maps is None:
+        return [s]
+    if joint:
+        maps = [xp.sqrt(sum(m * m for m in maps) / len(maps))]
+    return [xp.maximum(s * m, SIGMA_FLOOR).astype(dtype) for m in maps]
+
+
 def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback,
-                      self_ensemble="none"):
+                      self_ensemble="none", maps=None):
     """HQS on C channels at once (stack: C spatial arrays); `joint` denoises (H, W, C)
-    in one call, else each channel alone; `self_ensemble` as in pnp_deconvolve."""
+    in one call, else each channel alone; `self_ensemble` as in pnp_deconvolve; `maps`:
+    None, or per channel the relative noise-level map on the grid (_noise_maps)."""
     props = [_data_step(g, psf, boundary, threads, xp, cuda) for g in stack]
     z = [_start(g, psf.shape, boundary, xp) for g in stack]
     x = [zi.copy() for zi in z]
@@ -195,11 +250,12 @@ def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, thre
         cg.append([int(i["iterations"]) for _, i in steps])
         prev = z
         transforms = {"none": (0,), "cycle": (k % 8,), "mean": tuple(range(8))}[self_ensemble]
+        levels = _levels(s, maps, joint, xp, stack[0].dtype)
         if joint:
-            d = _oriented(denoise, xp.stack(x, axis=-1), s, transforms, xp)
+            d = _oriented(denoise, xp.stack(x, axis=-1), levels[0], transforms, xp)
             z = [xp.ascontiguousarray(d[..., c]) for c in range(len(x))]
         else:
-            z = [_oriented(denoise, xi, s, transforms, xp) for xi in x]
+            z = [_oriented(denoise, xi, levels[c % len(levels)], transforms, xp) for c, xi in enumerate(x)]
         if callback is not None:
             num = sum(float(((zi - pi).astype(xp.float64) ** 2).sum()) for zi, pi in zip(z, prev))
             den = sum(float((pi.astype(xp.float64) ** 2).sum()) for pi in prev)
@@ -210,7 +266,7 @@ def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, thre
     return z, cg
 
 
-def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=ITERATIONS, lam=LAM,
+def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="auto", iterations=ITERATIONS, lam=LAM,
                    sigma_start=SIGMA_START, self_ensemble=SELF_ENSEMBLE, boundary="auto", channel_axis=None,
                    return_info=False, callback=None, threads=None):
     """Plug-and-play deconvolution: half-quadratic splitting with a learned denoiser.
@@ -244,7 +300,18 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
         image's array type. A grey model is run on each channel; a model whose
         ``channels`` equals the image's channel count denoises them together.
     noise_sigma : float >= 0 or 'auto'
-        The observation's noise standard deviation; 'auto': :func:`unblur.estimate_noise`.
+        The observation's noise standard deviation (its RMS where the level varies);
+        'auto': :func:`unblur.estimate_noise`.
+    noise_map : {'auto', 'brightness', 'uniform'}
+        How the denoiser's noise level varies over the image. 'brightness': with the
+        brightness, as the observation's noise does where it follows the signal (photon
+        noise; an sRGB photograph decoded to linear light, whose highlights carry
+        several times the shadows' noise): the noise level of each brightness (the groups
+        of :func:`unblur.estimate_noise`) at each pixel's local brightness, spread by the
+        PSF and scaled to the RMS `noise_sigma`; white noise gives a flat map.
+        'uniform': one level for the whole image. 'auto' (the default): 'brightness' for
+        unblur's models (the shipped ones and ONNX files, whose contract takes a
+        noise-level map), 'uniform' for other callables, which get a number.
     iterations : int >= 1
         Outer iterations (denoiser calls), at most 100,000.
     lam : float > 0
@@ -269,8 +336,9 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     channel_axis : int, optional
         Colour axis.
     return_info : bool
-        Also return a dict: method, boundary, noise_sigma, iterations, sigmas, alphas,
-        cg_iterations (per iteration and channel), grid_shape, self_ensemble.
+        Also return a dict: method, boundary, noise_sigma, noise_map ('brightness' or
+        'uniform': the one used), iterations, sigmas, alphas, cg_iterations (per
+        iteration and channel), grid_shape, self_ensemble.
     callback : callable, optional
         Called after each iteration with a dict (iteration, max_iterations,
         relative_change of z, objective None, sigma, alpha); returning False stops.
@@ -297,6 +365,15 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     10,000-step grey model; worst case against TV -0.10 -> -0.07 dB) at the same cost;
     'mean' gains another +0.01 dB over 'cycle' on the benchmark's images in 6.7 times
     the time (bench/RESULTS.md).
+
+    With ``noise_map='brightness'`` the denoiser's level at step k is
+    :math:`\\sigma_k\\, r(p)` (at least 0.5/255), :math:`r` the relative noise-level map
+    (RMS 1 over the observation), while the data step keeps the scalar
+    :math:`\\alpha_k`: the noise an estimate :math:`x_k` carries is the observation's,
+    filtered, so it scales with the local level. On 8-bit sRGB photographs restored in
+    linear light (bench/linear_light.py) it gained +2.8 / +2.4 dB at noise 0.01 / 0.03
+    with a defocus blur and +0.05 / +0.4 with a Gaussian one over a uniform level, and
+    moved bench/quality.py's white-noise cases by at most 0.01 dB.
 
     References
     ----------
@@ -329,6 +406,10 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
         raise ValueError(f"iterations must be <= {MAX_ITERATIONS} (each is a denoiser run), got {iterations}")
     lam = _validate.positive_float(lam, "lam")
     sigma_start = _validate.positive_float(sigma_start, "sigma_start")
+    if not isinstance(noise_map, str):
+        raise TypeError(f"noise_map must be one of {NOISE_MAP_MODES}, got {type(noise_map).__name__}")
+    if noise_map not in NOISE_MAP_MODES:
+        raise ValueError(f"noise_map must be one of {NOISE_MAP_MODES}, got {noise_map!r}")
     if not isinstance(self_ensemble, str):
         raise TypeError(f"self_ensemble must be one of {SELF_ENSEMBLE_MODES}, got {type(self_ensemble).__name__}")
     if self_ensemble not in SELF_ENSEMBLE_MODES:
@@ -371,8 +452,13 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     sigmas, alphas = schedule(sigma, iterations=iterations, lam=lam, sigma_start=sigma_start)
     cuda = None if xp is np else _backend.gpu_engine()
     joint = channels > 1 and getattr(denoise, "channels", 1) == channels
+    if noise_map == "auto":
+        from .models import Runner
+
+        noise_map = "brightness" if isinstance(denoise, Runner) else "uniform"
+    maps = _noise_maps(stack, psf, boundary, threads, xp) if noise_map == "brightness" else None
     z, cg = _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback,
-                              self_ensemble)
+                              self_ensemble, maps)
     if grey_as_rgb:
         z, cg = z * channels, [c * channels for c in cg]
     offset = (0, 0) if boundary == "periodic" else tuple(k // 2 for k in psf.shape)
@@ -381,7 +467,7 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", iterations=
     out = outs[0] if channel_axis is None else xp.ascontiguousarray(xp.stack(outs, axis=channel_axis))
     if not return_info:
         return out
-    info = dict(method="pnp", boundary=boundary, noise_sigma=sigma, iterations=len(cg), sigmas=sigmas[:len(cg)],
+    info = dict(method="pnp", boundary=boundary, noise_sigma=sigma, noise_map=noise_map, iterations=len(cg), sigmas=sigmas[:len(cg)],
                 alphas=alphas[:len(cg)], cg_iterations=cg if channels > 1 else [c[0] for c in cg],
                 grid_shape=tuple(int(s) for s in z[0].shape), joint_channels=joint, self_ensemble=self_ensemble,
                 grey_as_rgb=grey_as_rgb, noise_correlation=noise_correlation)

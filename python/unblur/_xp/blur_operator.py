@@ -121,11 +121,10 @@ def _rounding(x, used):
     return 2.0 * float(xp.finfo(x.dtype).eps) * float(xp.abs(used).max())
 
 
-def estimate_noise(image):
-    """RMS noise: median(|Haar diagonal detail|) / 0.6745 over 2x2 blocks of the last two
-    axes (:func:`median_abs`: interpolated on quantised data), in K = n // 1024 groups
-    (1 to 16) of blocks by their mean, combined as an RMS over the blocks, as the core's
-    estimate_noise (blur_operator.cpp says why and how the groups are cut)."""
+def _noise_groups(image):
+    """The brightness groups of estimate_noise: (sizes, sigmas, levels), each group's
+    number of 2x2 blocks (1-D: pairs), MAD sigma and mean block level, in the order of
+    their levels. One group under 2,048 blocks."""
     xp = namespace(image)
     x = image.astype(xp.float64)
     if x.ndim == 1:
@@ -144,7 +143,7 @@ def estimate_noise(image):
     n = int(d.size)
     groups = min(16, max(1, n // 1024))
     if groups == 1:
-        return median_abs(d, tiny) / 0.6744897501960817
+        return [n], [median_abs(d, tiny) / 0.6744897501960817], [float(xp.sum(level / n))]
     bins = 4096
     lo, hi = float(level.min()), float(level.max())
     scale = bins / (hi - lo) if hi > lo else 0.0
@@ -153,12 +152,25 @@ def estimate_noise(image):
     count = xp.bincount(fine, minlength=bins)
     below = xp.cumsum(count) - count
     group = xp.minimum(below * groups // n, groups - 1)[fine]
-    sizes, sigmas = [], []
+    sizes, sigmas, levels = [], [], []
     for g in range(groups):
-        part = d[group == g]
+        inside = group == g
+        part = d[inside]
         if part.size:
             sizes.append(int(part.size))
             sigmas.append(median_abs(part, tiny) / 0.6744897501960817)
+            levels.append(float(xp.sum(level[inside] / part.size)))  # (as the core: no overflow near 1e308)
+    return sizes, sigmas, levels
+
+
+def estimate_noise(image):
+    """RMS noise: median(|Haar diagonal detail|) / 0.6745 over 2x2 blocks of the last two
+    axes (:func:`median_abs`: interpolated on quantised data), in K = n // 1024 groups
+    (1 to 16) of blocks by their mean, combined as an RMS over the blocks, as the core's
+    estimate_noise (blur_operator.cpp says why and how the groups are cut)."""
+    sizes, sigmas, _ = _noise_groups(image)
+    if len(sizes) == 1:
+        return sigmas[0]
     top = max(sigmas)
     if not top > 0:
         return 0.0
@@ -166,7 +178,14 @@ def estimate_noise(image):
     for size, sigma in zip(sizes, sigmas):
         r = sigma / top
         total += size * r * r
-    return top * math.sqrt(total / n)
+    return top * math.sqrt(total / sum(sizes))
+
+
+def noise_profile(image):
+    """The noise level as a function of brightness: (levels, sigmas), the mean 2x2-block
+    level and MAD sigma of each of estimate_noise's brightness groups, levels ascending."""
+    _, sigmas, levels = _noise_groups(image)
+    return levels, sigmas
 
 
 def estimate_noise_correlation(channels):
