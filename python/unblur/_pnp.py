@@ -200,28 +200,56 @@ def _noise_maps(stack, psf, boundary, threads, xp):
 
     The level at brightness b is interpolated between estimate_noise's groups (their
     mean level and MAD sigma; held constant beyond the first and last), b the 3 x 3
-    mean of the observation (edge values carried into the halo, as PnP's start). Each
-    estimate x_k mixes the observation's noise over the PSF's support, so the variance
-    map is spread by the PSF: a bright sky's noise reaches the dark edge beside it."""
+    mean of the observation (edge values carried into the halo, as PnP's start)."""
+    levels = []
+    for g in stack:
+        at, sigmas = _deconv_common.noise_profile(g)
+        b = _box3(_start(g, psf.shape, boundary, xp).astype(xp.float64), xp)
+        levels.append(xp.interp(b, xp.asarray(at, dtype=xp.float64), xp.asarray(sigmas, dtype=xp.float64)))
+    return _relative_maps(levels, [g.shape for g in stack], psf, boundary, threads, xp)
+
+
+def _relative_maps(levels, shapes, psf, boundary, threads, xp):
+    """Noise levels on the grid (per channel) as maps of RMS 1 over the observation, or
+    None where every level is 0. Each estimate x_k mixes the observation's noise over
+    the PSF's support, so the variance map is spread by the PSF: a bright sky's noise
+    reaches the dark edge beside it."""
     from ._convolve import convolve
 
     offset = (0, 0) if boundary == "periodic" else tuple(k // 2 for k in psf.shape)
     maps = []
-    for g in stack:
-        levels, sigmas = _deconv_common.noise_profile(g)
-        b = _box3(_start(g, psf.shape, boundary, xp).astype(xp.float64), xp)
-        level = xp.interp(b, xp.asarray(levels, dtype=xp.float64), xp.asarray(sigmas, dtype=xp.float64))
-        top = max(sigmas)
+    for level, shape in zip(levels, shapes):
+        top = float(level.max())
         if not top > 0:
             return None
         var = convolve((level / top) ** 2, psf.astype(xp.float64), boundary="nearest", threads=threads or None)
         m = xp.sqrt(xp.maximum(var, 0.0))
-        window = tuple(slice(o, o + n) for o, n in zip(offset, g.shape))
+        window = tuple(slice(o, o + n) for o, n in zip(offset, shape))
         rms = float(xp.sqrt(xp.mean(m[window] ** 2)))
         if not rms > 0:
             return None
         maps.append(m / rms)
     return maps
+
+
+def _given_maps(noise_sigma, image, channel_axis, spatial, xp):
+    """noise_sigma given as an array: per channel, the map (float64), checked: the
+    image's array type, real, finite, >= 0, of the image's spatial shape (one map for
+    every channel) or of its whole shape (one per channel)."""
+    _validate.like_image(noise_sigma, xp, "noise_sigma")
+    dtype = getattr(noise_sigma, "dtype", None)
+    if dtype is None or dtype == object or dtype.kind not in "fiu":
+        raise TypeError(f"noise_sigma must be a number, 'auto' or a real array, got dtype {dtype}")
+    shape = tuple(noise_sigma.shape)
+    if shape not in (tuple(spatial), tuple(image.shape)):
+        raise ValueError(f"noise_sigma as an array is the noise's standard deviation per pixel: shape {tuple(spatial)}"
+                         + (f" or {tuple(image.shape)}" if channel_axis is not None else "") + f", got {shape}")
+    m = noise_sigma.astype(xp.float64)
+    if not bool(xp.isfinite(m).all()) or bool((m < 0).any()):
+        raise ValueError("noise_sigma must be finite and >= 0 everywhere")
+    if channel_axis is None or shape == tuple(spatial):
+        return [m] * (1 if channel_axis is None else image.shape[channel_axis])
+    return [xp.ascontiguousarray(c) for c in xp.moveaxis(m, channel_axis, 0)]
 
 
 def _levels(s, maps, joint, xp, dtype):
@@ -299,16 +327,20 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
         (docs/models.md). Or any callable ``denoiser(image, sigma) -> image`` on the
         image's array type. A grey model is run on each channel; a model whose
         ``channels`` equals the image's channel count denoises them together.
-    noise_sigma : float >= 0 or 'auto'
+    noise_sigma : float >= 0, 'auto' or array
         The observation's noise standard deviation (its RMS where the level varies);
-        'auto': :func:`unblur.estimate_noise`.
+        'auto': :func:`unblur.estimate_noise`. An array: the standard deviation at each
+        pixel (a calibrated camera's :math:`\\sqrt{g\\,I + \\sigma_{read}^2}`, say), of the
+        image's spatial shape or, with `channel_axis`, its whole shape; the schedule
+        runs down to its RMS and, unless ``noise_map='uniform'``, it is the map.
     noise_map : {'auto', 'brightness', 'uniform'}
         How the denoiser's noise level varies over the image. 'brightness': with the
         brightness, as the observation's noise does where it follows the signal (photon
         noise; an sRGB photograph decoded to linear light, whose highlights carry
         several times the shadows' noise): the noise level of each brightness (the groups
         of :func:`unblur.estimate_noise`) at each pixel's local brightness, spread by the
-        PSF and scaled to the RMS `noise_sigma`; white noise gives a flat map.
+        PSF and scaled to the RMS `noise_sigma` (an array `noise_sigma` is the map
+        itself, spread by the PSF likewise); white noise gives a flat map.
         'uniform': one level for the whole image. 'auto' (the default): 'brightness' for
         unblur's models (the shipped ones and ONNX files, whose contract takes a
         noise-level map), 'uniform' for other callables, which get a number.
@@ -443,11 +475,15 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     grid_n = _memory.grid_elements(spatial, psf.shape, boundary)
     _memory.require("pnp_deconvolve", _memory.quadratic_bytes(spatial, psf.shape, boundary, image.dtype.itemsize)
                     + grid_n * image.dtype.itemsize * (4 * channels), xp)
-    if noise_sigma == "auto":
+    given = None
+    if isinstance(noise_sigma, str):
+        if noise_sigma != "auto":
+            raise ValueError(f"noise_sigma must be 'auto', a number >= 0 or an array, got {noise_sigma!r}")
         sigma = float(_deconv_common.estimate_noise(image, channel_axis=channel_axis))
+    elif getattr(noise_sigma, "ndim", 0) > 0:
+        given = _given_maps(noise_sigma, image, channel_axis, spatial, xp)
+        sigma = math.sqrt(sum(float(xp.mean(m * m)) for m in given) / len(given))
     else:
-        if isinstance(noise_sigma, str):
-            raise ValueError(f"noise_sigma must be 'auto' or a number >= 0, got {noise_sigma!r}")
         sigma = _validate.nonnegative_float(noise_sigma, "noise_sigma")
     sigmas, alphas = schedule(sigma, iterations=iterations, lam=lam, sigma_start=sigma_start)
     cuda = None if xp is np else _backend.gpu_engine()
@@ -456,7 +492,14 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
         from .models import Runner
 
         noise_map = "brightness" if isinstance(denoise, Runner) else "uniform"
-    maps = _noise_maps(stack, psf, boundary, threads, xp) if noise_map == "brightness" else None
+    maps = None
+    if noise_map == "brightness" and given is not None:
+        if grey_as_rgb:
+            given = given[:1]
+        grid = [_start(m, psf.shape, boundary, xp) for m in given]
+        maps = _relative_maps(grid, [m.shape for m in given], psf, boundary, threads, xp)
+    elif noise_map == "brightness":
+        maps = _noise_maps(stack, psf, boundary, threads, xp)
     z, cg = _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback,
                               self_ensemble, maps)
     if grey_as_rgb:
