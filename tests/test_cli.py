@@ -178,6 +178,11 @@ def test_bad_inputs_are_one_line_each_and_the_batch_goes_on(files, capsys):
     (["restore", "{d}/blurred.png", "--threads", "0"], "--threads must be >= 1"),
     (["restore", "{d}/blurred.png", "-o", "{d}/out.bmp"], "writes .png, .jpg, .tif and .npy"),
     (["restore", "{d}/blurred.png", "--device", "gpu"], "--device gpu needs CuPy and a CUDA GPU"),
+    (["restore", "{d}/blurred.png", "--noise-sigma", "-0.01"], "--noise-sigma must be a finite number >= 0"),
+    (["deconvolve", "{d}/blurred.png", "--psf", "disk:radius=2", "--noise-sigma", "nan"],
+     "--noise-sigma must be a finite number >= 0"),
+    (["deconvolve", "{d}/blurred.png", "--psf", "disk:radius=2", "--method", "wiener", "--noise-sigma", "0.01"],
+     "--noise-sigma applies to --method auto, tv, rl, pnp; not wiener"),
 ])
 def test_bad_command_lines(files, capsys, argv, message):
     if "gpu" in argv and unblur._backend.cupy_available():
@@ -244,6 +249,61 @@ def test_pnp_from_the_command_line(files, capsys):
     assert status == 0, err
     doc = json.loads(out)["results"][0]
     assert doc["model"] == "motion" and doc["method"] == "pnp"
+
+
+@pytest.mark.parametrize("method", ["auto", "rl", "pnp"])
+def test_noise_sigma_rescues_a_jpeg(tmp_path, capsys, method):
+    """A JPEG removes the finest details, where the noise is estimated, so every automatic
+    method under-regularises it; told the noise the photograph had before compression,
+    each does its job. Measured on this 130 x 130 grey crop (defocus 3 in linear light,
+    noise 0.01, quality 90), PSNR against the sharp code values: TV (auto) 21.01 -> 28.32
+    dB, RL 17.75 -> 27.34, PnP 14.36 -> 28.71 (the JPEG itself 25.23). The bounds: above
+    the JPEG by 1.0 dB (half the smallest gain, RL's +2.1) and above the automatic run by
+    3 dB (under half the smallest gain, TV's +7.3)."""
+    if method == "pnp":
+        pytest.importorskip("onnxruntime")
+    sharp = unblur.data.astronaut()[40:176, 120:256, 1].astype(np.float64) / 255
+    psf = unblur.psf.disk(3.0)
+    light = unblur.convolve(unblur.io.srgb_to_linear(sharp), psf, mode="valid")
+    code = unblur.io.linear_to_srgb(light) + np.random.default_rng(0).normal(0, 0.01, light.shape)
+    PILImage.fromarray(np.round(np.clip(code, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "in.jpg", quality=90)
+    truth = sharp[3:-3, 3:-3]
+
+    def psnr(name):
+        got = np.asarray(PILImage.open(tmp_path / name), dtype=np.float64) / 255
+        return float(unblur.metrics.psnr(truth, got, data_range=1))
+
+    runs = {}
+    for extra in ([], ["--noise-sigma", "0.01"]):
+        status, out, err = _run(capsys, "deconvolve", str(tmp_path / "in.jpg"), "--psf", "disk:radius=3",
+                                "--method", method, "-o", str(tmp_path / "out.png"), "--overwrite", "-q", *extra)
+        assert status == 0, err
+        runs[bool(extra)] = psnr("out.png")
+    jpeg = psnr("in.jpg")
+    assert runs[True] > jpeg + 1.0
+    assert runs[True] > runs[False] + 3.0
+
+
+def test_noise_sigma_in_linear_light_follows_the_srgb_curve():
+    """--noise-sigma is in the file's code values; decoded to linear light it becomes the
+    noise sigma times the curve's slope (a map for PnP, its RMS for the others)."""
+    class Args:
+        method = "tv"
+
+    img = unblur.io.Image(np.full((8, 8), 0.5, np.float32), linear=True)
+    code = float(unblur.io.linear_to_srgb(np.array([0.5]))[0])
+    slope = 2.4 / 1.055 * ((code + 0.055) / 1.055) ** 1.4
+    # The slope is the inverse curve's derivative: a small step in code values moves light by it.
+    step = 1e-6
+    up, down = unblur.io.srgb_to_linear(np.array([code + step, code - step]))
+    numeric = (up - down) / (2 * step)
+    assert slope == pytest.approx(numeric, rel=1e-6)
+    got = cli._noise_params(Args, 0.01, img, img.data, None)
+    assert got["noise_sigma"] == pytest.approx(0.01 * slope, rel=1e-5)
+    Args.method = "pnp"
+    got = cli._noise_params(Args, 0.01, img, img.data, None)
+    np.testing.assert_allclose(got["noise_sigma"], 0.01 * slope, rtol=1e-5)
+    assert got["noise_sigma"].shape == (8, 8)
 
 
 def test_an_output_that_is_a_link_to_an_input_never_replaces_it(files, capsys):

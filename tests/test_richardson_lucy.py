@@ -258,6 +258,30 @@ def test_automatic_stopping(rng):
     assert info1["stopped_by"] in ("max_iterations", "discrepancy")
 
 
+@pytest.mark.parametrize("boundary", ["auto", "periodic"])
+def test_a_given_noise_level_is_the_stops_target(rng, boundary):
+    """noise_sigma replaces the estimate as the discrepancy target: the estimate itself,
+    given, is the same run; a larger level stops earlier; units scale with the data."""
+    g, psf, _ = _blurred(rng, (64, 64), (9, 9), np.float64, noise=0.02)
+    auto, info = unblur.richardson_lucy(g, psf, boundary=boundary, return_info=True)
+    same, same_info = unblur.richardson_lucy(g, psf, boundary=boundary, noise_sigma=info["noise_sigma"],
+                                             return_info=True)
+    np.testing.assert_array_equal(same, auto)
+    assert same_info["iterations"] == info["iterations"]
+    _, big = unblur.richardson_lucy(g, psf, boundary=boundary, noise_sigma=0.04, return_info=True)
+    assert big["noise_sigma"] == 0.04 and big["stopped_by"] == "discrepancy" and big["residual"] <= 0.04**2
+    assert big["iterations"] < info["iterations"]
+    c = 2.0**-20
+    scaled, scaled_info = unblur.richardson_lucy(g * c, psf, boundary=boundary, noise_sigma=0.04 * c,
+                                                 return_info=True)
+    assert scaled_info["iterations"] == big["iterations"] and scaled_info["noise_sigma"] == 0.04 * c
+    # Colour: the same level for every channel.
+    rgb = np.stack([g, g * 0.5], axis=-1)
+    _, cinfo = unblur.richardson_lucy(rgb, psf, boundary=boundary, channel_axis=-1, noise_sigma=0.01,
+                                      return_info=True)
+    assert cinfo["noise_sigma"] == [0.01, 0.01]
+
+
 def test_callback_reports_and_stops(rng):
     g, psf, _ = _blurred(rng, (32, 32), (5, 5), np.float32)
     seen = []
@@ -335,6 +359,9 @@ def test_initial_image(rng):
     (dict(callback=3), TypeError, "callback"),
     (dict(accelerate="yes"), TypeError, "accelerate"),
     (dict(threads=0), ValueError, "threads"),
+    (dict(noise_sigma=-1.0), ValueError, "noise_sigma"),
+    (dict(noise_sigma="x"), ValueError, "noise_sigma"),
+    (dict(noise_sigma=None), TypeError, "noise_sigma"),
 ])
 def test_bad_arguments(kwargs, exc, match):
     g = np.ones((32, 32))

@@ -207,6 +207,20 @@ def test_default_parameters_scale_with_the_data(rng, exponent):
     assert got_info["weight"] == pytest.approx(info["weight"] * c)
 
 
+def test_a_given_noise_level_replaces_the_estimate(rng):
+    scene = _blocks(rng, (56, 56))
+    psf = unblur.psf.gaussian(1.5, size=7)
+    g = _valid_blur(scene, psf) + rng.normal(0, 0.01, (50, 50))
+    auto, info = unblur.tv_deconvolve(g, psf, return_info=True)
+    same, same_info = unblur.tv_deconvolve(g, psf, noise_sigma=info["noise_sigma"], return_info=True)
+    np.testing.assert_array_equal(same, auto)  # the estimate, given, is the same run
+    _, told = unblur.tv_deconvolve(g, psf, noise_sigma=0.03, return_info=True)
+    span = float(g.max() - g.min())
+    assert told["noise_sigma"] == 0.03 and told["weight"] == pytest.approx(5.0 * 0.03**2 / span)
+    # deconvolve passes it on.
+    np.testing.assert_array_equal(unblur.deconvolve(g, psf, noise_sigma=0.03), unblur.tv_deconvolve(g, psf, noise_sigma=0.03))
+
+
 def test_volume_and_integer_input(rng):
     vol = np.zeros((24, 26, 28))
     vol[6:18, 8:20, 5:22] = 1.0
@@ -239,6 +253,9 @@ def test_volume_and_integer_input(rng):
     (dict(tolerance=-1.0), ValueError, "tolerance must be >= 0"),
     (dict(positivity="yes"), TypeError, "positivity must be a bool"),
     (dict(threads=0), ValueError, "threads must be >= 1"),
+    (dict(noise_sigma=-0.1), ValueError, "noise_sigma must be >= 0"),
+    (dict(noise_sigma="high"), ValueError, "noise_sigma must be 'auto' or a number"),
+    (dict(noise_sigma=[0.1]), TypeError, "noise_sigma"),
 ])
 def test_bad_input(kwargs, exc, match):
     args = dict(image=np.ones((20, 20)), psf=np.ones((3, 3)))

@@ -407,6 +407,18 @@ def test_richardson_lucy(fake_cupy, rng, dtype, boundary, accelerate):
     assert type(dinfo["residual"]) is float and type(dinfo["relative_change"]) is float
 
 
+def test_richardson_lucy_given_noise_level(fake_cupy, rng, dtype):
+    """The automatic stop with a given noise level: the CuPy route stops where the core does."""
+    cp = fake_cupy
+    g, psf = _blurred(rng, (40, 45), (7, 5), dtype)
+    want, info = unblur.richardson_lucy(g, psf, noise_sigma=0.02, return_info=True)
+    (got, dinfo), _ = measured(cp, setup_limit(g.shape, psf.shape), unblur.richardson_lucy, cp.asarray(g),
+                               cp.asarray(psf), noise_sigma=0.02, return_info=True)
+    assert dinfo["noise_sigma"] == info["noise_sigma"] == 0.02
+    assert dinfo["iterations"] == info["iterations"] and dinfo["stopped_by"] == info["stopped_by"]
+    np.testing.assert_allclose(on_device(cp, got, want), want, **_itol(dtype))
+
+
 @pytest.mark.parametrize("options", [dict(damping=0.02), dict(tv_weight=0.01), dict(background=0.1),
                                      dict(weights=True),
                                      dict(damping=0.01, tv_weight=0.005, weights=True, background=0.05)])

@@ -115,6 +115,15 @@ def estimate_noise(image, *, channel_axis=None):
     return float(np.mean(values))
 
 
+def noise_sigma_arg(noise_sigma, image, channel_axis):
+    """A method's `noise_sigma`: 'auto' (:func:`estimate_noise`) or a number >= 0."""
+    if isinstance(noise_sigma, str):
+        if noise_sigma != "auto":
+            raise ValueError(f"noise_sigma must be 'auto' or a number >= 0, got {noise_sigma!r}")
+        return float(estimate_noise(image, channel_axis=channel_axis))
+    return _validate.nonnegative_float(noise_sigma, "noise_sigma")
+
+
 def estimate_noise_profile(image, *, channel_axis=None):
     """The noise level as a function of brightness.
 

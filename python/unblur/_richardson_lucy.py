@@ -15,7 +15,7 @@ _BOUNDARIES = _deconv_common.BOUNDARIES + ("zero",)
 
 
 def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=True, damping=0.0, tv_weight=0.0,
-                    weights=None, background=0.0, initial=None, tolerance=1e-3, channel_axis=None,
+                    weights=None, background=0.0, initial=None, tolerance=1e-3, noise_sigma="auto", channel_axis=None,
                     return_info=False, callback=None, threads=None):
     """Richardson–Lucy deconvolution of a 2-D image or 3-D volume.
 
@@ -75,6 +75,11 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     tolerance : float
         Relative change ``||x_new - x|| / ||x_new||`` below which the automatic stop
         ends the run (>= 0; 0 disables it). Ignored when `iterations` is given.
+    noise_sigma : float >= 0 or 'auto'
+        The automatic stop's noise level (the same for every channel); 'auto': each
+        channel's :func:`unblur.estimate_noise`. Give it where the estimate cannot see
+        the noise (a JPEG removes the finest details it measures, and RL then runs into
+        the noise). Ignored when `iterations` is given.
     channel_axis : int, optional
         Colour axis; each channel is restored independently (with `weights` and
         `initial` of the image's full shape).
@@ -199,6 +204,11 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     tv_weight = _validate.nonnegative_float(tv_weight, "tv_weight")
     background = _validate.nonnegative_float(background, "background")
     tolerance = _validate.nonnegative_float(tolerance, "tolerance")
+    if isinstance(noise_sigma, str):
+        _validate.choice(noise_sigma, "noise_sigma", ("auto",))
+        given_sigma = -1.0  # the engines estimate each channel's
+    else:
+        given_sigma = _validate.nonnegative_float(noise_sigma, "noise_sigma")
     callback = _deconv_common.check_callback(callback)
     threads = _validate.threads_arg(threads)
     ndim = (2, 3)
@@ -264,7 +274,7 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     infos = []
     kwargs = dict(boundary=boundary, iterations=iterations or 0, max_iterations=0, accelerate=bool(accelerate),
                   damping=damping, tv_weight=tv_weight, background=background, tolerance=tolerance,
-                  noise_sigma=-1.0)
+                  noise_sigma=given_sigma)
 
     cuda = None if xp is np else _backend.gpu_engine()
 
@@ -286,6 +296,8 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
                 return callback({**progress, "objective": _deconv_common.ldexp(progress["objective"], 2 * e)})
         scaled = dict(kwargs, damping=_deconv_common.ldexp(damping, -e),
                       background=_deconv_common.ldexp(background, -e))
+        if given_sigma >= 0:
+            scaled["noise_sigma"] = _deconv_common.ldexp(given_sigma, -e)
         if xp is np:
             out, info = _backend.core().richardson_lucy(channel, psf, weights=w, initial=x0, state=s,
                                                         callback=cb, threads=threads, **scaled)

@@ -47,8 +47,9 @@ def _rho_arg(rho, weight, sigma, sigma_floor=1e-6):
     return tuple(_validate.positive_float(r, "rho") for r in rho)
 
 
-def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto", positivity=True, bounds=None,
-                  rho=None, tolerance=1e-4, channel_axis=None, return_info=False, callback=None, threads=None):
+def tv_deconvolve(image, psf, *, weight="auto", noise_sigma="auto", iterations=None, boundary="auto", positivity=True,
+                  bounds=None, rho=None, tolerance=1e-4, channel_axis=None, return_info=False, callback=None,
+                  threads=None):
     """Deconvolution with a total-variation prior (ADMM).
 
     Minimises :math:`\\tfrac12 \\|M(h * x) - g\\|^2 + \\lambda\\,\\mathrm{TV}(x)` over
@@ -69,7 +70,11 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
         is a TypeError.
     weight : float >= 0 or 'auto'
         The TV weight :math:`\\lambda`. 'auto': ``5 * sigma**2 / (max(g) - min(g))``
-        with ``sigma = unblur.estimate_noise(image)`` (see Notes).
+        with ``sigma = noise_sigma`` (see Notes).
+    noise_sigma : float >= 0 or 'auto'
+        The noise's standard deviation, for the automatic weight and penalties; 'auto':
+        :func:`unblur.estimate_noise` of the image. Give it where the estimate cannot
+        see the noise (a JPEG removes the finest details it measures).
     iterations : int >= 1 or None
         None: iterate until the relative change of `x` falls below `tolerance`, at most
         300 iterations. An int: exactly that many iterations (`tolerance` is ignored).
@@ -196,7 +201,7 @@ def tv_deconvolve(image, psf, *, weight="auto", iterations=None, boundary="auto"
     threads = _validate.threads_arg(threads)
     return_info = bool(return_info)
 
-    sigma = _deconv_common.estimate_noise(image, channel_axis=channel_axis)
+    sigma = _deconv_common.noise_sigma_arg(noise_sigma, image, channel_axis)
     if isinstance(weight, str):
         _validate.choice(weight, "weight", ("auto",))
         span = float(image.max() - image.min())

@@ -362,6 +362,43 @@ def _to_host(xp, a):
     return a if xp is None or isinstance(a, np.ndarray) else a.get()
 
 
+_NOISE_HELP = ("the noise's standard deviation in the file's values scaled to [0, 1] (2.5/255 is 0.0098), for "
+               "--method auto, tv, rl and pnp; default: estimated. Give it for JPEG files, whose compression "
+               "removes the finest details the estimate measures")
+_NOISE_METHODS = ("auto", "tv", "rl", "pnp")
+
+
+def _noise_arg(args):
+    """--noise-sigma checked: None, or a number >= 0 for a method that takes it."""
+    sigma = getattr(args, "noise_sigma", None)
+    if sigma is None:
+        return None
+    if not (sigma >= 0 and np.isfinite(sigma)):
+        raise UsageError(f"--noise-sigma must be a finite number >= 0, got {sigma}")
+    if args.method not in _NOISE_METHODS:
+        raise UsageError(f"--noise-sigma applies to --method {', '.join(_NOISE_METHODS)}; not {args.method}")
+    return sigma
+
+
+def _noise_params(args, sigma, img, data, xp):
+    """The method's noise_sigma for `data` (img's pixels or a page of them): sigma itself,
+    or, where the file was decoded to linear light, the noise it becomes there: sigma
+    times the sRGB curve's slope at each pixel's code value (stronger in the highlights)
+    - a map for PnP, whose denoiser takes one, and its RMS for the others."""
+    if sigma is None:
+        return {}
+    if not img.linear:
+        return {"noise_sigma": sigma}
+    from . import io
+
+    code = io.linear_to_srgb(np.asarray(data, dtype=np.float64))
+    slope = np.where(code <= 0.04045, 1 / 12.92, 2.4 / 1.055 * ((code + 0.055) / 1.055) ** 1.4)
+    level = sigma * slope
+    if args.method == "pnp":
+        return {"noise_sigma": _to_device(xp, level.astype(np.asarray(data).dtype))}
+    return {"noise_sigma": float(np.sqrt(np.mean(level * level)))}
+
+
 def _read(args, path):
     from . import io
 
@@ -462,6 +499,7 @@ def _restore(args):
     from . import restore
 
     xp = _device(args)
+    sigma = _noise_arg(args)
     inputs = _expand(args.inputs)
     _check_outputs(args, inputs)
 
@@ -483,7 +521,8 @@ def _restore(args):
         with bar:
             restored, info = restore(_to_device(xp, img.data), model=args.model, size=args.size,
                                      method=args.method, channel_axis=img.channel_axis, return_info=True,
-                                     threads=args.threads, callback=progress)
+                                     threads=args.threads, callback=progress,
+                                     **_noise_params(args, sigma, img, img.data, xp))
         restored = _to_host(xp, restored)
         est = info["estimate"]
         result.update(model=est["model"], params=est["params"], confidence=est["confidence"],
@@ -509,6 +548,7 @@ def _deconvolve_cmd(args):
         if args.method not in ("rl", "tv", "pnp"):
             raise UsageError("--iterations applies to --method rl, tv and pnp")
         params["iterations"] = args.iterations
+    sigma = _noise_arg(args)
 
     def work(path, result, rep):
         img = _read(args, path)
@@ -525,7 +565,8 @@ def _deconvolve_cmd(args):
             with bar:
                 out, info = deconvolve(_to_device(xp, x), _to_device(xp, h), method=args.method,
                                        boundary=args.boundary, channel_axis=img.channel_axis, return_info=True,
-                                       callback=cb if iterative else None, threads=args.threads, **params)
+                                       callback=cb if iterative else None, threads=args.threads, **params,
+                                       **_noise_params(args, sigma, img, x, xp))
             return _to_host(xp, out), info
 
         if img.volume and h.ndim == 2:  # a 2-D PSF on a stack: page by page
@@ -706,6 +747,7 @@ def _build_parser():
     rest.add_argument("--method", choices=_METHODS, default="auto",
                       help="deconvolution method once the PSF is estimated (default: auto; pnp: plug-and-play "
                            "with the shipped learned denoiser)")
+    rest.add_argument("--noise-sigma", type=float, default=None, metavar="SIGMA", help=_NOISE_HELP)
     rest.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to compute (default cpu)")
     rest.add_argument("--compare", action="store_true", help="also write OUTPUT-compare.png (before | after)")
     rest.set_defaults(func=_restore)
@@ -721,6 +763,7 @@ def _build_parser():
     dec.add_argument("--boundary", choices=("auto", "periodic", "reflect"), default="auto",
                      help="edge model (default: auto, no ringing)")
     dec.add_argument("--iterations", type=int, default=None, help="iterations (rl, tv)")
+    dec.add_argument("--noise-sigma", type=float, default=None, metavar="SIGMA", help=_NOISE_HELP)
     dec.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to compute (default cpu)")
     dec.add_argument("--compare", action="store_true", help="also write OUTPUT-compare.png (before | after)")
     dec.set_defaults(func=_deconvolve_cmd)
