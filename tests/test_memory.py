@@ -43,6 +43,18 @@ def test_a_call_over_the_limit_is_refused_before_it_starts(rng, call):
     assert call(small, h).shape == small.shape
 
 
+def test_pnp_over_the_limit_is_refused_before_it_starts(rng):
+    pytest.importorskip("onnxruntime")
+    g = rng.random((512, 512)).astype(np.float32)
+    h = unblur.psf.gaussian(2.0).astype(np.float32)
+    unblur.set_memory_limit("8MiB")
+    with pytest.raises(MemoryError, match=r"pnp_deconvolve needs about [0-9.]+ GiB of working memory"):
+        unblur.pnp_deconvolve(g, h, iterations=1)
+    unblur.set_memory_limit("1GiB")
+    small = np.ascontiguousarray(g[:96, :96])
+    assert unblur.pnp_deconvolve(small, h, iterations=1).shape == small.shape
+
+
 @pytest.mark.parametrize("call", [
     lambda g, h: unblur.convolve(g, h),
     lambda g, h: unblur.convolve(np.stack([g] * 3, -1), h, channel_axis=-1),

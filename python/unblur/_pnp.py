@@ -471,10 +471,11 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     denoise = _denoiser_arg(denoiser, 1 if per_channel else channels)
     _check_model_channels(denoise, channels)
     # The data step's working set per channel, the grid arrays z and x of every channel,
-    # and the denoiser's input and output on the grid.
+    # the denoiser's input and output on the grid, and the noise-level maps (float64, and
+    # one step's levels in the image's dtype).
     grid_n = _memory.grid_elements(spatial, psf.shape, boundary)
     _memory.require("pnp_deconvolve", _memory.quadratic_bytes(spatial, psf.shape, boundary, image.dtype.itemsize)
-                    + grid_n * image.dtype.itemsize * (4 * channels), xp)
+                    + grid_n * image.dtype.itemsize * (5 * channels) + grid_n * 8 * channels, xp)
     given = None
     if isinstance(noise_sigma, str):
         if noise_sigma != "auto":
