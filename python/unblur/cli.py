@@ -363,8 +363,8 @@ def _to_host(xp, a):
 
 
 _NOISE_HELP = ("the noise's standard deviation in the file's values scaled to [0, 1] (2.5/255 is 0.0098), for "
-               "--method auto, tv, rl and pnp; default: estimated. Give it for JPEG files, whose compression "
-               "removes the finest details the estimate measures")
+               "--method auto, tv, rl and pnp; default: estimated (for JPEG files from their quantisation "
+               "tables, as compression removes the finest details the usual estimate measures)")
 _NOISE_METHODS = ("auto", "tv", "rl", "pnp")
 
 
@@ -380,23 +380,43 @@ def _noise_arg(args):
     return sigma
 
 
+def _noise_level(args, img):
+    """(sigma, source): --noise-sigma ('given'); for a JPEG file, the noise its tables
+    imply per channel ('jpeg': unblur.io.jpeg_noise, as estimate_noise cannot see
+    compression error); else (None, 'estimated'): the methods' own estimate."""
+    if args.noise_sigma is not None:
+        return args.noise_sigma, "given"
+    if args.method in _NOISE_METHODS:
+        from . import io
+
+        found = io.jpeg_noise(img)
+        if found is not None:
+            return found, "jpeg"
+    return None, "estimated"
+
+
 def _noise_params(args, sigma, img, data, xp):
-    """The method's noise_sigma for `data` (img's pixels or a page of them): sigma itself,
-    or, where the file was decoded to linear light, the noise it becomes there: sigma
-    times the sRGB curve's slope at each pixel's code value (stronger in the highlights)
-    - a map for PnP, whose denoiser takes one, and its RMS for the others."""
+    """The method's noise_sigma for `data` (img's pixels or a page of them): sigma (a
+    number, or one per channel) itself, or, where the file was decoded to linear light,
+    the noise it becomes there: sigma times the sRGB curve's slope at each pixel's code
+    value (stronger in the highlights) - a map for PnP, whose denoiser takes one, and
+    its RMS for the others."""
     if sigma is None:
         return {}
-    if not img.linear:
-        return {"noise_sigma": sigma}
-    from . import io
+    a = np.asarray(data)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    per_channel = sigma.size > 1 and img.colour and a.shape[-1] == sigma.size
+    level = np.broadcast_to(sigma if per_channel else sigma.reshape(-1)[:1].reshape(()), a.shape)
+    if img.linear:
+        from . import io
 
-    code = io.linear_to_srgb(np.asarray(data, dtype=np.float64))
-    slope = np.where(code <= 0.04045, 1 / 12.92, 2.4 / 1.055 * ((code + 0.055) / 1.055) ** 1.4)
-    level = sigma * slope
+        code = io.linear_to_srgb(a.astype(np.float64))
+        level = level * np.where(code <= 0.04045, 1 / 12.92, 2.4 / 1.055 * ((code + 0.055) / 1.055) ** 1.4)
+    elif not per_channel:
+        return {"noise_sigma": float(level.reshape(-1)[0]) if level.size else float(sigma.reshape(-1)[0])}
     if args.method == "pnp":
-        return {"noise_sigma": _to_device(xp, level.astype(np.asarray(data).dtype))}
-    return {"noise_sigma": float(np.sqrt(np.mean(level * level)))}
+        return {"noise_sigma": _to_device(xp, np.ascontiguousarray(level, dtype=a.dtype))}
+    return {"noise_sigma": float(np.sqrt(np.mean(np.square(level))))}
 
 
 def _read(args, path):
@@ -499,7 +519,7 @@ def _restore(args):
     from . import restore
 
     xp = _device(args)
-    sigma = _noise_arg(args)
+    _noise_arg(args)
     inputs = _expand(args.inputs)
     _check_outputs(args, inputs)
 
@@ -507,6 +527,8 @@ def _restore(args):
         img = _read(args, path)
         if img.volume:
             raise ValueError("restore works on 2-D images (a stack needs deconvolve with a PSF)")
+        sigma, source = _noise_level(args, img)
+        result["noise_source"] = source
         out_path = _output_path(args, path, "-restored", len(inputs), img=img)
         _guard_outputs(args, out_path, inputs, rep, path)
         t0 = time.perf_counter()
@@ -530,8 +552,9 @@ def _restore(args):
                       method=(info["deconvolve"] or {}).get("method"))
         _write_result(args, rep, path, out_path, img, restored, inputs, result)
         found = ", ".join(f"{k} {v:.2f}" for k, v in est["params"].items()) or "none"
+        jpeg = " (deconvolved with the noise of the JPEG's quantisation tables)" if source == "jpeg" else ""
         rep.line(f"{path}: blur {est['model']} ({found}), confidence {est['confidence']:.2f}, noise "
-                 f"{est['noise_sigma']:.4f}; {time.perf_counter() - t0:.1f} s -> {out_path}")
+                 f"{est['noise_sigma']:.4f}{jpeg}; {time.perf_counter() - t0:.1f} s -> {out_path}")
 
     return _for_each(args, "restore", inputs, work)
 
@@ -548,10 +571,12 @@ def _deconvolve_cmd(args):
         if args.method not in ("rl", "tv", "pnp"):
             raise UsageError("--iterations applies to --method rl, tv and pnp")
         params["iterations"] = args.iterations
-    sigma = _noise_arg(args)
+    _noise_arg(args)
 
     def work(path, result, rep):
         img = _read(args, path)
+        sigma, source = _noise_level(args, img)
+        result["noise_source"] = source
         out_path = _output_path(args, path, "-deconvolved", len(inputs), img=img)
         _guard_outputs(args, out_path, inputs, rep, path)
         h = kernel.astype(img.data.dtype)
@@ -578,7 +603,8 @@ def _deconvolve_cmd(args):
             restored, info = run(img.data)
         result.update(method=info.get("method"), psf_shape=list(h.shape))
         _write_result(args, rep, path, out_path, img, restored, inputs, result)
-        rep.line(f"{path}: {info.get('method')} with a {'x'.join(map(str, h.shape))} PSF; "
+        jpeg = " (noise from the JPEG's quantisation tables)" if source == "jpeg" else ""
+        rep.line(f"{path}: {info.get('method')} with a {'x'.join(map(str, h.shape))} PSF{jpeg}; "
                  f"{time.perf_counter() - t0:.1f} s -> {out_path}")
 
     return _for_each(args, "deconvolve", inputs, work)

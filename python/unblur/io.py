@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _memory
 
-__all__ = ["Image", "read", "write", "MAX_PIXELS", "srgb_to_linear", "linear_to_srgb"]
+__all__ = ["Image", "read", "write", "MAX_PIXELS", "srgb_to_linear", "linear_to_srgb", "jpeg_noise"]
 
 #: Largest image read, in pixels (per page, times pages; a TIFF of more than 4 samples
 #: a pixel counts each 4 as a pixel): larger files are refused as probable decompression
@@ -65,6 +65,9 @@ class Image:
         Kept for writing a file like this one.
     resolution, description
         A TIFF's resolution (((x, y) per unit, unit)) and ImageDescription, kept too.
+    jpeg : dict or None
+        A JPEG file's quantisation tables (natural order), chroma subsampling (0: 4:4:4,
+        1: 4:2:2, 2: 4:2:0), EXIF orientation and colour mode, for :func:`jpeg_noise`.
     """
 
     data: np.ndarray
@@ -79,6 +82,7 @@ class Image:
     exif: bytes | None = None
     resolution: tuple | None = None  # TIFF: ((x, y) pixels per unit, unit name)
     description: str | None = None   # TIFF: ImageDescription
+    jpeg: dict | None = None          # JPEG: tables, subsampling, orientation, mode (jpeg_noise)
 
     @property
     def channel_axis(self):
@@ -383,6 +387,7 @@ def _read_pillow(path):
                 bits16_rgb = fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16
                 icc = im.info.get("icc_profile")
                 im.load()
+                jpeg = _jpeg_info(im) if fmt == "JPEG" else None
                 im = ImageOps.exif_transpose(im)
                 exif = im.getexif()
                 if 0x0112 in exif:
@@ -428,7 +433,130 @@ def _read_pillow(path):
     data, alpha, bits, is_float = _samples(a, has_alpha, path)
     srgb = not is_float
     return Image(data=data, alpha=alpha, path=path, format=fmt, bits=bits, float_data=is_float, srgb=srgb,
-                 icc_profile=icc, exif=exif_bytes)
+                 icc_profile=icc, exif=exif_bytes, jpeg=jpeg)
+
+
+def _jpeg_info(im):
+    """What jpeg_noise needs from an opened JPEG (before its EXIF orientation is applied)."""
+    from PIL import JpegImagePlugin
+
+    tables = getattr(im, "quantization", None)
+    if not tables or im.mode not in ("L", "RGB"):
+        return None
+    try:
+        sampling = JpegImagePlugin.get_sampling(im)
+    except Exception:  # noqa: BLE001 - a plugin detail; without it no estimate
+        return None
+    return {"tables": {int(k): [int(v) for v in t] for k, t in tables.items()}, "sampling": int(sampling),
+            "orientation": int(im.getexif().get(0x0112, 1) or 1), "mode": im.mode}
+
+
+# ---- JPEG's compression error --------------------------------------------------------------
+
+#: The inverse of each EXIF orientation's transform (Pillow's exif_transpose), on the
+#: first two axes: back to the grid the file's 8 x 8 blocks were coded on.
+_UNORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, 1), 7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
+             8: lambda a: np.rot90(a, -1)}
+
+
+def _block_dct(plane):
+    """The orthonormal 8 x 8 DCT of each whole block of a 2-D plane (JPEG's transform):
+    (blocks, 64), frequencies in natural (row-major) order."""
+    import scipy.fft
+
+    h, w = plane.shape[0] // 8 * 8, plane.shape[1] // 8 * 8
+    b = plane[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+    return scipy.fft.dctn(b, axes=(1, 2), norm="ortho").reshape(-1, 64)
+
+
+def _plane_error(plane, table, floor):
+    """The RMS error a JPEG plane (code values x 255) carries against what was coded,
+    noise before compression included, from its quantisation table Q.
+
+    Per frequency k: where the coefficients spread over many steps, the decoded value is
+    off by a uniform rounding error (variance Q_k^2 / 12) plus the noise s^2 that the
+    step did not remove; where they sit mostly at 0, the error is at most the
+    coefficients' own mean square. The noise s: for each frequency whose zero bin holds
+    30-95 % of the blocks, the Gaussian sigma with that mass in [-Q_k/2, Q_k/2], and the
+    lower quartile of those (the signal only adds to it); at least `floor`."""
+    import scipy.special
+
+    c = _block_dct(plane)
+    if c.shape[0] < 16:
+        return None
+    q = np.asarray(table, dtype=np.float64)
+    found = []
+    for k in range(1, 64):
+        if q[k] >= 2:
+            p0 = float(np.mean(np.abs(c[:, k]) < q[k] / 2))
+            if 0.3 < p0 < 0.95:
+                found.append(q[k] / 2 / (np.sqrt(2.0) * float(scipy.special.erfinv(p0))))
+    s = max(float(np.percentile(found, 25)), floor) if len(found) >= 3 else floor
+    mean_sq = np.mean(c * c, axis=0)
+    return float(np.sqrt(np.mean(np.minimum(q * q / 12 + s * s, mean_sq))))
+
+
+def jpeg_noise(img):
+    """The noise a JPEG's pixels carry, compression error included, per channel.
+
+    JPEG quantises each 8 x 8 block's DCT coefficients and so removes the finest
+    details, where :func:`unblur.estimate_noise` measures the noise: on JPEG files it
+    read 0.1-0.6 of the error, and every automatic method then regularised far too
+    weakly. This estimate works from the file's quantisation tables instead (see
+    ``_plane_error``): the luma plane with the luma table, the chroma planes (at their
+    subsampling) with the chroma table, combined into R, G and B by the JFIF matrix.
+
+    Parameters
+    ----------
+    img : Image
+        As :func:`read` returns it (``img.jpeg`` set: a JPEG file, grey or colour).
+
+    Returns
+    -------
+    ndarray or None
+        The standard deviation per channel in the file's code values scaled to [0, 1]
+        (one value for grey), or None where the image is not a JPEG of grey or RGB
+        pixels. Measured on synthetic photographs (defocused, noise 0.01-0.03 before
+        compression, quality 75-95): 0.98-1.2 of the true error in grey and 0.98-1.6 in
+        colour (1.3-1.7 at noise 0.002), where estimate_noise read 0.0-1.0.
+    """
+    info = img.jpeg
+    if not info or img.volume or info["mode"] not in ("L", "RGB"):
+        return None
+    a = np.asarray(img.data, dtype=np.float64)
+    code = linear_to_srgb(a) if img.linear else np.clip(a, 0.0, 1.0)
+    code = _UNORIENT.get(info["orientation"], lambda v: v)(code) * 255.0
+    tables = info["tables"]
+    from ._deconv_common import estimate_noise
+
+    if info["mode"] == "L" or code.ndim == 2:
+        grey = code if code.ndim == 2 else code.mean(axis=-1)
+        e = _plane_error(grey, tables[0], estimate_noise(grey))
+        return None if e is None else np.array([e / 255.0])
+    r, g, b = code[..., 0], code[..., 1], code[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
+
+    def coded(p):  # the chroma plane at the resolution it was coded at
+        if info["sampling"] == 2:
+            h, w = p.shape[0] // 2 * 2, p.shape[1] // 2 * 2
+            p = p[:h, :w]
+            return (p[0::2, 0::2] + p[0::2, 1::2] + p[1::2, 0::2] + p[1::2, 1::2]) / 4
+        if info["sampling"] == 1:
+            w = p.shape[1] // 2 * 2
+            return (p[:, 0:w:2] + p[:, 1:w:2]) / 2
+        return p
+
+    chroma = tables.get(1, tables[0])
+    ey = _plane_error(y, tables[0], estimate_noise(y))
+    ecb = _plane_error(coded(cb), chroma, 0.0)
+    ecr = _plane_error(coded(cr), chroma, 0.0)
+    if ey is None or ecb is None or ecr is None:
+        return None
+    var = [ey**2 + 1.402**2 * ecr**2, ey**2 + 0.344136**2 * ecb**2 + 0.714136**2 * ecr**2, ey**2 + 1.772**2 * ecb**2]
+    return np.sqrt(np.array(var)) / 255.0
 
 
 def _png_bit_depth(path):
