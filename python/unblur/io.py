@@ -467,7 +467,7 @@ def _block_dct(plane):
 
     h, w = plane.shape[0] // 8 * 8, plane.shape[1] // 8 * 8
     b = plane[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    return scipy.fft.dctn(b, axes=(1, 2), norm="ortho").reshape(-1, 64)
+    return scipy.fft.dctn(b, axes=(1, 2), norm="ortho", overwrite_x=True).reshape(-1, 64)
 
 
 def _plane_error(plane, table, floor):
@@ -482,18 +482,18 @@ def _plane_error(plane, table, floor):
     lower quartile of those (the signal only adds to it); at least `floor`."""
     import scipy.special
 
-    c = _block_dct(plane)
-    if c.shape[0] < 16:
+    c = np.ascontiguousarray(_block_dct(plane).T)  # (64, blocks): one frequency a row
+    if c.shape[1] < 16:
         return None
     q = np.asarray(table, dtype=np.float64)
     found = []
     for k in range(1, 64):
         if q[k] >= 2:
-            p0 = float(np.mean(np.abs(c[:, k]) < q[k] / 2))
+            p0 = float(np.count_nonzero(np.abs(c[k]) < q[k] / 2)) / c.shape[1]
             if 0.3 < p0 < 0.95:
                 found.append(q[k] / 2 / (np.sqrt(2.0) * float(scipy.special.erfinv(p0))))
     s = max(float(np.percentile(found, 25)), floor) if len(found) >= 3 else floor
-    mean_sq = np.mean(c * c, axis=0)
+    mean_sq = np.array([float(np.dot(row, row)) for row in c.astype(np.float64, copy=False)]) / c.shape[1]
     return float(np.sqrt(np.mean(np.minimum(q * q / 12 + s * s, mean_sq))))
 
 
@@ -524,9 +524,10 @@ def jpeg_noise(img):
     info = img.jpeg
     if not info or img.volume or info["mode"] not in ("L", "RGB"):
         return None
-    a = np.asarray(img.data, dtype=np.float64)
-    code = linear_to_srgb(a) if img.linear else np.clip(a, 0.0, 1.0)
-    code = _UNORIENT.get(info["orientation"], lambda v: v)(code) * 255.0
+    a = np.asarray(img.data)
+    code = linear_to_srgb(a) if img.linear else np.clip(a, 0.0, 1.0)  # a new float array
+    code *= 255.0
+    code = _UNORIENT.get(info["orientation"], lambda v: v)(code)
     tables = info["tables"]
     from ._deconv_common import estimate_noise
 
