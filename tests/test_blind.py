@@ -210,6 +210,8 @@ def _assert_same_estimate(got, want):
     (dict(image=np.zeros((40, 40, 40))), ValueError, "image must have 2 spatial dimensions"),
     (dict(image=np.full((40, 40), np.nan)), ValueError, "image"),
     (dict(channel_axis=5), ValueError, "channel_axis"),
+    (dict(noise_sigma=-0.01), ValueError, "noise_sigma must be >= 0"),
+    (dict(noise_sigma="low"), ValueError, "noise_sigma must be one of"),
 ])
 def test_bad_input(kwargs, exc, match):
     kw = dict(image=np.random.default_rng(0).random((64, 64)))
@@ -224,6 +226,24 @@ def _valid_case(rng, psf, size=150):
     g = scipy.signal.fftconvolve(scene, psf, mode="valid")
     kh, kw = psf.shape
     return scene[kh // 2: kh // 2 + g.shape[0], kw // 2: kw // 2 + g.shape[1]], g + rng.normal(0, 0.01, g.shape)
+
+
+def test_a_given_noise_level_replaces_the_estimate(rng):
+    """noise_sigma is the spectral model's noise floor: the estimate itself, given, is the
+    same run (in any units); a level given for the deconvolution in restore is not the
+    estimate's."""
+    g = _blurred(rng, unblur.psf.gaussian(2.0, size=9), size=100)
+    psf, info = unblur.estimate_psf(g, size=15, return_info=True)
+    same, same_info = unblur.estimate_psf(g, size=15, noise_sigma=info["noise_sigma"], return_info=True)
+    np.testing.assert_array_equal(same, psf)
+    assert same_info["params"] == info["params"] and same_info["noise_sigma"] == info["noise_sigma"]
+    c = 2.0**30
+    scaled, scaled_info = unblur.estimate_psf(g * c, size=15, noise_sigma=info["noise_sigma"] * c, return_info=True)
+    np.testing.assert_array_equal(scaled, psf)
+    _, told = unblur.estimate_psf(g, size=15, noise_sigma=0.05, return_info=True)
+    assert told["noise_sigma"] == 0.05
+    _, rinfo = unblur.restore(g, size=15, noise_sigma=0.05, return_info=True)
+    assert rinfo["estimate"]["noise_sigma"] == info["noise_sigma"] and rinfo["deconvolve"]["noise_sigma"] == 0.05
 
 
 @pytest.mark.parametrize("exponent", [-40, 40])
