@@ -306,3 +306,25 @@ def test_jpeg_noise_is_none_where_it_does_not_apply(tmp_path):
     tiny = tmp_path / "tiny.jpg"
     PILImage.fromarray(np.full((16, 16), 128, np.uint8)).save(tiny, quality=90)  # 4 blocks: too few to measure
     assert unblur.io.jpeg_noise(unblur.io.read(tiny)) is None
+    with pytest.raises(TypeError, match="img must be an unblur.io.Image"):
+        unblur.io.jpeg_noise(np.zeros((64, 64)))
+
+
+def test_jpeg_noise_needs_no_scipy(tmp_path):
+    """scipy is a test and bench extra, not a runtime dependency: the command line's JPEG
+    estimate must work without it."""
+    import json
+    import subprocess
+    import sys
+
+    import unblur
+
+    path, _ = _jpeg_case(tmp_path, True, 0.01, 90)
+    want = unblur.io.jpeg_noise(unblur.io.read(path))
+    code = ("import json, sys; sys.modules['scipy'] = None\n"
+            "import numpy as np, unblur.io\n"
+            f"print(json.dumps(unblur.io.jpeg_noise(unblur.io.read({str(path)!r})).tolist()))")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(unblur.__file__)))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(json.loads(r.stdout), want, rtol=1e-9)

@@ -460,14 +460,19 @@ _UNORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a
              8: lambda a: np.rot90(a, -1)}
 
 
+#: The orthonormal 8-point DCT-II matrix (JPEG's transform, row k the k-th basis vector).
+_DCT8 = np.array([[math.sqrt((1 if k == 0 else 2) / 8) * math.cos(math.pi * (2 * n + 1) * k / 16) for n in range(8)]
+                  for k in range(8)])
+
+
 def _block_dct(plane):
     """The orthonormal 8 x 8 DCT of each whole block of a 2-D plane (JPEG's transform):
-    (blocks, 64), frequencies in natural (row-major) order."""
-    import scipy.fft
-
+    (blocks, 64), frequencies in natural (row-major) order. (NumPy only: scipy is not a
+    runtime dependency.)"""
     h, w = plane.shape[0] // 8 * 8, plane.shape[1] // 8 * 8
-    b = plane[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    return scipy.fft.dctn(b, axes=(1, 2), norm="ortho", overwrite_x=True).reshape(-1, 64)
+    b = plane[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+    d = _DCT8.astype(plane.dtype)
+    return (d @ b @ d.T).reshape(-1, 64)
 
 
 def _plane_error(plane, table, floor):
@@ -480,7 +485,7 @@ def _plane_error(plane, table, floor):
     coefficients' own mean square. The noise s: for each frequency whose zero bin holds
     30-95 % of the blocks, the Gaussian sigma with that mass in [-Q_k/2, Q_k/2], and the
     lower quartile of those (the signal only adds to it); at least `floor`."""
-    import scipy.special
+    from statistics import NormalDist
 
     c = np.ascontiguousarray(_block_dct(plane).T)  # (64, blocks): one frequency a row
     if c.shape[1] < 16:
@@ -491,7 +496,7 @@ def _plane_error(plane, table, floor):
         if q[k] >= 2:
             p0 = float(np.count_nonzero(np.abs(c[k]) < q[k] / 2)) / c.shape[1]
             if 0.3 < p0 < 0.95:
-                found.append(q[k] / 2 / (np.sqrt(2.0) * float(scipy.special.erfinv(p0))))
+                found.append(q[k] / 2 / NormalDist().inv_cdf((1 + p0) / 2))  # P(|z| < x) = p0
     s = max(float(np.percentile(found, 25)), floor) if len(found) >= 3 else floor
     mean_sq = np.array([float(np.dot(row, row)) for row in c.astype(np.float64, copy=False)]) / c.shape[1]
     return float(np.sqrt(np.mean(np.minimum(q * q / 12 + s * s, mean_sq))))
@@ -521,6 +526,8 @@ def jpeg_noise(img):
         compression, quality 75-95): 0.98-1.2 of the true error in grey and 0.98-1.6 in
         colour (1.3-1.7 at noise 0.002), where estimate_noise read 0.0-1.0.
     """
+    if not isinstance(img, Image):
+        raise TypeError(f"img must be an unblur.io.Image (as unblur.io.read returns), got {type(img).__name__}")
     info = img.jpeg
     if not info or img.volume or info["mode"] not in ("L", "RGB"):
         return None
