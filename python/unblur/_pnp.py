@@ -252,13 +252,11 @@ def _given_maps(noise_sigma, image, channel_axis, spatial, xp):
     return [xp.ascontiguousarray(c) for c in xp.moveaxis(m, channel_axis, 0)]
 
 
-def _levels(s, maps, joint, xp, dtype):
-    """Step k's noise levels for the denoiser: s itself, or per channel (one for a joint
-    model: the channels' RMS) s times the relative map, at least SIGMA_FLOOR."""
+def _levels(s, maps, xp, dtype):
+    """Step k's noise levels for the denoiser: s itself, or per map (one per channel, or
+    one for a joint model) s times the relative map, at least SIGMA_FLOOR."""
     if maps is None:
         return [s]
-    if joint:
-        maps = [xp.sqrt(sum(m * m for m in maps) / len(maps))]
     return [xp.maximum(s * m, SIGMA_FLOOR).astype(dtype) for m in maps]
 
 
@@ -268,6 +266,8 @@ def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, thre
     in one call, else each channel alone; `self_ensemble` as in pnp_deconvolve; `maps`:
     None, or per channel the relative noise-level map on the grid (_noise_maps)."""
     props = [_data_step(g, psf, boundary, threads, xp, cuda) for g in stack]
+    if joint and maps is not None:  # one map for the joint model: the channels' RMS, once
+        maps = [xp.sqrt(sum(m * m for m in maps) / len(maps))]
     z = [_start(g, psf.shape, boundary, xp) for g in stack]
     x = [zi.copy() for zi in z]
     cg = []
@@ -278,7 +278,7 @@ def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, thre
         cg.append([int(i["iterations"]) for _, i in steps])
         prev = z
         transforms = {"none": (0,), "cycle": (k % 8,), "mean": tuple(range(8))}[self_ensemble]
-        levels = _levels(s, maps, joint, xp, stack[0].dtype)
+        levels = _levels(s, maps, xp, stack[0].dtype)
         if joint:
             d = _oriented(denoise, xp.stack(x, axis=-1), levels[0], transforms, xp)
             z = [xp.ascontiguousarray(d[..., c]) for c in range(len(x))]

@@ -404,16 +404,17 @@ def _noise_params(args, sigma, img, data, xp):
     if sigma is None:
         return {}
     a = np.asarray(data)
-    sigma = np.asarray(sigma, dtype=np.float64)
+    sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
     per_channel = sigma.size > 1 and img.colour and a.shape[-1] == sigma.size
-    level = np.broadcast_to(sigma if per_channel else sigma.reshape(-1)[:1].reshape(()), a.shape)
+    if not per_channel:
+        sigma = float(sigma[0])
+        if not img.linear:
+            return {"noise_sigma": sigma}
+    level = np.broadcast_to(sigma, a.shape)
     if img.linear:
         from . import io
 
-        code = io.linear_to_srgb(a.astype(np.float64))
-        level = level * np.where(code <= 0.04045, 1 / 12.92, 2.4 / 1.055 * ((code + 0.055) / 1.055) ** 1.4)
-    elif not per_channel:
-        return {"noise_sigma": float(level.reshape(-1)[0]) if level.size else float(sigma.reshape(-1)[0])}
+        level = level * io._srgb_slope(io.linear_to_srgb(a.astype(np.float64)))
     if args.method == "pnp":
         return {"noise_sigma": _to_device(xp, np.ascontiguousarray(level, dtype=a.dtype))}
     return {"noise_sigma": float(np.sqrt(np.mean(np.square(level))))}

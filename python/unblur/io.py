@@ -135,6 +135,14 @@ def _srgb_decode(b):
     return np.where(b <= 0.04045, b / 12.92, ((b + 0.055) / 1.055) ** 2.4)
 
 
+def _srgb_slope(code):
+    """d(linear light) / d(code value) of the sRGB curve at each code value in [0, 1]:
+    how much noise on the code values a pixel carries into linear light (the command
+    line's --noise-sigma and JPEG levels)."""
+    code = np.clip(np.asarray(code, dtype=np.float64), 0.0, 1.0)
+    return np.where(code <= 0.04045, 1 / 12.92, 2.4 / 1.055 * ((code + 0.055) / 1.055) ** 1.4)
+
+
 def srgb_to_linear(v):
     """The sRGB transfer function's inverse (IEC 61966-2-1), elementwise, on [0, 1]
     (values clipped to it). Returns a new array of v's float dtype.
