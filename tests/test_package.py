@@ -47,7 +47,7 @@ def test_docstring_examples_run(module):
 
 
 def test_public_functions_have_examples():
-    names = ["convolve", "gaussian_filter"]
+    names = ["convolve", "gaussian_filter", "collaborative_wiener"]
     names += [f"psf.{n}" for n in unblur.psf.__all__]
     names += [f"metrics.{n}" for n in unblur.metrics.__all__]
     for name in names:

@@ -212,6 +212,22 @@ def test_gaussian_filter_channels_zero_sigma_and_truncate(fake_cupy, rng, dtype)
     np.testing.assert_allclose(on_device(cp, got, want), want, **tol(dtype))
 
 
+@pytest.mark.parametrize("map_sigma", [False, True])
+def test_collaborative_wiener(fake_cupy, rng, dtype, map_sigma):
+    cp = fake_cupy
+    shape = (37, 45)
+    truth = np.tile(rng.random((5, 7)), (8, 7))[: shape[0], : shape[1]] + scipy.ndimage.gaussian_filter(
+        rng.random(shape), 3.0)
+    noisy = (truth + 0.05 * rng.standard_normal(shape)).astype(dtype)
+    pilot = (truth + 0.01 * rng.standard_normal(shape)).astype(dtype)
+    sigma = rng.uniform(0.02, 0.06, shape) if map_sigma else 0.05
+    want = unblur.collaborative_wiener(noisy, pilot, sigma, radius=6)
+    # set-up uploads only: the reference corners along each axis and the Kaiser taps
+    got, _ = measured(cp, setup_limit(shape), unblur.collaborative_wiener, cp.asarray(noisy), cp.asarray(pilot),
+                      cp.asarray(sigma) if map_sigma else sigma, radius=6)
+    np.testing.assert_allclose(on_device(cp, got, want), want, **tol(dtype))
+
+
 @pytest.mark.parametrize("shape", [(64,), (30, 47), (9, 10, 12)])
 def test_fft_transforms(fake_cupy, rng, dtype, shape):
     cp = fake_cupy

@@ -1,9 +1,11 @@
-// Bindings for the filters area: gaussian_filter and its 1-D kernel.
+// Bindings for the filters area: gaussian_filter and its 1-D kernel; the collaborative
+// Wiener filter (a pilot-guided BM3D second stage, plug-and-play's refinement).
 #include <string>
 
 #include "bindings/common.hpp"
 #include "gpu/exec_host.hpp"
 #include "gpu/gaussian_filter.hpp"
+#include "core/collaborative.hpp"
 #include "core/gaussian_filter.hpp"
 
 namespace unblur::bindings {
@@ -73,6 +75,44 @@ void register_filters(py::module_& m) {
           return choose_gaussian_method(n, r, bytes) == GaussianMethod::FFT ? "fft" : "direct";
         },
         py::arg("n"), py::arg("radius"), py::arg("bytes"), "The route 'auto' takes for one axis.");
+  m.def("collaborative_wiener",
+        [](const py::array& noisy, const py::array& pilot, const py::object& sigma, std::ptrdiff_t block,
+           std::ptrdiff_t step, std::ptrdiff_t radius, std::ptrdiff_t group, double tau, int threads) {
+          return dispatch_real(noisy, "noisy", [&](auto tag) -> py::array {
+            using T = decltype(tag);
+            const T* y = cptr<T>(noisy, "noisy");
+            const T* p = cptr<T>(pilot, "pilot");
+            const Shape shape = shape_of(noisy);
+            if (shape.size() != 2 || shape_of(pilot) != shape)
+              throw py::value_error("noisy and pilot must be 2-D arrays of the same shape");
+            double s = 0.0;
+            const double* map = nullptr;
+            py::array map_arr;
+            if (py::isinstance<py::array>(sigma)) {
+              map_arr = sigma.cast<py::array>();
+              map = cptr<double>(map_arr, "sigma");
+              if (shape_of(map_arr) != shape) throw py::value_error("sigma as an array must have the image's shape");
+            } else {
+              s = sigma.cast<double>();
+            }
+            CollaborativeParams params;
+            params.block = block;
+            params.step = step;
+            params.radius = radius;
+            params.group = group;
+            params.tau = tau;
+            py::array_t<T> out = new_array<T>(shape);
+            T* o = out.mutable_data();
+            py::gil_scoped_release release;
+            collaborative_wiener<T>(y, p, map, s, o, shape[0], shape[1], params, threads);
+            return out;
+          });
+        },
+        py::arg("noisy"), py::arg("pilot"), py::arg("sigma"), py::arg("block") = 8, py::arg("step") = 3,
+        py::arg("radius") = 12, py::arg("group") = 16, py::arg("tau") = 400.0 / (255.0 * 255.0),
+        py::arg("threads") = 0,
+        "Collaborative Wiener estimate of a 2-D float32/float64 image guided by a pilot of the same shape and dtype; "
+        "sigma a number or a float64 map of the image's shape.");
 }
 
 }  // namespace unblur::bindings

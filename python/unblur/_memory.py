@@ -193,6 +193,21 @@ def gaussian_filter_bytes(shape, sigma, truncate, threads, itemsize, channels=1)
     return itemsize * (n + _per_channel_bytes(n, n, channels) + workers * 40 * line)
 
 
+def collaborative_wiener_bytes(shape, itemsize, radius, step, group, xp=np):
+    """unblur.collaborative_wiener on one channel: the output and the float64
+    numerator and denominator images (core/collaborative.cpp; its per-thread scratch is
+    a few groups of blocks). On CuPy the array-API reference also holds, per reference
+    block, its distance to every candidate, their order and the group's blocks in
+    float64."""
+    h, w = (int(s) for s in shape)
+    n = h * w
+    total = n * (itemsize + 16)
+    if xp is not np:
+        refs = (h // step + 2) * (w // step + 2)
+        total += refs * ((2 * radius + 1) ** 2 * 16 + group * 64 * 8 * 8)
+    return total
+
+
 def blind_richardson_lucy_bytes(shape, psf_shape, itemsize):
     """unblur.blind_richardson_lucy (core/blind_richardson_lucy.cpp): the observation,
     ratio and ones; the extended estimate, its normaliser and update; four spectra and

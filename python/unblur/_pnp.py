@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _backend, _deconv_common, _memory, _validate
 from ._xp import blur_operator as _xp_blur
+from ._xp import collaborative as _xp_collab
 from ._xp import wiener as _xp_wiener
 
 __all__ = ["pnp_deconvolve"]
@@ -38,6 +39,12 @@ SELF_ENSEMBLE_MODES = ("cycle", "mean", "none")
 # where one level for the whole image fell below the blurred input on rocket, and
 # white noise moved by <= 0.01 dB (bench/RESULTS.md, 2026-12-07, session 20).
 NOISE_MAP_MODES = ("auto", "brightness", "uniform")
+# The last step's refinement (pnp_deconvolve's refine): 'wiener' filters the last data
+# step's estimate by collaborative Wiener filtering (unblur.collaborative_wiener, BM3D's
+# second stage) with the denoiser's output as its pilot: groups of similar blocks
+# restore repeated fine structure that the model sees one neighbourhood at a time
+# (bench/RESULTS.md, 2026-12-07, session 21).
+REFINE_MODES = ("auto", "wiener", "none")
 
 _default_denoisers = {}
 
@@ -260,11 +267,21 @@ def _levels(s, maps, xp, dtype):
     return [xp.maximum(s * m, SIGMA_FLOOR).astype(dtype) for m in maps]
 
 
+def _refine(x, z, level, threads, xp):
+    """The last step's collaborative Wiener estimate from the data step's x, guided by
+    the denoiser's z; `level`: the denoiser's noise level, a number or a map."""
+    sigma = level.astype(xp.float64) if getattr(level, "ndim", 0) > 0 else float(level)
+    if xp is np:
+        return _backend.core().collaborative_wiener(x, z, sigma, threads=threads)
+    return _xp_collab.collaborative_wiener(x, z, sigma)
+
+
 def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback,
-                      self_ensemble="none", maps=None):
+                      self_ensemble="none", maps=None, refine="none"):
     """HQS on C channels at once (stack: C spatial arrays); `joint` denoises (H, W, C)
     in one call, else each channel alone; `self_ensemble` as in pnp_deconvolve; `maps`:
-    None, or per channel the relative noise-level map on the grid (_noise_maps)."""
+    None, or per channel the relative noise-level map on the grid (_noise_maps);
+    `refine` 'wiener': the last scheduled step's output refined by _refine."""
     props = [_data_step(g, psf, boundary, threads, xp, cuda) for g in stack]
     if joint and maps is not None:  # one map for the joint model: the channels' RMS, once
         maps = [xp.sqrt(sum(m * m for m in maps) / len(maps))]
@@ -284,6 +301,8 @@ def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, thre
             z = [xp.ascontiguousarray(d[..., c]) for c in range(len(x))]
         else:
             z = [_oriented(denoise, xi, levels[c % len(levels)], transforms, xp) for c, xi in enumerate(x)]
+        if refine == "wiener" and k == n - 1:
+            z = [_refine(xi, zi, levels[c % len(levels)], threads, xp) for c, (xi, zi) in enumerate(zip(x, z))]
         if callback is not None:
             num = sum(float(((zi - pi).astype(xp.float64) ** 2).sum()) for zi, pi in zip(z, prev))
             den = sum(float((pi.astype(xp.float64) ** 2).sum()) for pi in prev)
@@ -295,8 +314,8 @@ def _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, thre
 
 
 def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="auto", iterations=ITERATIONS, lam=LAM,
-                   sigma_start=SIGMA_START, self_ensemble=SELF_ENSEMBLE, boundary="auto", channel_axis=None,
-                   return_info=False, callback=None, threads=None):
+                   sigma_start=SIGMA_START, self_ensemble=SELF_ENSEMBLE, refine="auto", boundary="auto",
+                   channel_axis=None, return_info=False, callback=None, threads=None):
     """Plug-and-play deconvolution: half-quadratic splitting with a learned denoiser.
 
     Alternates the exact data step of unblur's engines,
@@ -361,6 +380,16 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
         the 8 steps see every orientation once at no extra cost (DPIR's "x8" for
         deblurring). 'mean': every step averages all 8, 8 times the denoiser's work, for
         a little more (bench/RESULTS.md). 'none': the image as it is.
+    refine : {'auto', 'wiener', 'none'}
+        The last step of the schedule. 'wiener': its denoiser output becomes the pilot of
+        a collaborative Wiener filter (:func:`unblur.collaborative_wiener`, BM3D's
+        second stage) of the last data step's estimate, at the denoiser's noise level
+        (its map, with ``noise_map='brightness'``): similar blocks, found on the pilot,
+        are filtered together, which restores repeated fine structure (brick, text,
+        fabric, a tower's lattice) better than a model that sees each neighbourhood
+        alone. 'none': the denoiser's output is the result. 'auto' (the default):
+        'wiener' for unblur's models, 'none' for other callables. A callback that stops
+        early skips it.
     boundary : {'auto', 'periodic', 'reflect'}
         As in :func:`unblur.deconvolve`. 'auto' (the observation is the valid part of
         the blur of a larger scene) estimates the scene on the observation plus the
@@ -370,7 +399,8 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     return_info : bool
         Also return a dict: method, boundary, noise_sigma, noise_map ('brightness' or
         'uniform': the one used), iterations, sigmas, alphas, cg_iterations (per
-        iteration and channel), grid_shape, self_ensemble.
+        iteration and channel), grid_shape, self_ensemble, refine ('wiener' or 'none':
+        the one used).
     callback : callable, optional
         Called after each iteration with a dict (iteration, max_iterations,
         relative_change of z, objective None, sigma, alpha); returning False stops.
@@ -442,6 +472,10 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
         raise TypeError(f"noise_map must be one of {NOISE_MAP_MODES}, got {type(noise_map).__name__}")
     if noise_map not in NOISE_MAP_MODES:
         raise ValueError(f"noise_map must be one of {NOISE_MAP_MODES}, got {noise_map!r}")
+    if not isinstance(refine, str):
+        raise TypeError(f"refine must be one of {REFINE_MODES}, got {type(refine).__name__}")
+    if refine not in REFINE_MODES:
+        raise ValueError(f"refine must be one of {REFINE_MODES}, got {refine!r}")
     if not isinstance(self_ensemble, str):
         raise TypeError(f"self_ensemble must be one of {SELF_ENSEMBLE_MODES}, got {type(self_ensemble).__name__}")
     if self_ensemble not in SELF_ENSEMBLE_MODES:
@@ -472,10 +506,14 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     _check_model_channels(denoise, channels)
     # The data step's working set per channel, the grid arrays z and x of every channel,
     # the denoiser's input and output on the grid, and the noise-level maps (float64, and
-    # one step's levels in the image's dtype).
+    # one step's levels in the image's dtype), and the last step's refinement of one
+    # channel (its float64 sums, or on CuPy the array-API code's working set).
     grid_n = _memory.grid_elements(spatial, psf.shape, boundary)
+    grid_shape = _xp_wiener.grid_shape(spatial, psf.shape, boundary)
     _memory.require("pnp_deconvolve", _memory.quadratic_bytes(spatial, psf.shape, boundary, image.dtype.itemsize)
-                    + grid_n * image.dtype.itemsize * (5 * channels) + grid_n * 8 * channels, xp)
+                    + grid_n * image.dtype.itemsize * (5 * channels) + grid_n * 8 * channels
+                    + _memory.collaborative_wiener_bytes(grid_shape, 8, _xp_collab.RADIUS, _xp_collab.STEP,
+                                                         _xp_collab.GROUP, xp), xp)
     given = None
     if isinstance(noise_sigma, str):
         if noise_sigma != "auto":
@@ -489,10 +527,12 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     sigmas, alphas = schedule(sigma, iterations=iterations, lam=lam, sigma_start=sigma_start)
     cuda = None if xp is np else _backend.gpu_engine()
     joint = channels > 1 and getattr(denoise, "channels", 1) == channels
-    if noise_map == "auto":
-        from .models import Runner
+    from .models import Runner
 
+    if noise_map == "auto":
         noise_map = "brightness" if isinstance(denoise, Runner) else "uniform"
+    if refine == "auto":
+        refine = "wiener" if isinstance(denoise, Runner) else "none"
     maps = None
     if noise_map == "brightness" and given is not None:
         if grey_as_rgb:
@@ -502,7 +542,7 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     elif noise_map == "brightness":
         maps = _noise_maps(stack, psf, boundary, threads, xp)
     z, cg = _restore_channels(stack, psf, boundary, denoise, joint, sigmas, alphas, threads, xp, cuda, callback,
-                              self_ensemble, maps)
+                              self_ensemble, maps, refine)
     if grey_as_rgb:
         z, cg = z * channels, [c * channels for c in cg]
     offset = (0, 0) if boundary == "periodic" else tuple(k // 2 for k in psf.shape)
@@ -514,5 +554,5 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     info = dict(method="pnp", boundary=boundary, noise_sigma=sigma, noise_map=noise_map, iterations=len(cg), sigmas=sigmas[:len(cg)],
                 alphas=alphas[:len(cg)], cg_iterations=cg if channels > 1 else [c[0] for c in cg],
                 grid_shape=tuple(int(s) for s in z[0].shape), joint_channels=joint, self_ensemble=self_ensemble,
-                grey_as_rgb=grey_as_rgb, noise_correlation=noise_correlation)
+                grey_as_rgb=grey_as_rgb, noise_correlation=noise_correlation, refine=refine)
     return out, info
