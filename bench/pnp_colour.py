@@ -2,7 +2,7 @@
 
 Run:  python bench/pnp_colour.py [--images 4] [--size 256] [--noise 0.01 0.03]
                                  [--rgb-model FILE ...] [--grey-model FILE] [--set benchmark|held-out]
-                                 [--channel-correlation RHO] [--defaults]
+                                 [--channel-correlation RHO] [--defaults] [--refine wiener none]
 
 bench/quality.py's cases on the RGB images of its set (astronaut, coffee, chelsea,
 rocket), or with --set held-out on the RGB images of bench/pnp_tuning.py's held-out set
@@ -71,6 +71,8 @@ def main(argv=None):
     p.add_argument("--defaults", action="store_true",
                    help="also pnp_deconvolve's defaults: the RGB model, or the grey one per channel where the noise "
                         "is correlated between channels")
+    p.add_argument("--refine", nargs="+", choices=("wiener", "none"), default=["wiener"],
+                   help="pnp_deconvolve's last-step refinement; several: one row per value, same cases")
     p.add_argument("--channel-correlation", type=float, default=0.0, metavar="RHO",
                    help="the noise's correlation between channels (0: independent, 1: the same in all three)")
     args = p.parse_args(argv)
@@ -83,13 +85,15 @@ def main(argv=None):
     grey = unblur.models.load(args.grey_model) if args.grey_model else unblur.models.denoiser(channels="grey")
     if any(r.channels != 3 for r in rgbs) or grey.channels != 1:
         p.error(f"--rgb-model must take 3 channels and --grey-model 1 (got {[r.channels for r in rgbs]} and {grey.channels})")
-    methods = {
-        "unblur.tv (colour)": lambda g, h: unblur.tv_deconvolve(g, h, channel_axis=-1),
-        "pnp, grey model per channel": lambda g, h: unblur.pnp_deconvolve(g, h, denoiser=grey, channel_axis=-1),
-    }
-    for k, rgb in enumerate(rgbs):
-        label = "pnp, RGB model (joint)" + (f" [{k}]" if len(rgbs) > 1 else "")
-        methods[label] = lambda g, h, rgb=rgb: unblur.pnp_deconvolve(g, h, denoiser=rgb, channel_axis=-1)
+    methods = {"unblur.tv (colour)": lambda g, h: unblur.tv_deconvolve(g, h, channel_axis=-1)}
+    for refine in args.refine:
+        tag = "" if args.refine == ["wiener"] else f", refine {refine}"
+        methods["pnp, grey model per channel" + tag] = (
+            lambda g, h, r=refine: unblur.pnp_deconvolve(g, h, denoiser=grey, channel_axis=-1, refine=r))
+        for k, rgb in enumerate(rgbs):
+            label = "pnp, RGB model (joint)" + (f" [{k}]" if len(rgbs) > 1 else "") + tag
+            methods[label] = (lambda g, h, rgb=rgb, r=refine:
+                              unblur.pnp_deconvolve(g, h, denoiser=rgb, channel_axis=-1, refine=r))
     chosen = defaultdict(int)  # what the defaults picked: the RGB model or the grey one per channel
 
     def defaults(g, h):

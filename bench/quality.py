@@ -143,8 +143,8 @@ def skimage_wiener_best(blurred, psf, truth):
 UNBLUR_METHODS = ("deconvolve", "wiener", "tikhonov", "rl", "tv", "pnp")
 CLASSICAL = ("deconvolve", "wiener", "tikhonov", "rl", "tv")
 # Not run by default: pnp_deconvolve with its other self-ensemble modes (pnp-mean takes
-# about 7 times pnp's time).
-PNP_VARIANTS = ("pnp-none", "pnp-mean")
+# about 7 times pnp's time), and without the last step's refinement (pnp-unrefined).
+PNP_VARIANTS = ("pnp-none", "pnp-mean", "pnp-unrefined")
 
 
 def unblur_method(name):
@@ -158,6 +158,8 @@ def unblur_method(name):
         return lambda g, h: unblur.tv_deconvolve(g, h)
     if name == "pnp":
         return lambda g, h: unblur.pnp_deconvolve(g, h)
+    if name == "pnp-unrefined":
+        return lambda g, h: unblur.pnp_deconvolve(g, h, refine="none")
     if name in PNP_VARIANTS:
         mode = name.split("-", 1)[1]
         return lambda g, h: unblur.pnp_deconvolve(g, h, self_ensemble=mode)
@@ -169,7 +171,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--methods", nargs="*", default=list(UNBLUR_METHODS),
-                        help=f"of {', '.join(UNBLUR_METHODS + PNP_VARIANTS)} (default: all but the last two)")
+                        help=f"of {', '.join(UNBLUR_METHODS + PNP_VARIANTS)} (default: all but the last three)")
     parser.add_argument("--noise", nargs="*", type=float, default=[0.01, 0.03])
     parser.add_argument("--blind", action="store_true",
                         help="the blind track: unblur.restore (PSF unknown) instead of the non-blind methods")

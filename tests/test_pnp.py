@@ -7,7 +7,7 @@ import pytest
 import scipy.ndimage
 import unblur
 from conftest import tol
-from unblur import _core
+from unblur import _core, _pnp
 from unblur._xp import wiener as ref
 from unblur._xp.blur_operator import BlurOperator
 
@@ -464,7 +464,7 @@ def _photon_case(a=0.03, size=128, seed=0):
 
 
 def test_pnp_noise_map_follows_the_brightness():
-    """Measured here: 'brightness' 32.84 dB, 'uniform' 31.69 (32.54 and 31.51 with
+    """Measured here: 'brightness' 33.11 dB, 'uniform' 32.04 (32.54 and 31.51 with
     refine='none'), TV 30.30, the blurred input 25.48; the bound is half the gain. White
     noise gives a flat map (next test)."""
     t, g, psf = _photon_case()
@@ -623,7 +623,8 @@ def test_pnp_refine_modes():
 @pytest.mark.parametrize("noise_map", ["uniform", "brightness"])
 def test_pnp_refine_is_the_collaborative_filter_of_the_last_step(noise_map):
     # The last step's result is unblur.collaborative_wiener of that step's data-step
-    # estimate, guided by the denoiser's output, at the denoiser's level (number or map).
+    # estimate, guided by the denoiser's output, at REFINE_SIGMA times the denoiser's
+    # level (number or map).
     _, g, psf = _case((64, 60))
     seen = []
 
@@ -634,7 +635,8 @@ def test_pnp_refine_is_the_collaborative_filter_of_the_last_step(noise_map):
     out, info = unblur.pnp_deconvolve(g, psf, denoiser=smooth, iterations=3, self_ensemble="none",
                                       noise_map=noise_map, refine="wiener", return_info=True)
     x, sigma = seen[-1]
-    want = unblur.collaborative_wiener(x, unblur.gaussian_filter(x, 1.0), sigma)
+    level = _pnp.REFINE_SIGMA * (np.asarray(sigma, np.float64) if np.ndim(sigma) else float(sigma))
+    want = unblur.collaborative_wiener(x, unblur.gaussian_filter(x, 1.0), level)
     k = psf.shape[0] // 2, psf.shape[1] // 2
     np.testing.assert_array_equal(out, want[k[0]:k[0] + g.shape[0], k[1]:k[1] + g.shape[1]])
     plain = unblur.pnp_deconvolve(g, psf, denoiser=smooth, iterations=3, self_ensemble="none", noise_map=noise_map,
@@ -644,7 +646,7 @@ def test_pnp_refine_is_the_collaborative_filter_of_the_last_step(noise_map):
 
 def test_pnp_refine_restores_repeated_structure():
     """scikit-image's brick (a wall of repeated courses), its top-left 112 x 112, Gaussian
-    blur 2, noise 0.03: measured 31.95 dB for refine='wiener', 31.40 for 'none' (+0.55)
+    blur 2, noise 0.03: measured 32.42 dB for refine='wiener', 31.40 for 'none' (+1.02)
     with the shipped grey model; the bound is half the gain."""
     from skimage import data
 
@@ -656,7 +658,7 @@ def test_pnp_refine_restores_repeated_structure():
     t = truth[k:k + g.shape[0], k:k + g.shape[1]]
     a = unblur.pnp_deconvolve(g, psf, refine="wiener")
     b = unblur.pnp_deconvolve(g, psf, refine="none")
-    assert _psnr(t, a) > _psnr(t, b) + 0.27
+    assert _psnr(t, a) > _psnr(t, b) + 0.51
 
 
 def test_pnp_leaves_the_input_alone():

@@ -45,6 +45,10 @@ NOISE_MAP_MODES = ("auto", "brightness", "uniform")
 # restore repeated fine structure that the model sees one neighbourhood at a time
 # (bench/RESULTS.md, 2026-12-07, session 21).
 REFINE_MODES = ("auto", "wiener", "none")
+# The refinement's noise level, relative to the denoiser's at the last step: chosen on
+# the held-out images (bench/RESULTS.md, session 21); above 1 it also absorbs the
+# pilot's own error, which the Wiener gains P^2 / (P^2 + s^2) take for signal.
+REFINE_SIGMA = 2.0
 
 _default_denoisers = {}
 
@@ -269,8 +273,9 @@ def _levels(s, maps, xp, dtype):
 
 def _refine(x, z, level, threads, xp):
     """The last step's collaborative Wiener estimate from the data step's x, guided by
-    the denoiser's z; `level`: the denoiser's noise level, a number or a map."""
-    sigma = level.astype(xp.float64) if getattr(level, "ndim", 0) > 0 else float(level)
+    the denoiser's z, at REFINE_SIGMA times `level` (the denoiser's noise level, a
+    number or a map)."""
+    sigma = REFINE_SIGMA * (level.astype(xp.float64) if getattr(level, "ndim", 0) > 0 else float(level))
     if xp is np:
         return _backend.core().collaborative_wiener(x, z, sigma, threads=threads)
     return _xp_collab.collaborative_wiener(x, z, sigma)
