@@ -100,39 +100,77 @@ class Filter {
  private:
   struct Scratch {
     explicit Scratch(const CollaborativeParams& p)
-        : ref(static_cast<std::size_t>(p.block * p.block)), tmp(ref.size()),
+        : ref(static_cast<std::size_t>(p.block * p.block)), tmp(ref.size()), tmp2(ref.size()),
           ty(static_cast<std::size_t>(p.group) * ref.size()), tp(ty.size()), gy(ty.size()), gp(ty.size()),
           dist(static_cast<std::size_t>(p.group)), cy(dist.size()), cx(dist.size()) {}
-    std::vector<double> ref, tmp, ty, tp, gy, gp, dist;
+    std::vector<double> ref, tmp, tmp2, ty, tp, gy, gp, dist;
     std::vector<Index> cy, cx;
   };
 
-  /// out = A x for b x b matrices (row-major), in i-k-j order: the inner loop runs
-  /// over a contiguous row, so it vectorises.
-  void left(const double* a, const double* x, double* out) const {
-    const Index b = p_.block;
-    for (Index i = 0; i < b; ++i) {
-      double* o = out + i * b;
-      for (Index j = 0; j < b; ++j) o[j] = 0.0;
-      for (Index k = 0; k < b; ++k) {
-        const double c = a[i * b + k];
-        const double* xr = x + k * b;
-        for (Index j = 0; j < b; ++j) o[j] += c * xr[j];
+  /// The sum of squared differences between the b x b block at `at` (row stride
+  /// `stride`) and `ref`, in `ssd`; false (ssd unset) once a partial sum passes `limit`
+  /// (checked every second row, widened so that rounding never rejects a block whose
+  /// exact distance is within it). Column sums: the inner loop vectorises; B = 8 is a
+  /// compile-time size.
+  template <Index B>
+  static bool block_ssd(const double* at, Index stride, const double* ref, double limit, double& ssd, Index b) {
+    const Index n = B > 0 ? B : b;
+    const double reject = limit * (1.0 + 1e-9);
+    double acc[B > 0 ? B : 32];
+    for (Index c = 0; c < n; ++c) acc[c] = 0.0;
+    for (Index a = 0; a < n; ++a) {
+      const double* row = at + a * stride;
+      const double* rr = ref + a * n;
+      for (Index c = 0; c < n; ++c) {
+        const double e = row[c] - rr[c];
+        acc[c] += e * e;
+      }
+      if (a % 2 == 1 && a + 1 < n) {
+        double part = 0.0;
+        for (Index c = 0; c < n; ++c) part += acc[c];
+        if (part > reject) return false;
+      }
+    }
+    ssd = 0.0;
+    for (Index c = 0; c < n; ++c) ssd += acc[c];
+    return true;
+  }
+
+  /// out = A X B for b x b matrices (row-major): two products in i-k-j order, whose
+  /// inner loops run over contiguous rows (they vectorise); B = 8, the default block,
+  /// is a compile-time size so that they unroll.
+  template <Index B>
+  static void sandwich(const double* a, const double* x, const double* bm, double* tmp, double* out, Index b) {
+    const Index n = B > 0 ? B : b;
+    for (Index i = 0; i < n; ++i) {
+      double* t = tmp + i * n;
+      for (Index j = 0; j < n; ++j) t[j] = 0.0;
+      for (Index k = 0; k < n; ++k) {
+        const double c = a[i * n + k];
+        const double* xr = x + k * n;
+        for (Index j = 0; j < n; ++j) t[j] += c * xr[j];
+      }
+    }
+    for (Index i = 0; i < n; ++i) {
+      double* o = out + i * n;
+      for (Index j = 0; j < n; ++j) o[j] = 0.0;
+      for (Index k = 0; k < n; ++k) {
+        const double c = tmp[i * n + k];
+        const double* br = bm + k * n;
+        for (Index j = 0; j < n; ++j) o[j] += c * br[j];
       }
     }
   }
 
-  /// The 2-D DCT of the b x b block x, in place: forward D X D^T, inverse D^T X D,
-  /// each as two left products with a transposition between them.
-  void dct2(double* x, double* tmp, bool inverse) const {
-    const Index b = p_.block;
-    const double* d = inverse ? dt_.data() : d2_.data();
-    left(d, x, tmp);  // D X
-    for (Index i = 0; i < b; ++i)
-      for (Index j = 0; j < b; ++j) x[j * b + i] = tmp[i * b + j];  // (D X)^T
-    left(d, x, tmp);  // D (D X)^T = (D X D^T)^T
-    for (Index i = 0; i < b; ++i)
-      for (Index j = 0; j < b; ++j) x[j * b + i] = tmp[i * b + j];
+  /// The 2-D DCT of the b x b block x, in place: forward D X D^T, inverse D^T X D.
+  void dct2(double* x, double* tmp, double* tmp2, bool inverse) const {
+    const double* a = inverse ? dt_.data() : d2_.data();
+    const double* bm = inverse ? d2_.data() : dt_.data();
+    if (p_.block == 8)
+      sandwich<8>(a, x, bm, tmp, tmp2, 8);
+    else
+      sandwich<0>(a, x, bm, tmp, tmp2, p_.block);
+    std::copy(tmp2, tmp2 + p_.block * p_.block, x);
   }
 
   void group(Index ry, Index rx, Scratch& sc) {
@@ -150,28 +188,11 @@ class Filter {
         const Index x = rx + dx;
         if (x < 0 || x > w_ - b || (dy == 0 && dx == 0)) continue;
         const double bound = m == cap ? std::min(p_.tau, sc.dist[static_cast<std::size_t>(m - 1)]) : p_.tau;
-        // column sums (the inner loop vectorises); every second row their total is
-        // checked against the bound, slightly widened so that rounding never rejects a
-        // block the exact test below would keep
-        const double reject = bound * area * (1.0 + 1e-9);
-        double acc[32] = {};
-        bool out = false;
-        for (Index a = 0; a < b && !out; ++a) {
-          const double* row = pd_.data() + (y + a) * w_ + x;
-          const double* rr = sc.ref.data() + a * b;
-          for (Index c = 0; c < b; ++c) {
-            const double e = row[c] - rr[c];
-            acc[c] += e * e;
-          }
-          if (a % 2 == 1 && a + 1 < b) {
-            double part = 0.0;
-            for (Index c = 0; c < b; ++c) part += acc[c];
-            out = part > reject;
-          }
-        }
-        if (out) continue;
         double ssd = 0.0;
-        for (Index c = 0; c < b; ++c) ssd += acc[c];
+        const double* cand = pd_.data() + y * w_ + x;
+        if (!(b == 8 ? block_ssd<8>(cand, w_, sc.ref.data(), bound * area, ssd, 8)
+                     : block_ssd<0>(cand, w_, sc.ref.data(), bound * area, ssd, b)))
+          continue;
         const double d = ssd / area;
         if (!(d <= p_.tau) || (m == cap && !(d < sc.dist[static_cast<std::size_t>(m - 1)]))) continue;
         Index at = std::min(m, cap - 1);
@@ -213,8 +234,8 @@ class Filter {
           y[a * b + c] = static_cast<double>(noisy_[(y0 + a) * w_ + x0 + c]);
           p[a * b + c] = pd_[static_cast<std::size_t>((y0 + a) * w_ + x0 + c)];
         }
-      dct2(y, sc.tmp.data(), false);
-      dct2(p, sc.tmp.data(), false);
+      dct2(y, sc.tmp.data(), sc.tmp2.data(), false);
+      dct2(p, sc.tmp.data(), sc.tmp2.data(), false);
     }
     // across the group (g-k-e order: the inner loop runs over a block's coefficients),
     // the Wiener gains, and back
@@ -254,7 +275,7 @@ class Filter {
     const double weight = 1.0 / (std::max(s2, kTiny) * std::max(sumsq, 1.0));
     for (Index k = 0; k < n; ++k) {
       double* y = sc.ty.data() + k * bb;
-      dct2(y, sc.tmp.data(), true);
+      dct2(y, sc.tmp.data(), sc.tmp2.data(), true);
       const Index y0 = corner(k, true), x0 = corner(k, false);
       for (Index a = 0; a < b; ++a)
         for (Index c = 0; c < b; ++c) {
