@@ -59,6 +59,7 @@ def test_pnp_over_the_limit_is_refused_before_it_starts(rng):
     lambda g, h: unblur.convolve(g, h),
     lambda g, h: unblur.convolve(np.stack([g] * 3, -1), h, channel_axis=-1),
     lambda g, h: unblur.gaussian_filter(g, 3.0),
+    lambda g, h: unblur.collaborative_wiener(g, g, 0.05),
     lambda g, h: unblur.estimate_psf(g),
     lambda g, h: unblur.blind_richardson_lucy(g, h, iterations=2),
     lambda g, h: unblur.restore(g),
@@ -120,7 +121,9 @@ _PEAK = textwrap.dedent("""
              "gaussian_fft": (lambda: unblur.gaussian_filter(g, 60.0),
                               _memory.gaussian_filter_bytes((n, n), (60.0,), 4.0, 0, 4)),
              "gaussian_rgb": (lambda: unblur.gaussian_filter(rgb, 2.0, channel_axis=-1),
-                              _memory.gaussian_filter_bytes((n, n), (2.0,), 4.0, 0, 4, 3))}
+                              _memory.gaussian_filter_bytes((n, n), (2.0,), 4.0, 0, 4, 3)),
+             "collaborative": (lambda: unblur.collaborative_wiener(g, g, 0.05),
+                               _memory.collaborative_wiener_bytes((n, n), 4, 12, 3, 16))}
     for k, method in ((k7, "direct"), (k7, "fft"), (k31, "auto"), (k101, "fft")):
         calls[f"convolve_{method}_{len(k)}"] = (
             lambda k=k, method=method: unblur.convolve(g, k, method=method),
@@ -148,7 +151,7 @@ _PEAK = textwrap.dedent("""
 
 @skip_under_asan
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc peak reset")
-@pytest.mark.parametrize("name", ["rl", "convolve_auto_31", "gaussian_rgb", "blind_rl",
+@pytest.mark.parametrize("name", ["rl", "convolve_auto_31", "gaussian_rgb", "blind_rl", "collaborative",
                                   *(pytest.param(n, marks=pytest.mark.slow) for n in (
                                       "wiener", "tv", "estimate_psf", "estimate_psf_rgb", "gaussian", "gaussian_fft",
                                       "convolve_direct_7", "convolve_fft_7", "convolve_fft_101", "convolve_full_31",

@@ -66,8 +66,9 @@ class Filter {
  public:
   Filter(const T* noisy, const T* pilot, const double* sigma_map, double sigma, Index h, Index w,
          const CollaborativeParams& p)
-      : noisy_(noisy), pilot_(pilot), map_(sigma_map), var_(sigma * sigma), h_(h), w_(w), p_(p),
-        pd_(pilot, pilot + h * w), d2_(dct_matrix(p.block)), dt_(d2_.size()), num_(static_cast<std::size_t>(h * w), 0.0), den_(num_.size(), 0.0) {
+      : noisy_(noisy), map_(sigma_map), var_(sigma * sigma), h_(h), w_(w), p_(p), pd_(pilot, pilot + h * w),
+        d2_(dct_matrix(p.block)), dt_(d2_.size()), num_(static_cast<std::size_t>(h * w), 0.0),
+        den_(num_.size(), 0.0) {
     for (Index i = 0; i < p.block; ++i)
       for (Index j = 0; j < p.block; ++j)
         dt_[static_cast<std::size_t>(j * p.block + i)] = d2_[static_cast<std::size_t>(i * p.block + j)];
@@ -77,7 +78,8 @@ class Filter {
     win_.resize(static_cast<std::size_t>(p.block * p.block));
     for (Index a = 0; a < p.block; ++a)
       for (Index c = 0; c < p.block; ++c)
-        win_[static_cast<std::size_t>(a * p.block + c)] = k[static_cast<std::size_t>(a)] * k[static_cast<std::size_t>(c)];
+        win_[static_cast<std::size_t>(a * p.block + c)] =
+            k[static_cast<std::size_t>(a)] * k[static_cast<std::size_t>(c)];
   }
 
   void run(T* out, int threads) {
@@ -177,7 +179,8 @@ class Filter {
     const Index b = p_.block, bb = b * b, r = p_.radius;
     const double area = static_cast<double>(bb);
     for (Index a = 0; a < b; ++a)
-      for (Index c = 0; c < b; ++c) sc.ref[static_cast<std::size_t>(a * b + c)] = pd_[static_cast<std::size_t>((ry + a) * w_ + rx + c)];
+      for (Index c = 0; c < b; ++c)
+        sc.ref[static_cast<std::size_t>(a * b + c)] = pd_[static_cast<std::size_t>((ry + a) * w_ + rx + c)];
     // the best group - 1 other blocks, ascending (distance, scan order)
     const Index cap = p_.group - 1;
     Index m = 0;
@@ -288,7 +291,6 @@ class Filter {
   }
 
   const T* noisy_;
-  const T* pilot_;
   const double* map_;
   double var_;
   Index h_, w_;

@@ -222,8 +222,8 @@ def collaborative_wiener(image, pilot, noise_sigma, *, block=_xp_collab.BLOCK, s
         maps = _given_maps(noise_sigma, image, channel_axis, spatial, xp)
     else:
         maps = [_validate.nonnegative_float(noise_sigma, "noise_sigma")] * channels
-    _memory.require("collaborative_wiener", _memory.collaborative_wiener_bytes(spatial, image.dtype.itemsize, radius, step,
-                                                                                  group, xp), xp)
+    need = _memory.collaborative_wiener_bytes(spatial, image.dtype.itemsize, radius, step, group, xp, threads)
+    _memory.require("collaborative_wiener", need, xp)
     params = dict(block=block, step=step, radius=radius, group=group, tau=tau)
     if not _backend.is_numpy(image):
         run_one = _xp_collab.collaborative_wiener

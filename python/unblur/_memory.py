@@ -193,19 +193,25 @@ def gaussian_filter_bytes(shape, sigma, truncate, threads, itemsize, channels=1)
     return itemsize * (n + _per_channel_bytes(n, n, channels) + workers * 40 * line)
 
 
-def collaborative_wiener_bytes(shape, itemsize, radius, step, group, xp=np):
-    """unblur.collaborative_wiener on one channel: the output and the float64
-    numerator and denominator images (core/collaborative.cpp; its per-thread scratch is
-    a few groups of blocks). On CuPy the array-API reference also holds, per reference
-    block, its distance to every candidate, their order and the group's blocks in
-    float64."""
+def collaborative_wiener_bytes(shape, itemsize, radius, step, group, xp=np, threads=0):
+    """unblur.collaborative_wiener on one channel: the output, the pilot in float64 and
+    the float64 numerator and denominator images (core/collaborative.cpp; its per-thread
+    scratch, a few groups of blocks, with its stack: 1 MiB a thread at most), and the
+    validation's finiteness mask (a byte a pixel). On CuPy the array-API reference instead holds
+    float64 copies of both inputs, the sums, and for one chunk of references
+    (_xp/collaborative.CHUNK) each one's distance to every candidate with their order
+    (24 bytes a candidate) and about ten arrays of the group's blocks in float64."""
+    from ._xp import collaborative
+
     h, w = (int(s) for s in shape)
     n = h * w
-    total = n * (itemsize + 16)
-    if xp is not np:
-        refs = (h // step + 2) * (w // step + 2)
-        total += refs * ((2 * radius + 1) ** 2 * 16 + group * 64 * 8 * 8)
-    return total
+    if xp is np:
+        from . import _core
+
+        return n * (itemsize + 25) + (threads if threads > 0 else _core.get_threads()) * 2**20
+    refs = (h // step + 2) * (w // step + 2)
+    chunk = min(refs, collaborative.CHUNK)
+    return n * (itemsize + 33) + chunk * ((2 * radius + 1) ** 2 * 24 + group * 64 * 8 * 10)
 
 
 def blind_richardson_lucy_bytes(shape, psf_shape, itemsize):

@@ -38,6 +38,7 @@ GROUP = 16
 TAU = 400.0 / 255.0**2  # BM3D's Wiener-stage match threshold, for images in [0, 1]
 KAISER_BETA = 2.0
 TINY = 1e-30
+CHUNK = 2048  # references per batch (collaborative_wiener's working set; _memory's estimate)
 
 
 def positions(n: int, block: int, step: int) -> list[int]:
@@ -118,7 +119,7 @@ def match(pilot, ry, rx, *, block=BLOCK, radius=RADIUS, group=GROUP, tau=TAU):
 
 
 def collaborative_wiener(noisy, pilot, sigma, *, block=BLOCK, step=STEP, radius=RADIUS, group=GROUP, tau=TAU,
-                         chunk=2048):
+                         chunk=CHUNK):
     """The Wiener estimate of `noisy` (2-D) guided by `pilot` (same shape); `sigma`: the
     noise's standard deviation, a number or an array of the image's shape. Returns an
     array of noisy's dtype. References are processed `chunk` at a time; every group size
