@@ -111,6 +111,20 @@ def test_channels_one_at_a_time(rng, channel_axis):
     assert np.array_equal(got, want)
 
 
+def test_views_and_fortran_order_are_accepted(rng):
+    # Any memory layout of the image, the pilot or the map gives the result of a
+    # C-contiguous copy.
+    truth = scene(rng, (40, 44))
+    noisy = truth + 0.05 * rng.standard_normal(truth.shape)
+    sd = rng.uniform(0.02, 0.06, (44, 40)).T  # a transposed view
+    want = unblur.collaborative_wiener(noisy.copy(), truth.copy(), np.ascontiguousarray(sd))
+    got = unblur.collaborative_wiener(np.asfortranarray(noisy), truth[:, ::-1].copy()[:, ::-1], sd)
+    np.testing.assert_array_equal(got, want)
+    wide = np.zeros((40, 88))
+    wide[:, ::2] = noisy
+    np.testing.assert_array_equal(unblur.collaborative_wiener(wide[:, ::2], truth, np.asfortranarray(sd)), want)
+
+
 def test_integer_images_follow_the_dtype_policy(rng):
     clean = (scene(rng, (32, 32)) * 200).astype(np.uint8)
     got = unblur.collaborative_wiener(clean, clean, 0.0)

@@ -219,7 +219,7 @@ def collaborative_wiener(image, pilot, noise_sigma, *, block=_xp_collab.BLOCK, s
     if hasattr(noise_sigma, "shape") and getattr(noise_sigma, "ndim", 0) > 0:
         from ._pnp import _given_maps
 
-        maps = _given_maps(noise_sigma, image, channel_axis, spatial, xp)
+        maps = [xp.ascontiguousarray(m) for m in _given_maps(noise_sigma, image, channel_axis, spatial, xp)]
     else:
         maps = [_validate.nonnegative_float(noise_sigma, "noise_sigma")] * channels
     need = _memory.collaborative_wiener_bytes(spatial, image.dtype.itemsize, radius, step, group, xp, threads)
