@@ -102,10 +102,10 @@ class Filter {
  private:
   struct Scratch {
     explicit Scratch(const CollaborativeParams& p)
-        : ref(static_cast<std::size_t>(p.block * p.block)), tmp(ref.size()), tmp2(ref.size()),
+        : ref(static_cast<std::size_t>(p.block * p.block)), tmp(ref.size()),
           ty(static_cast<std::size_t>(p.group) * ref.size()), tp(ty.size()), gy(ty.size()), gp(ty.size()),
           dist(static_cast<std::size_t>(p.group)), cy(dist.size()), cx(dist.size()) {}
-    std::vector<double> ref, tmp, tmp2, ty, tp, gy, gp, dist;
+    std::vector<double> ref, tmp, ty, tp, gy, gp, dist;
     std::vector<Index> cy, cx;
   };
 
@@ -138,41 +138,35 @@ class Filter {
     return true;
   }
 
-  /// out = A X B for b x b matrices (row-major): two products in i-k-j order, whose
-  /// inner loops run over contiguous rows (they vectorise); B = 8, the default block,
-  /// is a compile-time size so that they unroll.
+  /// out = A X for b x b matrices (row-major), in i-k-j order: the inner loop runs over
+  /// a contiguous row (it vectorises); B = 8, the default block, is a compile-time size
+  /// so that it unrolls. `out` may not overlap A or X.
   template <Index B>
-  static void sandwich(const double* a, const double* x, const double* bm, double* tmp, double* out, Index b) {
+  static void product(const double* a, const double* x, double* out, Index b) {
     const Index n = B > 0 ? B : b;
-    for (Index i = 0; i < n; ++i) {
-      double* t = tmp + i * n;
-      for (Index j = 0; j < n; ++j) t[j] = 0.0;
-      for (Index k = 0; k < n; ++k) {
-        const double c = a[i * n + k];
-        const double* xr = x + k * n;
-        for (Index j = 0; j < n; ++j) t[j] += c * xr[j];
-      }
-    }
     for (Index i = 0; i < n; ++i) {
       double* o = out + i * n;
       for (Index j = 0; j < n; ++j) o[j] = 0.0;
       for (Index k = 0; k < n; ++k) {
-        const double c = tmp[i * n + k];
-        const double* br = bm + k * n;
-        for (Index j = 0; j < n; ++j) o[j] += c * br[j];
+        const double c = a[i * n + k];
+        const double* xr = x + k * n;
+        for (Index j = 0; j < n; ++j) o[j] += c * xr[j];
       }
     }
   }
 
-  /// The 2-D DCT of the b x b block x, in place: forward D X D^T, inverse D^T X D.
-  void dct2(double* x, double* tmp, double* tmp2, bool inverse) const {
-    const double* a = inverse ? dt_.data() : d2_.data();
-    const double* bm = inverse ? d2_.data() : dt_.data();
-    if (p_.block == 8)
-      sandwich<8>(a, x, bm, tmp, tmp2, 8);
-    else
-      sandwich<0>(a, x, bm, tmp, tmp2, p_.block);
-    std::copy(tmp2, tmp2 + p_.block * p_.block, x);
+  /// The 2-D DCT of the b x b block x, in place: forward D X D^T, inverse D^T X D
+  /// (tmp = the left product; x, no longer read, takes the right one).
+  void dct2(double* x, double* tmp, bool inverse) const {
+    const double* left = inverse ? dt_.data() : d2_.data();
+    const double* right = inverse ? d2_.data() : dt_.data();
+    if (p_.block == 8) {
+      product<8>(left, x, tmp, 8);
+      product<8>(tmp, right, x, 8);
+    } else {
+      product<0>(left, x, tmp, p_.block);
+      product<0>(tmp, right, x, p_.block);
+    }
   }
 
   void group(Index ry, Index rx, Scratch& sc) {
@@ -237,8 +231,8 @@ class Filter {
           y[a * b + c] = static_cast<double>(noisy_[(y0 + a) * w_ + x0 + c]);
           p[a * b + c] = pd_[static_cast<std::size_t>((y0 + a) * w_ + x0 + c)];
         }
-      dct2(y, sc.tmp.data(), sc.tmp2.data(), false);
-      dct2(p, sc.tmp.data(), sc.tmp2.data(), false);
+      dct2(y, sc.tmp.data(), false);
+      dct2(p, sc.tmp.data(), false);
     }
     // across the group (g-k-e order: the inner loop runs over a block's coefficients),
     // the Wiener gains, and back
@@ -278,7 +272,7 @@ class Filter {
     const double weight = 1.0 / (std::max(s2, kTiny) * std::max(sumsq, 1.0));
     for (Index k = 0; k < n; ++k) {
       double* y = sc.ty.data() + k * bb;
-      dct2(y, sc.tmp.data(), sc.tmp2.data(), true);
+      dct2(y, sc.tmp.data(), true);
       const Index y0 = corner(k, true), x0 = corner(k, false);
       for (Index a = 0; a < b; ++a)
         for (Index c = 0; c < b; ++c) {

@@ -80,9 +80,10 @@ def _group_matrices(group: int, xp):
     every size (entries beyond the group's size pass through unchanged)."""
     m = xp.zeros((group + 1, group, group), dtype=xp.float64)
     for n in range(group + 1):
-        m[n, :n, :n] = _dct(n, xp) if n else 0.0
-        for j in range(n, group):
-            m[n, j, j] = 1.0
+        if n:
+            m[n, :n, :n] = _dct(n, xp)
+        rest = xp.arange(n, group)
+        m[n, rest, rest] = 1.0
     return m
 
 
