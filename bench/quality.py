@@ -170,7 +170,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--images", type=int, default=6)
-    parser.add_argument("--methods", nargs="*", default=list(UNBLUR_METHODS),
+    parser.add_argument("--methods", nargs="*", default=list(UNBLUR_METHODS), choices=UNBLUR_METHODS + PNP_VARIANTS,
+                        metavar="METHOD",
                         help=f"of {', '.join(UNBLUR_METHODS + PNP_VARIANTS)} (default: all but the last three)")
     parser.add_argument("--noise", nargs="*", type=float, default=[0.01, 0.03])
     parser.add_argument("--blind", action="store_true",

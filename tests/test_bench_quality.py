@@ -35,6 +35,12 @@ def test_cases_with_bits_are_the_float_cases_rounded():
     np.testing.assert_array_equal(stored[0][5], plain[0][5])
 
 
+def test_an_unknown_method_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        quality.main(["--methods", "tv", "bogus"])
+    assert e.value.code == 2 and "--methods" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("bits", ["-1", "17", "x"])
 def test_bad_bits_is_a_usage_error(bits, capsys):
     with pytest.raises(SystemExit) as e:
