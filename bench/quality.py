@@ -11,13 +11,22 @@ parameters (no per-image tuning); scikit-image's richardson_lucy and wiener get 
 best of a parameter grid per image, chosen against the ground truth (an advantage no
 real user has). The table gives mean PSNR / SSIM per blur class and noise level, and
 the border check: mean PSNR of the 16-pixel border band minus the interior's.
+
+The JPEG track (``--jpeg QUALITY``): each noisy observation is stored as an 8-bit grey
+JPEG of that quality (Pillow) and read back with unblur.io.read, in code values. The
+methods that take a noise level (deconvolve, rl, tv, pnp) are given the one the file's
+quantisation tables imply (unblur.io.jpeg_noise, as the command line does), or with
+``--jpeg-noise own`` estimate it themselves, as they would on an array; wiener and
+tikhonov have no such parameter and always estimate. The "blurred" row is the JPEG.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -102,6 +111,20 @@ def quantise(observed, bits):
     return np.round(np.clip(observed, 0.0, 1.0) * levels) / levels
 
 
+def jpeg_roundtrip(observed, quality, path):
+    """The observation as an 8-bit grey JPEG of `quality` stores it (written to `path` by
+    Pillow, read back by unblur.io.read in code values scaled to [0, 1]): (pixels as
+    float64, the noise level its quantisation tables imply, unblur.io.jpeg_noise)."""
+    from PIL import Image
+
+    import unblur.io
+
+    code = np.round(np.clip(observed, 0.0, 1.0) * 255.0).astype(np.uint8)  # a 2-D uint8 array: mode 'L'
+    Image.fromarray(code).save(path, quality=quality)
+    img = unblur.io.read(path, linear=False)
+    return np.asarray(img.data, dtype=np.float64), float(unblur.io.jpeg_noise(img)[0])
+
+
 def cases(images, classes, noises, size, draw=0, bits=0):
     """Every benchmark case: (noise, class, image index, image name, psf, truth, blurred),
     the same noise draw for a case in every track (draw > 0: other noise draws; bits > 0:
@@ -145,25 +168,27 @@ CLASSICAL = ("deconvolve", "wiener", "tikhonov", "rl", "tv")
 # Not run by default: pnp_deconvolve with its other self-ensemble modes (pnp-mean takes
 # about 7 times pnp's time), and without the last step's refinement (pnp-unrefined).
 PNP_VARIANTS = ("pnp-none", "pnp-mean", "pnp-unrefined")
+# The methods with a noise_sigma parameter (the JPEG track gives them the tables' level).
+NOISE_METHODS = ("deconvolve", "rl", "tv", "pnp") + PNP_VARIANTS
 
 
 def unblur_method(name):
     import unblur
 
     if name == "deconvolve":
-        return lambda g, h: unblur.deconvolve(g, h)
+        return lambda g, h, **kw: unblur.deconvolve(g, h, **kw)
     if name == "rl":
-        return lambda g, h: unblur.richardson_lucy(g, h)
+        return lambda g, h, **kw: unblur.richardson_lucy(g, h, **kw)
     if name == "tv":
-        return lambda g, h: unblur.tv_deconvolve(g, h)
+        return lambda g, h, **kw: unblur.tv_deconvolve(g, h, **kw)
     if name == "pnp":
-        return lambda g, h: unblur.pnp_deconvolve(g, h)
+        return lambda g, h, **kw: unblur.pnp_deconvolve(g, h, **kw)
     if name == "pnp-unrefined":
-        return lambda g, h: unblur.pnp_deconvolve(g, h, refine="none")
+        return lambda g, h, **kw: unblur.pnp_deconvolve(g, h, refine="none", **kw)
     if name in PNP_VARIANTS:
         mode = name.split("-", 1)[1]
-        return lambda g, h: unblur.pnp_deconvolve(g, h, self_ensemble=mode)
-    return lambda g, h: getattr(unblur, name)(g, h)
+        return lambda g, h, **kw: unblur.pnp_deconvolve(g, h, self_ensemble=mode, **kw)
+    return lambda g, h, **kw: getattr(unblur, name)(g, h, **kw)
 
 
 def main(argv=None):
@@ -193,10 +218,24 @@ def main(argv=None):
     parser.add_argument("--bits", type=bits_number, default=0,
                         help="quantise each noisy observation as a file of this many bits stores it "
                              "(clipped to [0, 1]; 8: an 8-bit PNG); 0 (default): float")
+    def jpeg_quality(text):
+        value = int(text)
+        if not 1 <= value <= 100:
+            raise argparse.ArgumentTypeError(f"--jpeg must be a quality 1..100, got {value}")
+        return value
+
+    parser.add_argument("--jpeg", type=jpeg_quality, default=None, metavar="QUALITY",
+                        help="the JPEG track: store each noisy observation as an 8-bit grey JPEG of this quality "
+                             "and read it back (not with --bits or --blind)")
+    parser.add_argument("--jpeg-noise", choices=("tables", "own"), default="tables",
+                        help="JPEG track: the methods with a noise_sigma get the level the file's quantisation "
+                             "tables imply (unblur.io.jpeg_noise; default), or estimate it themselves ('own')")
     parser.add_argument("--draw", type=draw_number, default=0,
                         help="0: the standard cases; 1, 2, ...: other noise draws, motion angles and shake "
                              "trajectories (cases no constant was tuned on)")
     args = parser.parse_args(argv)
+    if args.jpeg is not None and (args.bits or args.blind):
+        parser.error("--jpeg stores 8-bit files itself: not with --bits or --blind")
     if args.blind:
         return blind_track(args)
 
@@ -207,11 +246,19 @@ def main(argv=None):
     rows = {}  # (method, class, noise) -> list of (psnr, ssim, border)
     seconds = {}
     t_start = time.perf_counter()
+    folder = tempfile.TemporaryDirectory() if args.jpeg is not None else None
+    levels = []  # JPEG track: (noise before compression, the tables' level)
     for noise, cname, i, iname, psf, truth, blurred in cases(images, classes, args.noise, args.size, bits=args.bits):
+        kw = {}
+        if folder is not None:
+            blurred, level = jpeg_roundtrip(blurred, args.jpeg, os.path.join(folder.name, "case.jpg"))
+            levels.append((noise, level))
+            if args.jpeg_noise == "tables":
+                kw = {"noise_sigma": level}
         rows.setdefault(("blurred", cname, noise), []).append(scores(truth, blurred))
         for m in args.methods:
             t0 = time.perf_counter()
-            est = unblur_method(m)(blurred, psf)
+            est = unblur_method(m)(blurred, psf, **(kw if m in NOISE_METHODS else {}))
             seconds[m] = seconds.get(m, 0.0) + time.perf_counter() - t0
             rows.setdefault((f"unblur.{m}", cname, noise), []).append(scores(truth, est))
         rows.setdefault(("skimage RL (tuned)", cname, noise), []).append(skimage_rl_best(blurred, psf, truth)[0])
@@ -222,7 +269,17 @@ def main(argv=None):
     print(f"# unblur {unblur.__version__} quality benchmark, {datetime.date.today()}")
     print(f"# {len(images)} images ({', '.join(n for n, _ in images)}), {args.size}x{args.size}, valid-mode blur;"
           f" command: python bench/quality.py --size {args.size} --images {args.images}"
-          + (f" --bits {args.bits}" if args.bits else "") + (f"; observations quantised to {args.bits} bits" if args.bits else ""))
+          + (f" --bits {args.bits}" if args.bits else "") + (f"; observations quantised to {args.bits} bits" if args.bits else "")
+          + (f" --jpeg {args.jpeg} --jpeg-noise {args.jpeg_noise}" if folder is not None else ""))
+    if folder is not None:
+        folder.cleanup()
+        given = "the tables' level" if args.jpeg_noise == "tables" else "their own estimate"
+        print(f"# JPEG track: observations stored as 8-bit grey JPEGs of quality {args.jpeg}; the 'blurred' row is "
+              f"the JPEG; {', '.join(m for m in args.methods if m in NOISE_METHODS) or 'no method'} on {given}")
+        for noise in args.noise:
+            v = np.array([lv for n, lv in levels if n == noise])
+            print(f"# noise {noise} before compression: the tables' level {v.mean():.4f} "
+                  f"(min {v.min():.4f}, max {v.max():.4f})")
     for noise in args.noise:
         print(f"\n## noise sigma {noise}: mean PSNR dB / SSIM (border band - interior PSNR, dB)")
         header = f"{'method':26s}" + "".join(f"{c:>24s}" for c in classes) + f"{'all':>24s}"

@@ -1,5 +1,7 @@
-"""bench/quality.py's case generator: --bits stores each noisy observation as a file of
-that many bits would (clipped to [0, 1], rounded), and leaves float cases untouched."""
+"""bench/quality.py's case generator and options: --bits stores each noisy observation as
+a file of that many bits would (clipped to [0, 1], rounded), and leaves float cases
+untouched; --jpeg stores it as a grey JPEG and gives the noise methods the level of its
+quantisation tables."""
 
 from __future__ import annotations
 
@@ -46,3 +48,55 @@ def test_bad_bits_is_a_usage_error(bits, capsys):
     with pytest.raises(SystemExit) as e:
         quality.main(["--bits", bits])
     assert e.value.code == 2 and "--bits" in capsys.readouterr().err
+
+
+def test_jpeg_roundtrip_is_the_file_pillow_decodes(tmp_path, rng):
+    from PIL import Image
+
+    import unblur.io
+
+    clean = np.add.outer(np.linspace(0.1, 0.9, 64), np.linspace(0.0, 0.3, 72))
+    observed = clean + rng.normal(0.0, 0.02, clean.shape)
+    path = str(tmp_path / "case.jpg")
+    pixels, level = quality.jpeg_roundtrip(observed, 90, path)
+    with Image.open(path) as f:
+        assert f.format == "JPEG" and f.mode == "L"
+        decoded = np.asarray(f, dtype=np.float64) / 255.0
+    np.testing.assert_allclose(pixels, decoded, rtol=0, atol=1e-7)  # io.read decodes to float32
+    assert level == float(unblur.io.jpeg_noise(unblur.io.read(path, linear=False))[0])
+    # the compression is real: the file differs from the 8-bit observation, more so at a lower quality
+    err90 = np.sqrt(np.mean((pixels - quality.quantise(observed, 8)) ** 2))
+    pixels50, _ = quality.jpeg_roundtrip(observed, 50, path)
+    err50 = np.sqrt(np.mean((pixels50 - quality.quantise(observed, 8)) ** 2))
+    assert 0.5 / 255 < err90 < err50
+
+
+@pytest.mark.parametrize("mode,given", [("tables", True), ("own", False)])
+def test_jpeg_track_gives_the_tables_level_to_the_noise_methods(mode, given, monkeypatch, capsys):
+    import unblur
+
+    seen = []
+    original = unblur.tv_deconvolve
+
+    def recording(g, h, **kw):
+        seen.append(kw.get("noise_sigma"))
+        return original(g, h, **kw)
+
+    monkeypatch.setattr(unblur, "tv_deconvolve", recording)
+    quality.main(["--jpeg", "90", "--jpeg-noise", mode, "--images", "1", "--size", "48", "--noise", "0.02",
+                  "--methods", "tv", "wiener"])
+    out = capsys.readouterr().out
+    assert "JPEG track" in out and "quality 90" in out
+    assert len(seen) == 4  # one case per blur class
+    if given:
+        assert all(s is not None and 0.005 < s < 0.05 for s in seen)
+    else:
+        assert seen == [None] * 4
+
+
+@pytest.mark.parametrize("argv", [["--jpeg", "0"], ["--jpeg", "101"], ["--jpeg", "x"], ["--jpeg", "90", "--bits", "8"],
+                                  ["--jpeg", "90", "--blind"], ["--jpeg", "90", "--jpeg-noise", "bogus"]])
+def test_bad_jpeg_options_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        quality.main(argv)
+    assert e.value.code == 2 and "--jpeg" in capsys.readouterr().err

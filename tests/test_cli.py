@@ -293,6 +293,34 @@ def test_a_jpegs_noise_comes_from_its_tables_or_is_given(tmp_path, capsys, metho
         assert got > own + 3.0
 
 
+def test_a_png_saved_from_a_jpeg_gets_the_noise_of_the_tables_found(tmp_path, capsys):
+    """The same crop as above, its JPEG decoded and saved as a PNG (what many tools do):
+    unblur.io.detect_jpeg finds the tables in the pixels, so TV gets the level the JPEG
+    file would give it (28.19 dB above; on its own estimate 21.01, the JPEG 25.23)."""
+    sharp = unblur.data.astronaut()[40:176, 120:256, 1].astype(np.float64) / 255
+    psf = unblur.psf.disk(3.0)
+    light = unblur.convolve(unblur.io.srgb_to_linear(sharp), psf, mode="valid")
+    code = unblur.io.linear_to_srgb(light) + np.random.default_rng(0).normal(0, 0.01, light.shape)
+    PILImage.fromarray(np.round(np.clip(code, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "in.jpg", quality=90)
+    with PILImage.open(tmp_path / "in.jpg") as im:
+        PILImage.fromarray(np.asarray(im)).save(tmp_path / "in.png")
+    truth = sharp[3:-3, 3:-3]
+
+    def psnr_file(name):
+        return float(unblur.metrics.psnr(truth, np.asarray(PILImage.open(tmp_path / name), np.float64) / 255,
+                                         data_range=1))
+
+    docs = {}
+    for name in ("in.jpg", "in.png"):
+        status, out, err = _run(capsys, "deconvolve", str(tmp_path / name), "--psf", "disk:radius=3", "--method", "tv",
+                                "-o", str(tmp_path / f"out-{name}.png"), "--overwrite", "--json")
+        assert status == 0, err
+        docs[name] = json.loads(out)["results"][0]
+    assert docs["in.jpg"]["noise_source"] == "jpeg" and docs["in.png"]["noise_source"] == "jpeg-detected"
+    assert abs(psnr_file("out-in.png.png") - psnr_file("out-in.jpg.png")) < 0.01
+    assert psnr_file("out-in.png.png") > psnr_file("in.png") + 1.0
+
+
 def test_a_png_keeps_the_methods_own_noise_estimate(files, capsys):
     status, out, err = _run(capsys, "deconvolve", str(files / "blurred.png"), "--psf", "disk:radius=2", "--json",
                             "--iterations", "3", "--method", "tv")

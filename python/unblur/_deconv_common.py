@@ -116,12 +116,46 @@ def estimate_noise(image, *, channel_axis=None):
 
 
 def noise_sigma_arg(noise_sigma, image, channel_axis):
-    """A method's `noise_sigma`: 'auto' (:func:`estimate_noise`) or a number >= 0."""
+    """A method's `noise_sigma` and where it came from: 'auto' (auto_noise_sigma) or a
+    number >= 0 ('given')."""
     if isinstance(noise_sigma, str):
         if noise_sigma != "auto":
             raise ValueError(f"noise_sigma must be 'auto' or a number >= 0, got {noise_sigma!r}")
-        return float(estimate_noise(image, channel_axis=channel_axis))
-    return _validate.nonnegative_float(noise_sigma, "noise_sigma")
+        return auto_noise_sigma(image, channel_axis)
+    return _validate.nonnegative_float(noise_sigma, "noise_sigma"), "given"
+
+
+def jpeg_noise_sigma(image, channel_axis):
+    """The noise level of a decoded JPEG's pixels in the image's units: unblur.io.jpeg_noise
+    of the tables unblur.io.detect_jpeg finds (one number, the channels' RMS), or None
+    where the image is not a grey or RGB NumPy image of a JPEG's 8-bit samples (after
+    the dtype policy: uint8 images are multiples of 1/255). CuPy images are not looked
+    at (that would copy them to the host)."""
+    if not isinstance(image, np.ndarray):
+        return None
+    a = image if channel_axis is None else np.moveaxis(image, channel_axis, -1)
+    if not (a.ndim == 2 or (a.ndim == 3 and channel_axis is not None and a.shape[-1] == 3)):
+        return None
+    from . import io
+
+    level = io.jpeg_noise(a)
+    if level is None:
+        return None
+    sigma = math.sqrt(float(np.mean(np.square(level))))
+    # jpeg_noise is in code values scaled to [0, 1]; an image of code values 0..255 is not
+    return sigma if a.dtype.kind == "f" and float(a.max()) <= 1.0 else 255.0 * sigma
+
+
+def auto_noise_sigma(image, channel_axis):
+    """noise_sigma='auto': (sigma, source). A decoded JPEG's pixels ('jpeg-detected'):
+    the level of its quantisation tables (jpeg_noise_sigma), as estimate_noise reads the
+    finest details that JPEG removes (0.1-0.6 of the error; every automatic method then
+    regularised far too weakly, bench/RESULTS.md session 20); else estimate_noise
+    ('estimated')."""
+    found = jpeg_noise_sigma(image, channel_axis)
+    if found is not None:
+        return found, "jpeg-detected"
+    return float(estimate_noise(image, channel_axis=channel_axis)), "estimated"
 
 
 def estimate_noise_profile(image, *, channel_axis=None):

@@ -353,7 +353,10 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
         ``channels`` equals the image's channel count denoises them together.
     noise_sigma : float >= 0, 'auto' or array
         The observation's noise standard deviation (its RMS where the level varies);
-        'auto': :func:`unblur.estimate_noise`. An array: the standard deviation at each
+        'auto': :func:`unblur.estimate_noise`, or for the 8-bit pixels of a decoded JPEG
+        (grey or RGB, NumPy) the level of the quantisation tables that
+        :func:`unblur.io.detect_jpeg` finds (:func:`unblur.io.jpeg_noise`), as
+        ``info["noise_source"]`` says ('estimated', 'jpeg-detected', 'given'). An array: the standard deviation at each
         pixel (a calibrated camera's :math:`\\sqrt{g\\,I + \\sigma_{read}^2}`, say), of the
         image's spatial shape or, with `channel_axis`, its whole shape; the schedule
         runs down to its RMS and, unless ``noise_map='uniform'``, it is the map.
@@ -405,7 +408,7 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     channel_axis : int, optional
         Colour axis.
     return_info : bool
-        Also return a dict: method, boundary, noise_sigma, noise_map ('brightness' or
+        Also return a dict: method, boundary, noise_sigma, noise_source, noise_map ('brightness' or
         'uniform': the one used), iterations, sigmas, alphas, cg_iterations (per
         iteration and channel), grid_shape, self_ensemble, refine ('wiener' or 'none':
         the one used).
@@ -523,10 +526,11 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
                     + _memory.collaborative_wiener_bytes(grid_shape, 8, _xp_collab.RADIUS, _xp_collab.STEP,
                                                          _xp_collab.GROUP, xp), xp)
     given = None
+    noise_source = "given"
     if isinstance(noise_sigma, str):
         if noise_sigma != "auto":
             raise ValueError(f"noise_sigma must be 'auto', a number >= 0 or an array, got {noise_sigma!r}")
-        sigma = float(_deconv_common.estimate_noise(image, channel_axis=channel_axis))
+        sigma, noise_source = _deconv_common.auto_noise_sigma(image, channel_axis)
     elif getattr(noise_sigma, "ndim", 0) > 0:
         given = _given_maps(noise_sigma, image, channel_axis, spatial, xp)
         sigma = math.sqrt(sum(float(xp.mean(m * m)) for m in given) / len(given))
@@ -559,7 +563,7 @@ def pnp_deconvolve(image, psf, *, denoiser=None, noise_sigma="auto", noise_map="
     out = outs[0] if channel_axis is None else xp.ascontiguousarray(xp.stack(outs, axis=channel_axis))
     if not return_info:
         return out
-    info = dict(method="pnp", boundary=boundary, noise_sigma=sigma, noise_map=noise_map, iterations=len(cg), sigmas=sigmas[:len(cg)],
+    info = dict(method="pnp", boundary=boundary, noise_sigma=sigma, noise_source=noise_source, noise_map=noise_map, iterations=len(cg), sigmas=sigmas[:len(cg)],
                 alphas=alphas[:len(cg)], cg_iterations=cg if channels > 1 else [c[0] for c in cg],
                 grid_shape=tuple(int(s) for s in z[0].shape), joint_channels=joint, self_ensemble=self_ensemble,
                 grey_as_rgb=grey_as_rgb, noise_correlation=noise_correlation, refine=refine)

@@ -77,9 +77,12 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         ends the run (>= 0; 0 disables it). Ignored when `iterations` is given.
     noise_sigma : float >= 0 or 'auto'
         The automatic stop's noise level (the same for every channel); 'auto': each
-        channel's :func:`unblur.estimate_noise`. Give it where the estimate cannot see
-        the noise (a JPEG removes the finest details it measures, and RL then runs into
-        the noise). Ignored when `iterations` is given.
+        channel's :func:`unblur.estimate_noise`, or for the 8-bit pixels of a decoded
+        JPEG (grey or RGB, NumPy) the level of the quantisation tables that
+        :func:`unblur.io.detect_jpeg` finds (:func:`unblur.io.jpeg_noise`; the
+        estimate cannot see a JPEG's error, and RL then runs into the noise).
+        ``info["noise_source"]``: 'estimated', 'jpeg-detected' or 'given'. Give it where
+        neither can see the noise. Ignored when `iterations` is given.
     channel_axis : int, optional
         Colour axis; each channel is restored independently (with `weights` and
         `initial` of the image's full shape).
@@ -99,7 +102,8 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     info : dict
         Only with ``return_info=True``: ``method`` ('richardson_lucy'),
         ``iterations`` (run by this call), ``noise_sigma`` (the discrepancy target; 0
-        when `iterations` is given), ``stopped_by`` ('discrepancy', 'tolerance',
+        when `iterations` is given), ``noise_source`` (see `noise_sigma`), ``stopped_by``
+        ('discrepancy', 'tolerance',
         'max_iterations', 'iterations' or 'callback'), ``boundary``, ``residual``,
         ``relative_change``, and ``state`` (the estimate on its whole grid and the
         acceleration history; pass it as `initial` to continue). With `channel_axis`,
@@ -204,9 +208,10 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
     tv_weight = _validate.nonnegative_float(tv_weight, "tv_weight")
     background = _validate.nonnegative_float(background, "background")
     tolerance = _validate.nonnegative_float(tolerance, "tolerance")
+    noise_source = "given"
     if isinstance(noise_sigma, str):
         _validate.choice(noise_sigma, "noise_sigma", ("auto",))
-        given_sigma = -1.0  # the engines estimate each channel's
+        given_sigma, noise_source = -1.0, "estimated"  # the engines estimate each channel's
     else:
         given_sigma = _validate.nonnegative_float(noise_sigma, "noise_sigma")
     callback = _deconv_common.check_callback(callback)
@@ -249,6 +254,10 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         if not bool((initial > 0).any()):
             raise ValueError("initial must not be all zero (the multiplicative update never leaves 0)")
 
+    if noise_source == "estimated":  # a decoded JPEG's pixels: its tables' level (auto_noise_sigma)
+        found = _deconv_common.jpeg_noise_sigma(image, channel_axis)
+        if found is not None:
+            given_sigma, noise_source = found, "jpeg-detected"
     lowest = float(image.min())
     if lowest < 0:
         # Negatives that noise or FFT rounding explain (a few noise sigmas, or 1e-6 of
@@ -320,7 +329,7 @@ def richardson_lucy(image, psf, *, iterations=None, boundary="auto", accelerate=
         info = {k: infos[0][k] for k in keys}
     else:
         info = {k: [i[k] for i in infos] for k in keys}
-    info.update(method="richardson_lucy", boundary=boundary)
+    info.update(method="richardson_lucy", boundary=boundary, noise_source=noise_source)
     return restored, info
 
 

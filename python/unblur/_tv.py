@@ -73,8 +73,12 @@ def tv_deconvolve(image, psf, *, weight="auto", noise_sigma="auto", iterations=N
         with ``sigma = noise_sigma`` (see Notes).
     noise_sigma : float >= 0 or 'auto'
         The noise's standard deviation, for the automatic weight and penalties; 'auto':
-        :func:`unblur.estimate_noise` of the image. Give it where the estimate cannot
-        see the noise (a JPEG removes the finest details it measures).
+        :func:`unblur.estimate_noise` of the image, or, where the image is the 8-bit
+        pixels of a decoded JPEG (grey or RGB, NumPy; :func:`unblur.io.detect_jpeg`
+        finds its quantisation tables), the level those tables imply
+        (:func:`unblur.io.jpeg_noise`): JPEG removes the finest details the estimate
+        measures. ``info["noise_source"]``: 'estimated', 'jpeg-detected' or 'given'.
+        Give it where neither can see the noise (a JPEG of other tables, one resized).
     iterations : int >= 1 or None
         None: iterate until the relative change of `x` falls below `tolerance`, at most
         300 iterations. An int: exactly that many iterations (`tolerance` is ignored).
@@ -103,7 +107,7 @@ def tv_deconvolve(image, psf, *, weight="auto", noise_sigma="auto", iterations=N
         Axis of colour channels. The channels are restored jointly with the vectorial
         TV, whose gradient magnitude couples them, so colour edges stay aligned.
     return_info : bool
-        Also return a dict: method ('tv'), weight, noise_sigma, iterations, stopped_by
+        Also return a dict: method ('tv'), weight, noise_sigma, noise_source, iterations, stopped_by
         ('tolerance', 'iterations' or 'callback'), boundary, rho.
     callback : callable or None
         Called after each iteration with a dict (iteration, max_iterations,
@@ -201,7 +205,7 @@ def tv_deconvolve(image, psf, *, weight="auto", noise_sigma="auto", iterations=N
     threads = _validate.threads_arg(threads)
     return_info = bool(return_info)
 
-    sigma = _deconv_common.noise_sigma_arg(noise_sigma, image, channel_axis)
+    sigma, noise_source = _deconv_common.noise_sigma_arg(noise_sigma, image, channel_axis)
     if isinstance(weight, str):
         _validate.choice(weight, "weight", ("auto",))
         span = float(image.max() - image.min())
@@ -233,6 +237,7 @@ def tv_deconvolve(image, psf, *, weight="auto", noise_sigma="auto", iterations=N
     out = out[0] if channel_axis is None else xp.ascontiguousarray(xp.moveaxis(out, 0, channel_axis))
     if not return_info:
         return out
-    info = {"method": "tv", "weight": weight, "noise_sigma": sigma, "iterations": run["iterations"],
+    info = {"method": "tv", "weight": weight, "noise_sigma": sigma, "noise_source": noise_source,
+            "iterations": run["iterations"],
             "stopped_by": run["stopped_by"], "boundary": boundary, "rho": tuple(float(r) for r in rho)}
     return out, info

@@ -383,7 +383,9 @@ def _noise_arg(args):
 def _noise_level(args, img):
     """(sigma, source): --noise-sigma ('given'); for a JPEG file, the noise its tables
     imply per channel ('jpeg': unblur.io.jpeg_noise, as estimate_noise cannot see
-    compression error); else (None, 'estimated'): the methods' own estimate."""
+    compression error), and for 8-bit pixels of another file that were once a JPEG
+    (a PNG saved from one) the same from the tables unblur.io.detect_jpeg finds
+    ('jpeg-detected'); else (None, 'estimated'): the methods' own estimate."""
     if args.noise_sigma is not None:
         return args.noise_sigma, "given"
     if args.method in _NOISE_METHODS:
@@ -391,7 +393,7 @@ def _noise_level(args, img):
 
         found = io.jpeg_noise(img)
         if found is not None:
-            return found, "jpeg"
+            return found, "jpeg" if img.jpeg else "jpeg-detected"
     return None, "estimated"
 
 
@@ -553,7 +555,7 @@ def _restore(args):
                       method=(info["deconvolve"] or {}).get("method"))
         _write_result(args, rep, path, out_path, img, restored, inputs, result)
         found = ", ".join(f"{k} {v:.2f}" for k, v in est["params"].items()) or "none"
-        jpeg = " (deconvolved with the noise of the JPEG's quantisation tables)" if source == "jpeg" else ""
+        jpeg = " (deconvolved with the noise of the JPEG's quantisation tables)" if source in ("jpeg", "jpeg-detected") else ""
         rep.line(f"{path}: blur {est['model']} ({found}), confidence {est['confidence']:.2f}, noise "
                  f"{est['noise_sigma']:.4f}{jpeg}; {time.perf_counter() - t0:.1f} s -> {out_path}")
 
@@ -604,7 +606,7 @@ def _deconvolve_cmd(args):
             restored, info = run(img.data)
         result.update(method=info.get("method"), psf_shape=list(h.shape))
         _write_result(args, rep, path, out_path, img, restored, inputs, result)
-        jpeg = " (noise from the JPEG's quantisation tables)" if source == "jpeg" else ""
+        jpeg = " (noise from the JPEG's quantisation tables)" if source in ("jpeg", "jpeg-detected") else ""
         rep.line(f"{path}: {info.get('method')} with a {'x'.join(map(str, h.shape))} PSF{jpeg}; "
                  f"{time.perf_counter() - t0:.1f} s -> {out_path}")
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _memory
 
-__all__ = ["Image", "read", "write", "MAX_PIXELS", "srgb_to_linear", "linear_to_srgb", "jpeg_noise"]
+__all__ = ["Image", "read", "write", "MAX_PIXELS", "srgb_to_linear", "linear_to_srgb", "jpeg_noise", "detect_jpeg"]
 
 #: Largest image read, in pixels (per page, times pages; a TIFF of more than 4 samples
 #: a pixel counts each 4 as a pixel): larger files are refused as probable decompression
@@ -510,57 +510,286 @@ def _plane_error(plane, table, floor):
     return float(np.sqrt(np.mean(np.minimum(q * q / 12 + s * s, mean_sq))))
 
 
-def jpeg_noise(img):
-    """The noise a JPEG's pixels carry, compression error included, per channel.
+#: The example quantisation tables of the JPEG standard (ITU-T T.81, Annex K), luminance
+#: and chrominance, in natural (row-major) order. libjpeg and the encoders built on it
+#: (Pillow, OpenCV, ImageMagick, most software) scale them by a quality 1..100
+#: (_ijg_table); detect_jpeg finds that quality from decoded pixels.
+_IJG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+             14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+             49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+_IJG_CHROMA = (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+               47, 66, 99, 99, 99, 99, 99, 99) + (99,) * 32
+#: detect_jpeg's evidence for a table (_lattice): over the sampled blocks' AC
+#: coefficients outside the zero bin (steps of 2 or more), the sum of cos(2 pi c / Q)
+#: relative to its expectation on the lattice (the pixels' rounding blurs it) and its
+#: z-score against no lattice. Session 22's trials (bench images and others, blurred,
+#: noise 0 to 0.03, 64 x 64 to 300 x 300): Pillow's files of qualities 30-95, grey and
+#: colour, 0.82-1.00 and z 14-250; the same never compressed, at most 0.26 and z 3.4.
+_LATTICE_COHERENCE = 0.55
+_LATTICE_Z = 10.0
+_DETECT_BLOCKS = 2048  # blocks sampled per candidate grid (evenly over the image)
+_DETECT_SIDE = 1024  # detect_jpeg looks at a centred window of at most this size
+#: A JPEG's block means sit on its DC step's lattice at the grid's offset (z 9-45 in
+#: session 22's trials, qualities 30-95, 64 x 64 to 256 x 256; at most 5 on images never
+#: compressed): below this, detect_jpeg stops before the AC search (a quarter of its time).
+_DC_Z = 6.0
+#: The variance of a decoded block's DCT coefficients about the lattice, in code values
+#: squared: the decoder's rounding of each sample (1/12); for luma and chroma recomputed
+#: from RGB, that of the plane plus that of R, G and B weighted by the JFIF matrix.
+_ROUNDING_GREY = 1 / 12
+_ROUNDING_LUMA = (1 + 0.299**2 + 0.587**2 + 0.114**2) / 12
+_ROUNDING_CHROMA = (1 + 0.168736**2 + 0.331264**2 + 0.5**2) / 12
 
-    JPEG quantises each 8 x 8 block's DCT coefficients and so removes the finest
-    details, where :func:`unblur.estimate_noise` measures the noise: on JPEG files it
-    read 0.1-0.6 of the error, and every automatic method then regularised far too
-    weakly. This estimate works from the file's quantisation tables instead (see
-    ``_plane_error``): the luma plane with the luma table, the chroma planes (at their
-    subsampling) with the chroma table, combined into R, G and B by the JFIF matrix.
+
+def _ijg_table(base, quality):
+    """The table libjpeg uses at `quality` (1..100): base x scale / 100, rounded, in 1..255."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return np.clip((np.asarray(base, dtype=np.int64) * scale + 50) // 100, 1, 255)
+
+
+def _code_values(pixels):
+    """8-bit code values (float64, 0..255) of an array of 8-bit samples: uint8, integers
+    in 0..255, or floats that are multiples of 1/255 in [0, 1] (as read with
+    ``linear=False``) or whole numbers in 0..255; None for anything else."""
+    a = np.asarray(pixels)
+    if a.dtype == np.uint8:
+        return a.astype(np.float64)
+    if a.size == 0 or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        return None
+    v = a.astype(np.float64)
+    if not np.all(np.isfinite(v)):
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    if lo < 0 or hi > 255:
+        return None
+    if np.issubdtype(a.dtype, np.floating) and hi <= 1.0:
+        v = v * 255.0
+    r = np.round(v)
+    # float32 holds k / 255 to about 3e-8, times 255 about 1e-5
+    return r if float(np.max(np.abs(v - r))) <= 1e-3 else None
+
+
+def _block_sample(n_blocks, limit):
+    """Indices of at most `limit` of n_blocks blocks, evenly spread."""
+    if n_blocks <= limit:
+        return np.arange(n_blocks)
+    return np.unique(np.linspace(0, n_blocks - 1, limit).round().astype(np.int64))
+
+
+def _lattice(c, tables, rounding):
+    """For each table (rows of 64 steps): the coherence and z-score of the coefficients c
+    (64, blocks) on its lattice (see _LATTICE_COHERENCE), the coefficients' rounding
+    error of variance `rounding`. A frequency counts only where
+    its coefficients outside the zero bin span at least 3 steps (indices n..n+2 or
+    wider) and only if 3 frequencies do: blocks that repeat one pattern (a synthetic
+    ramp) put one value on some lattice by chance, a JPEG puts many. The DC coefficient
+    never counts (its values cluster wherever the image is dark or flat)."""
+    q = tables.astype(np.float64)[:, :, None]
+    informative = (q >= 2) & (np.abs(c[None]) >= q / 2)
+    informative[:, 0] = False  # DC: a dark or flat region's block means crowd near one value by chance
+    index = np.round(c[None] / q)
+    spread = (np.where(informative, index, -np.inf).max(axis=2) - np.where(informative, index, np.inf).min(axis=2)) >= 2
+    informative &= spread[:, :, None]
+    cosines = np.where(informative, np.cos(2 * np.pi * c[None] / q), 0.0)
+    m, n = cosines.sum(axis=(1, 2)), informative.sum(axis=(1, 2))
+    m = np.where(spread.sum(axis=1) >= 3, m, 0.0)
+    # on the lattice, a coefficient's rounding error e (variance `rounding`) gives
+    # E cos(2 pi e / Q) = exp(-2 pi^2 rounding / Q^2): the coherence is relative to that
+    expected = np.where(informative, np.exp(-2 * np.pi**2 * rounding / (q * q)), 0.0).sum(axis=(1, 2))
+    return m / np.maximum(expected, 1e-300), m / np.sqrt(np.maximum(n, 1) / 2)
+
+
+def _grid_candidates(p):
+    """Candidate 8 x 8 grid offsets (row, column) of a level-shifted plane: the two whose
+    block means (the DC coefficients) best sit on a lattice of one of libjpeg's DC steps,
+    and the one with the largest jumps across block edges; and the best of those DC
+    z-scores (_DC_Z)."""
+    h, w = p.shape
+    s = np.zeros((2, h + 1, w + 1))
+    s[0, 1:, 1:] = p.cumsum(axis=0).cumsum(axis=1)
+    s[1, 1:, 1:] = (p * p).cumsum(axis=0).cumsum(axis=1)
+    # the DC steps libjpeg's tables have (2..255; 1 carries no evidence)
+    steps = np.unique([float(_ijg_table(_IJG_LUMA[:1], q)[0]) for q in range(1, 101)])
+    steps = steps[steps >= 2][:, None]
+    score = np.zeros((8, 8))
+    for oy in range(8):
+        ys = oy + 8 * np.arange((h - oy) // 8)
+        for ox in range(8):
+            xs = ox + 8 * np.arange((w - ox) // 8)
+            if not len(ys) or not len(xs):
+                continue
+            total, squares = (s[:, ys[:, None] + 8, xs[None, :] + 8] - s[:, ys[:, None], xs[None, :] + 8]
+                              - s[:, ys[:, None] + 8, xs[None, :]] + s[:, ys[:, None], xs[None, :]]).reshape(2, -1)
+            # constant blocks (a flat sky, a black border) sit on every lattice of step 2, 4, 8: no evidence
+            dc = total[squares / 64 - (total / 64) ** 2 > 1e-6] / 8.0
+            dc = dc[_block_sample(dc.size, _DETECT_BLOCKS // 4)]
+            informative = np.abs(dc[None]) >= steps / 2
+            m = np.where(informative, np.cos(2 * np.pi * dc[None] / steps), 0.0).sum(axis=1)
+            score[oy, ox] = float(np.max(m / np.sqrt(np.maximum(informative.sum(axis=1), 1) / 2)))
+    best = [divmod(int(i), 8) for i in np.argsort(-score.ravel(), kind="stable")[:2]]
+
+    def edges(axis):  # mean jump across the block edges of each offset
+        d = np.abs(np.diff(p, axis=axis)).mean(axis=1 - axis)
+        return [float(d[(o - 1) % 8::8].mean()) if d[(o - 1) % 8::8].size else 0.0 for o in range(8)]
+
+    best.append((int(np.argmax(edges(0))), int(np.argmax(edges(1)))))
+    return list(dict.fromkeys(best)), float(score.max())
+
+
+def _clipped(code):
+    """Per whole 8 x 8 block of code values (grey, or RGB whose channels count alike; as
+    _block_dct orders the blocks): any sample at 0 or 255."""
+    lo, hi = (code, code) if code.ndim == 2 else (code.min(axis=-1), code.max(axis=-1))
+    h, w = code.shape[0] // 8 * 8, code.shape[1] // 8 * 8
+    lo, hi = lo[:h, :w].reshape(h // 8, 8, w // 8, 8), hi[:h, :w].reshape(h // 8, 8, w // 8, 8)
+    return ((lo.min(axis=(1, 3)) <= 0.5) | (hi.max(axis=(1, 3)) >= 254.5)).reshape(-1)
+
+
+def _detect_table(plane, base, rounding, code):
+    """(quality, offset, coherence, z) of the IJG table scaled from `base` that the plane
+    (code values, whose DCT coefficients carry a rounding error of variance `rounding`;
+    computed from `code`, the samples) was quantised with, or None."""
+    p = plane - 128.0  # JPEG's level shift
+    tables = np.stack([_ijg_table(base, q) for q in range(1, 101)])
+    best = None
+    candidates, dc_z = _grid_candidates(p)
+    if dc_z < _DC_Z:
+        return None
+    for oy, ox in candidates:
+        blocks = _block_dct(p[oy:, ox:])
+        # not constant (see _grid_candidates) and not clipped at 0 or 255: the decoder's
+        # clipping moves a block off its lattice, and a dark region's noise, clipped at
+        # black, puts the few non-zero samples of its blocks on lattices of chance
+        keep = (np.abs(blocks[:, 1:]).max(axis=1) > 1e-6) & ~_clipped(code[oy:, ox:])
+        blocks = blocks[keep]
+        if blocks.shape[0] < 16:
+            continue
+        # every quality on a few blocks, then the likeliest 8 on the sample
+        first = _lattice(blocks[_block_sample(blocks.shape[0], _DETECT_BLOCKS // 8)].T, tables, rounding)[1]
+        likely = np.argsort(-first, kind="stable")[:8]
+        coherence, z = _lattice(blocks[_block_sample(blocks.shape[0], _DETECT_BLOCKS)].T, tables[likely], rounding)
+        i = int(np.argmax(z))
+        if best is None or z[i] > best[3]:
+            best = (int(likely[i]) + 1, (oy, ox), float(coherence[i]), float(z[i]))
+    if best is None or best[2] < _LATTICE_COHERENCE or best[3] < _LATTICE_Z:
+        return None
+    return best
+
+
+def detect_jpeg(pixels):
+    """Whether pixels were decoded from a JPEG, and with which quantisation tables.
+
+    For arrays that come without their file (decoded by another library, or a PNG
+    saved from a JPEG), where :func:`jpeg_noise` has no tables to read. A JPEG's
+    decoded 8 x 8 blocks have DCT coefficients on a lattice: multiples of each
+    frequency's quantisation step, blurred only by the pixels' rounding. This finds
+    the 8 x 8 grid (where the block means sit on a lattice, or where the block edges
+    jump most) and the quality whose libjpeg table (the JPEG standard's example tables,
+    scaled as libjpeg, Pillow, OpenCV and most software scale them) puts the most
+    coefficients on its lattice, and accepts it only where that evidence is strong:
+    over the AC coefficients outside the zero bin, the sum of cos(2 pi c / Q) at least
+    0.55 of what the pixels' rounding leaves of it on a lattice, and a z-score of at
+    least 10 (Pillow's files of qualities 30-95, grey and colour: 0.82-1.00 and 14-250,
+    the quality found to within 1; 8-bit images never compressed: at most 0.26 and
+    3.4). Flat, clipped and repeated blocks are no evidence. Files of other tables
+    (many cameras'), qualities above about 95 (steps of 1 and 2, which the rounding
+    hides), and resized or filtered JPEGs are not found: None. It looks at a centred
+    window of at most 1024 x 1024 (0.7-0.9 s on a 12-megapixel RGB array here).
 
     Parameters
     ----------
-    img : Image
-        As :func:`read` returns it (``img.jpeg`` set: a JPEG file, grey or colour).
+    pixels : array or Image
+        8-bit samples, grey (H, W) or RGB (H, W, 3): uint8, integers 0..255, or floats
+        that are multiples of 1/255 in [0, 1] (``unblur.io.read(path, linear=False)``)
+        or whole numbers 0..255. Anything else (linear light, processed values) is not
+        a decoded JPEG: None. An Image read in linear light is encoded back to its code
+        values first.
 
     Returns
     -------
-    ndarray or None
-        The standard deviation per channel in the file's code values scaled to [0, 1]
-        (one value for grey), or None where the image is not a JPEG of grey or RGB
-        pixels. Measured on synthetic photographs (defocused, noise 0.01-0.03 before
-        compression, quality 75-95): 0.98-1.2 of the true error in grey and 0.98-1.6 in
-        colour (1.3-1.7 at noise 0.002), where estimate_noise read 0.0-1.0.
+    dict or None
+        quality (1..100), offset (the grid's first whole block, row and column, 0..7),
+        tables ({0: luma, 1: chroma}, 64 steps each in natural order), sampling (colour:
+        0 for full-resolution chroma where its lattice is found too, else 2, 4:2:0, the
+        common default; None for grey), coherence and z (the evidence).
+
+    Examples
+    --------
+    >>> import io, numpy as np, unblur.io
+    >>> from PIL import Image
+    >>> y, x = np.mgrid[:96, :96]
+    >>> scene = (128 + 60 * np.sin(x / 5.0) * np.cos(y / 7.0)).astype(np.uint8)
+    >>> f = io.BytesIO(); Image.fromarray(scene).save(f, format="JPEG", quality=80)
+    >>> decoded = np.asarray(Image.open(f))
+    >>> unblur.io.detect_jpeg(decoded)["quality"]
+    80
+    >>> unblur.io.detect_jpeg(scene) is None
+    True
     """
-    if not isinstance(img, Image):
-        raise TypeError(f"img must be an unblur.io.Image (as unblur.io.read returns), got {type(img).__name__}")
-    info = img.jpeg
-    if not info or img.volume or info["mode"] not in ("L", "RGB"):
+    if isinstance(pixels, Image):
+        if pixels.volume:
+            return None
+        a = np.asarray(pixels.data)
+        pixels = linear_to_srgb(a) if pixels.linear else a
+    elif not hasattr(pixels, "__array__") and not isinstance(pixels, (list, tuple)):
+        raise TypeError(f"pixels must be an array or an unblur.io.Image, got {type(pixels).__name__}")
+    if hasattr(pixels, "get") and not isinstance(pixels, np.ndarray):  # CuPy: file analysis runs on the host
+        pixels = pixels.get()
+    shape = np.shape(pixels)
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 3)):
+        raise ValueError(f"pixels must be grey (H, W) or RGB (H, W, 3), got shape {shape}")
+    # a window of at most _DETECT_SIDE^2 at the centre, starting on a multiple of 8 (the
+    # grid's offset is the whole image's): the evidence is a sample of blocks anyway
+    window = tuple(slice(max(0, (n - _DETECT_SIDE) // 16 * 8), max(0, (n - _DETECT_SIDE) // 16 * 8) + _DETECT_SIDE)
+                   for n in shape[:2])
+    code = _code_values(np.asarray(pixels)[window])
+    if code is None or min(shape[:2]) < 16:
         return None
-    a = np.asarray(img.data)
-    code = linear_to_srgb(a) if img.linear else np.clip(a, 0.0, 1.0)  # a new float array
-    code *= 255.0
-    code = _UNORIENT.get(info["orientation"], lambda v: v)(code)
-    tables = info["tables"]
+    if code.ndim == 2:
+        found = _detect_table(code, _IJG_LUMA, _ROUNDING_GREY, code)
+        if found is None:
+            return None
+        sampling = None
+    else:
+        y, cb, _ = _ycbcr(code)
+        found = _detect_table(y, _IJG_LUMA, _ROUNDING_LUMA, code)
+        if found is None:
+            return None
+        oy, ox = found[1]
+        blocks = _block_dct(cb[oy:, ox:])
+        blocks = blocks[np.abs(blocks[:, 1:]).max(axis=1) > 1e-6]
+        c = blocks[_block_sample(blocks.shape[0], _DETECT_BLOCKS)].T
+        coherence, z = _lattice(c, _ijg_table(_IJG_CHROMA, found[0])[None], _ROUNDING_CHROMA)
+        sampling = 0 if coherence[0] >= _LATTICE_COHERENCE and z[0] >= _LATTICE_Z else 2
+    quality, offset, coherence, z = found
+    return {"quality": quality, "offset": offset,
+            "tables": {0: [int(v) for v in _ijg_table(_IJG_LUMA, quality)],
+                       1: [int(v) for v in _ijg_table(_IJG_CHROMA, quality)]},
+            "sampling": sampling, "coherence": coherence, "z": z}
+
+
+def _ycbcr(code):
+    """JFIF's Y, Cb, Cr (without Cb and Cr's offset of 128) of RGB code values."""
+    r, g, b = code[..., 0], code[..., 1], code[..., 2]
+    return (0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b,
+            0.5 * r - 0.418688 * g - 0.081312 * b)
+
+
+def _tables_noise(code, tables, sampling):
+    """jpeg_noise of code values (0..255) on the grid they were coded on."""
     from ._deconv_common import estimate_noise
 
-    if info["mode"] == "L" or code.ndim == 2:
-        grey = code if code.ndim == 2 else code.mean(axis=-1)
-        e = _plane_error(grey, tables[0], estimate_noise(grey))
+    if code.ndim == 2:
+        e = _plane_error(code, tables[0], estimate_noise(code))
         return None if e is None else np.array([e / 255.0])
-    r, g, b = code[..., 0], code[..., 1], code[..., 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
-    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
+    y, cb, cr = _ycbcr(code)
 
     def coded(p):  # the chroma plane at the resolution it was coded at
-        if info["sampling"] == 2:
+        if sampling == 2:
             h, w = p.shape[0] // 2 * 2, p.shape[1] // 2 * 2
             p = p[:h, :w]
             return (p[0::2, 0::2] + p[0::2, 1::2] + p[1::2, 0::2] + p[1::2, 1::2]) / 4
-        if info["sampling"] == 1:
+        if sampling == 1:
             w = p.shape[1] // 2 * 2
             return (p[:, 0:w:2] + p[:, 1:w:2]) / 2
         return p
@@ -573,6 +802,67 @@ def jpeg_noise(img):
         return None
     var = [ey**2 + 1.402**2 * ecr**2, ey**2 + 0.344136**2 * ecb**2 + 0.714136**2 * ecr**2, ey**2 + 1.772**2 * ecb**2]
     return np.sqrt(np.array(var)) / 255.0
+
+
+def jpeg_noise(img):
+    """The noise a JPEG's pixels carry, compression error included, per channel.
+
+    JPEG quantises each 8 x 8 block's DCT coefficients and so removes the finest
+    details, where :func:`unblur.estimate_noise` measures the noise: on JPEG files it
+    read 0.1-0.6 of the error, and every automatic method then regularised far too
+    weakly. This estimate works from the file's quantisation tables instead (see
+    ``_plane_error``): the luma plane with the luma table, the chroma planes (at their
+    subsampling) with the chroma table, combined into R, G and B by the JFIF matrix.
+
+    Parameters
+    ----------
+    img : Image or array
+        As :func:`read` returns it (``img.jpeg`` set: a JPEG file, grey or colour), or
+        pixels without their file (grey or RGB 8-bit samples, as :func:`detect_jpeg`
+        takes them), whose tables :func:`detect_jpeg` finds; an Image of another
+        format (a PNG saved from a JPEG) is looked at that way too.
+
+    Returns
+    -------
+    ndarray or None
+        The standard deviation per channel in the file's code values scaled to [0, 1]
+        (one value for grey), or None where the image is not a JPEG of grey or RGB
+        pixels (or, without a file, none is detected). Measured on synthetic
+        photographs (defocused, noise 0.01-0.03 before compression, quality 75-95):
+        0.98-1.2 of the true error in grey and 0.98-1.6 in colour (1.3-1.7 at noise
+        0.002), where estimate_noise read 0.0-1.0.
+    """
+    if not isinstance(img, Image):
+        if not hasattr(img, "__array__") and not isinstance(img, (list, tuple)):
+            raise TypeError(f"img must be an unblur.io.Image (as unblur.io.read returns) or an array of 8-bit "
+                            f"samples, got {type(img).__name__}")
+        found = detect_jpeg(img)
+        if found is None:
+            return None
+        if hasattr(img, "get") and not isinstance(img, np.ndarray):  # CuPy
+            img = img.get()
+        oy, ox = found["offset"]
+        return _tables_noise(_code_values(img)[oy:, ox:], found["tables"], found["sampling"])
+    info = img.jpeg
+    if img.volume:
+        return None
+    if not info:
+        found = detect_jpeg(img)
+        if found is None:
+            return None
+        a = np.asarray(img.data)
+        oy, ox = found["offset"]
+        code = _code_values(linear_to_srgb(a) if img.linear else a)
+        return _tables_noise(code[oy:, ox:], found["tables"], found["sampling"])
+    if info["mode"] not in ("L", "RGB"):
+        return None
+    a = np.asarray(img.data)
+    code = linear_to_srgb(a) if img.linear else np.clip(a, 0.0, 1.0)  # a new float array
+    code *= 255.0
+    code = _UNORIENT.get(info["orientation"], lambda v: v)(code)
+    if info["mode"] == "L" and code.ndim == 3:
+        code = code.mean(axis=-1)
+    return _tables_noise(code, info["tables"], info["sampling"])
 
 
 def _png_bit_depth(path):
