@@ -16,8 +16,9 @@ The JPEG track (``--jpeg QUALITY``): each noisy observation is stored as an 8-bi
 JPEG of that quality (Pillow) and read back with unblur.io.read, in code values. The
 methods that take a noise level (deconvolve, rl, tv, pnp) are given the one the file's
 quantisation tables imply (unblur.io.jpeg_noise, as the command line does), or with
-``--jpeg-noise own`` estimate it themselves, as they would on an array; wiener and
-tikhonov have no such parameter and always estimate. The "blurred" row is the JPEG.
+``--jpeg-noise own`` their automatic level, as they get it on an array (since session
+22 the same tables, found in the pixels by unblur.io.detect_jpeg); wiener and tikhonov
+have no such parameter and always estimate. The "blurred" row is the JPEG.
 """
 
 from __future__ import annotations
@@ -229,7 +230,8 @@ def main(argv=None):
                              "and read it back (not with --bits or --blind)")
     parser.add_argument("--jpeg-noise", choices=("tables", "own"), default="tables",
                         help="JPEG track: the methods with a noise_sigma get the level the file's quantisation "
-                             "tables imply (unblur.io.jpeg_noise; default), or estimate it themselves ('own')")
+                             "tables imply (unblur.io.jpeg_noise; default), or their automatic level ('own': "
+                             "noise_sigma='auto', which finds the tables in the decoded pixels)")
     parser.add_argument("--draw", type=draw_number, default=0,
                         help="0: the standard cases; 1, 2, ...: other noise draws, motion angles and shake "
                              "trajectories (cases no constant was tuned on)")
@@ -273,7 +275,8 @@ def main(argv=None):
           + (f" --jpeg {args.jpeg} --jpeg-noise {args.jpeg_noise}" if folder is not None else ""))
     if folder is not None:
         folder.cleanup()
-        given = "the tables' level" if args.jpeg_noise == "tables" else "their own estimate"
+        given = ("the tables' level" if args.jpeg_noise == "tables"
+                 else "their automatic level (noise_sigma='auto', which finds a decoded JPEG's tables)")
         print(f"# JPEG track: observations stored as 8-bit grey JPEGs of quality {args.jpeg}; the 'blurred' row is "
               f"the JPEG; {', '.join(m for m in args.methods if m in NOISE_METHODS) or 'no method'} on {given}")
         for noise in args.noise:

@@ -648,7 +648,8 @@ def _clipped(code):
 def _detect_table(plane, base, rounding, code):
     """(quality, offset, coherence, z) of the IJG table scaled from `base` that the plane
     (code values, whose DCT coefficients carry a rounding error of variance `rounding`;
-    computed from `code`, the samples) was quantised with, or None."""
+    computed from `code`, the samples) was quantised with, or None. z is the largest
+    z-score of any table (the evidence of a JPEG), coherence that of the table chosen."""
     p = plane - 128.0  # JPEG's level shift
     tables = np.stack([_ijg_table(base, q) for q in range(1, 101)])
     best = None
@@ -668,9 +669,13 @@ def _detect_table(plane, base, rounding, code):
         first = _lattice(blocks[_block_sample(blocks.shape[0], _DETECT_BLOCKS // 8)].T, tables, rounding)[1]
         likely = np.argsort(-first, kind="stable")[:8]
         coherence, z = _lattice(blocks[_block_sample(blocks.shape[0], _DETECT_BLOCKS)].T, tables[likely], rounding)
-        i = int(np.argmax(z))
-        if best is None or z[i] > best[3]:
-            best = (int(likely[i]) + 1, (oy, ox), float(coherence[i]), float(z[i]))
+        # of the tables with at least half the best evidence, the one that fits best: a
+        # table of about half the true steps (quality 57 for 30) holds every true lattice
+        # point and more coefficients outside its zero bin, so its z can be the larger
+        top = float(z.max())
+        i = int(np.argmax(np.where(z >= 0.5 * top, coherence, -np.inf)))
+        if best is None or top > best[3]:
+            best = (int(likely[i]) + 1, (oy, ox), float(coherence[i]), top)
     if best is None or best[2] < _LATTICE_COHERENCE or best[3] < _LATTICE_Z:
         return None
     return best
@@ -689,9 +694,11 @@ def detect_jpeg(pixels):
     coefficients on its lattice, and accepts it only where that evidence is strong:
     over the AC coefficients outside the zero bin, the sum of cos(2 pi c / Q) at least
     0.55 of what the pixels' rounding leaves of it on a lattice, and a z-score of at
-    least 10 (Pillow's files of qualities 30-95, grey and colour: 0.82-1.00 and 14-250,
-    the quality found to within 1; 8-bit images never compressed: at most 0.26 and
-    3.4). Flat, clipped and repeated blocks are no evidence. Files of other tables
+    least 10 (Pillow's files of qualities 30-95, grey and colour: 0.82-1.00 and 14-250;
+    8-bit images never compressed: at most 0.26 and 3.4). Of 540 trial files (twelve
+    images, noise 0-0.03, qualities 30-95, 4:4:4 and 4:2:0, whole and cropped) it found
+    517, the quality to within 1, and none wrongly; of 72 never compressed, none (bench/
+    RESULTS.md, session 22). Flat, clipped and repeated blocks are no evidence. Files of other tables
     (many cameras'), qualities above about 95 (steps of 1 and 2, which the rounding
     hides), and resized or filtered JPEGs are not found: None. It looks at a centred
     window of at most 1024 x 1024 (0.7-0.9 s on a 12-megapixel RGB array here).
