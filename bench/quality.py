@@ -18,7 +18,8 @@ methods that take a noise level (deconvolve, rl, tv, pnp) are given the one the 
 quantisation tables imply (unblur.io.jpeg_noise, as the command line does), or with
 ``--jpeg-noise own`` their automatic level, as they get it on an array (since session
 22 the same tables, found in the pixels by unblur.io.detect_jpeg); wiener and tikhonov
-have no such parameter and always estimate. The "blurred" row is the JPEG.
+have no such parameter and always run on their automatic level (which also finds the
+tables since session 22). The "blurred" row is the JPEG.
 """
 
 from __future__ import annotations
@@ -275,10 +276,11 @@ def main(argv=None):
           + (f" --jpeg {args.jpeg} --jpeg-noise {args.jpeg_noise}" if folder is not None else ""))
     if folder is not None:
         folder.cleanup()
-        given = ("the tables' level" if args.jpeg_noise == "tables"
-                 else "their automatic level (noise_sigma='auto', which finds a decoded JPEG's tables)")
+        told = [m for m in args.methods if m in NOISE_METHODS] if args.jpeg_noise == "tables" else []
         print(f"# JPEG track: observations stored as 8-bit grey JPEGs of quality {args.jpeg}; the 'blurred' row is "
-              f"the JPEG; {', '.join(m for m in args.methods if m in NOISE_METHODS) or 'no method'} on {given}")
+              f"the JPEG; " + (f"{', '.join(told)} told the tables' level, " if told else "")
+              + ("the others" if told else "every method") + " on its automatic level (which finds a decoded "
+              "JPEG's tables)")
         for noise in args.noise:
             v = np.array([lv for n, lv in levels if n == noise])
             print(f"# noise {noise} before compression: the tables' level {v.mean():.4f} "

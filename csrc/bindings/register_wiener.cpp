@@ -76,7 +76,8 @@ void register_wiener(py::module_& m) {
      "The FFT grid of a wiener/tikhonov model (nsr spectra live on its half spectrum).");
 
   m.def("wiener", [](const py::array& image, const py::array& psf, const std::string& boundary, const py::object& nsr,
-                     const py::object& callback, double tolerance, int max_iterations, int threads) {
+                     const py::object& callback, double tolerance, int max_iterations, int threads,
+                     double noise_sigma) {
     return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
       using T = decltype(tag);
       const T* g = cptr<T>(image, "image");
@@ -86,6 +87,7 @@ void register_wiener(py::module_& m) {
       WienerOptions<T> options;
       options.solver = solver_options(tolerance, max_iterations);
       parse_nsr<T>(nsr, shape, pshape, b, options.mode, options.nsr, options.nsr_spectrum);
+      options.noise_sigma = noise_sigma;
       IterationCallback cb = wrap_callback(callback);
       py::array_t<T> out = new_array<T>(shape);
       T* o = out.mutable_data();
@@ -98,11 +100,14 @@ void register_wiener(py::module_& m) {
     });
   }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("nsr"), py::arg("callback") = py::none(),
      py::arg("tolerance") = 0.0, py::arg("max_iterations") = 500, py::arg("threads") = 0,
-     "Wiener deconvolution; nsr: a float, a spectrum on the grid's half spectrum, or None (auto).");
+     py::arg("noise_sigma") = -1.0,
+     "Wiener deconvolution; nsr: a float, a spectrum on the grid's half spectrum, or None (auto: "
+     "noise_sigma^2 / S(f), noise_sigma estimated where < 0).");
 
   m.def("tikhonov", [](const py::array& image, const py::array& psf, const std::string& boundary,
                        const std::string& regularizer, const std::string& lam_method, double lam,
-                       const py::object& callback, double tolerance, int max_iterations, int threads) {
+                       const py::object& callback, double tolerance, int max_iterations, int threads,
+                       double noise_sigma) {
     return dispatch_real(image, "image", [&](auto tag) -> py::tuple {
       using T = decltype(tag);
       const T* g = cptr<T>(image, "image");
@@ -112,6 +117,7 @@ void register_wiener(py::module_& m) {
       options.regularizer = parse_regularizer(regularizer);
       options.method = parse_lam_method(lam_method);
       options.lam = lam;
+      options.noise_sigma = noise_sigma;
       options.solver = solver_options(tolerance, max_iterations);
       const DeconvBoundary b = parse_deconv_boundary(boundary);
       IterationCallback cb = wrap_callback(callback);
@@ -126,8 +132,9 @@ void register_wiener(py::module_& m) {
     });
   }, py::arg("image"), py::arg("psf"), py::arg("boundary"), py::arg("regularizer"), py::arg("lam_method"),
      py::arg("lam") = 0.0, py::arg("callback") = py::none(), py::arg("tolerance") = 0.0,
-     py::arg("max_iterations") = 500, py::arg("threads") = 0,
-     "Tikhonov-regularised deconvolution; lam_method 'fixed' uses lam.");
+     py::arg("max_iterations") = 500, py::arg("threads") = 0, py::arg("noise_sigma") = -1.0,
+     "Tikhonov-regularised deconvolution; lam_method 'fixed' uses lam ('discrepancy': noise_sigma, "
+     "estimated where < 0).");
 
   m.def("data_prox", [](const py::array& image, const py::array& psf, const std::string& boundary, double alpha,
                         const py::array& z, const py::array& x0, double tolerance, int max_iterations, int threads) {

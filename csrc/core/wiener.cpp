@@ -466,6 +466,7 @@ struct PenaltyChoice {
   virtual Penalty<T> choose(const std::complex<T>* otf, const Spectrum& sp, const std::complex<T>* data,
                             double sigma, QuadraticInfo& info, int threads) = 0;
   virtual bool needs_sigma() const = 0;
+  virtual double given_sigma() const = 0;  // the caller's noise sigma (< 0: estimate it)
   virtual bool needs_data() const = 0;  // automatic parameters: choose() reads `data`
   // The noise sigma of the data choose() reads, as a fraction of the image's (taper_rms
   // where that data is tapered); the discrepancy principle's target uses it.
@@ -532,7 +533,9 @@ QuadraticInfo solve(const T* image, const Shape& shape, const T* psf, const Shap
     periodic_fixed(image, shape, psf, psf_shape, choice, out, info, threads);
     return info;
   }
-  const double sigma = choice.needs_sigma() ? estimate_noise<T>(image, shape, threads) : -1.0;
+  const double sigma = !choice.needs_sigma()       ? -1.0
+                       : choice.given_sigma() >= 0 ? choice.given_sigma()
+                                                   : estimate_noise<T>(image, shape, threads);
   info.noise_sigma = sigma;
   // The closed form runs on the periodic or reflect model; 'auto' takes its parameters
   // and starting point from the reflect padding on the extended model's grid.
@@ -586,6 +589,7 @@ struct WienerChoice : PenaltyChoice<T> {
   AlignedBuffer<T> nsr;
   explicit WienerChoice(const WienerOptions<T>& o) : options(o) {}
   bool needs_sigma() const override { return options.mode == NsrMode::Auto; }
+  double given_sigma() const override { return options.noise_sigma; }
   bool needs_data() const override { return options.mode == NsrMode::Auto; }
   Penalty<T> choose(const std::complex<T>* otf, const Spectrum& sp, const std::complex<T>* data, double sigma,
                     QuadraticInfo& info, int threads) override {
@@ -610,6 +614,7 @@ struct TikhonovChoice : PenaltyChoice<T> {
   AlignedBuffer<T> r2;
   explicit TikhonovChoice(const TikhonovOptions& o) : options(o) {}
   bool needs_sigma() const override { return options.method == LambdaMethod::Discrepancy; }
+  double given_sigma() const override { return options.noise_sigma; }
   bool needs_data() const override { return options.method != LambdaMethod::Fixed; }
   Penalty<T> choose(const std::complex<T>* otf, const Spectrum& sp, const std::complex<T>* data, double sigma,
                     QuadraticInfo& info, int threads) override {

@@ -59,6 +59,7 @@ struct WienerOptions {
   NsrMode mode = NsrMode::Auto;
   double nsr = 0;                   ///< Scalar mode, >= 0
   const T* nsr_spectrum = nullptr;  ///< Spectrum mode: spectrum_shape(grid) values, >= 0
+  double noise_sigma = -1;          ///< Auto mode: the noise sigma (< 0: estimate_noise of the image)
   SolverOptions solver;
 };
 
@@ -66,6 +67,7 @@ struct TikhonovOptions {
   Regularizer regularizer = Regularizer::Laplacian;
   LambdaMethod method = LambdaMethod::GCV;
   double lam = 0;  ///< Fixed method, >= 0
+  double noise_sigma = -1;  ///< Discrepancy method: the noise sigma (< 0: estimate_noise of the image)
   SolverOptions solver;
 };
 

@@ -138,7 +138,10 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
           A NumPy array with a CuPy image is copied to the device; a CuPy array
           with a NumPy image is a TypeError;
         * 'auto': ``sigma^2 / S(f)`` with sigma from :func:`unblur.estimate_noise`
-          and a fitted power-law image spectrum (see Notes).
+          (for the 8-bit pixels of a decoded JPEG, grey or RGB NumPy, the level of
+          the quantisation tables :func:`unblur.io.detect_jpeg` finds:
+          ``info["noise_source"]`` 'jpeg-detected') and a fitted power-law image
+          spectrum (see Notes).
     boundary : {'auto', 'periodic', 'reflect'}
         'periodic': circular blur of the image (exact closed form, other libraries'
         convention); 'reflect': closed form on the image extended symmetrically
@@ -148,8 +151,8 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
     channel_axis : int, optional
         Colour axis; channels are restored independently.
     return_info : bool
-        Also return a dict: method, boundary, noise_sigma, nsr (the number, 'auto',
-        'array' or 'callable'), psd_model (for 'auto': amplitude, alpha, f0),
+        Also return a dict: method, boundary, noise_sigma, noise_source, nsr (the number,
+        'auto', 'array' or 'callable'), psd_model (for 'auto': amplitude, alpha, f0),
         iterations (CG; 0 for closed forms), relative_residual, grid_shape. With a
         channel axis the per-channel values are lists.
     threads : int, optional
@@ -214,11 +217,13 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
     value = _nsr_arg(nsr, spatial, psf.shape, boundary, image.dtype, xp)
 
     cuda = None if xp is np else _backend.gpu_engine()
+    # a decoded JPEG's pixels: the noise of its tables (estimate_noise cannot see it)
+    jpeg = _deconv_common.jpeg_noise_sigma(image, channel_axis) if value is None else None
     if xp is np:
         core = _backend.core()
 
         def run(x):
-            return core.wiener(x, psf, boundary, value, None, 0.0, 500, threads)
+            return core.wiener(x, psf, boundary, value, None, 0.0, 500, threads, -1.0 if jpeg is None else jpeg)
     elif cuda is not None:
         mode = "auto" if value is None else "scalar" if isinstance(value, float) else "spectrum"
 
@@ -229,14 +234,15 @@ def wiener(image, psf, *, nsr="auto", boundary="auto", channel_axis=None, return
     else:
 
         def run(x):
-            return _xp_wiener.wiener(x, psf, boundary, value)
+            return _xp_wiener.wiener(x, psf, boundary, value, noise_sigma=jpeg)
 
     out, raw = _run(image, channel_axis, run)
     if not return_info:
         return out
 
     def extra(r):
-        e = dict(nsr=value if nsr_kind == "number" else nsr_kind, lam_method=None)
+        e = dict(nsr=value if nsr_kind == "number" else nsr_kind, lam_method=None,
+                 noise_source="jpeg-detected" if jpeg is not None else "estimated")
         if nsr_kind == "auto":
             e["psd_model"] = dict(amplitude=r["psd_amplitude"], alpha=r["psd_alpha"], f0=r["psd_f0"])
         return e
@@ -278,13 +284,19 @@ def tikhonov(image, psf, *, lam="auto", regularizer="laplacian", lam_method="gcv
     lam_method : {'gcv', 'discrepancy'}
         For ``lam='auto'``: generalised cross-validation, or the discrepancy principle
         :math:`\\|g - h*x\\|^2 = |L| \\sigma^2` with sigma from
-        :func:`unblur.estimate_noise`.
+        :func:`unblur.estimate_noise`. For the 8-bit pixels of a decoded JPEG (grey or
+        RGB NumPy; :func:`unblur.io.detect_jpeg`) 'auto' is the discrepancy principle
+        with the level of its quantisation tables (``info["noise_source"]``
+        'jpeg-detected', ``info["lam_method"]`` 'discrepancy'): GCV assumes white noise,
+        which a JPEG's error is not, and took lam towards 0 (5 dB on
+        bench/quality.py's JPEG track).
     boundary : {'auto', 'periodic', 'reflect'}
         As in :func:`unblur.wiener`.
     channel_axis : int, optional
     return_info : bool
-        Also return a dict: method, boundary, noise_sigma, lam, lam_method, iterations
-        (CG; 0 for closed forms), relative_residual, grid_shape (lists per channel).
+        Also return a dict: method, boundary, noise_sigma, noise_source, lam, lam_method,
+        iterations (CG; 0 for closed forms), relative_residual, grid_shape (lists per
+        channel).
     callback : callable, optional
         Called after each conjugate-gradient iteration (``boundary='auto'``) with a dict
         (iteration, max_iterations, relative_change, objective = relative residual);
@@ -345,12 +357,19 @@ def tikhonov(image, psf, *, lam="auto", regularizer="laplacian", lam_method="gcv
     else:
         method, value = "fixed", _validate.nonnegative_float(lam, "lam")
     xp = _backend.namespace_of(image)
+    # A decoded JPEG's pixels: GCV assumes white noise, and a JPEG's error has none at the
+    # finest scales, so GCV takes lam towards 0 (5 dB on bench/quality.py's JPEG track);
+    # the discrepancy principle with the noise of its tables instead.
+    jpeg = _deconv_common.jpeg_noise_sigma(image, channel_axis) if method != "fixed" else None
+    if jpeg is not None:
+        method = "discrepancy"
+    given = -1.0 if jpeg is None else jpeg
     cuda = None if xp is np else _backend.gpu_engine()
     if xp is np:
         core = _backend.core()
 
         def run(x):
-            return core.tikhonov(x, psf, boundary, regularizer, method, value, callback, 0.0, 500, threads)
+            return core.tikhonov(x, psf, boundary, regularizer, method, value, callback, 0.0, 500, threads, given)
     elif cuda is not None:
 
         def run(x):
@@ -359,14 +378,16 @@ def tikhonov(image, psf, *, lam="auto", regularizer="laplacian", lam_method="gcv
     else:
 
         def run(x):
-            return _xp_wiener.tikhonov(x, psf, boundary, regularizer, method, value, callback=callback)
+            return _xp_wiener.tikhonov(x, psf, boundary, regularizer, method, value, callback=callback,
+                                       noise_sigma=jpeg)
 
     out, raw = _run(image, channel_axis, run)
     if not return_info:
         return out
 
     def extra(r):
-        return dict(lam=float(r["lam"]), lam_method=method if method != "fixed" else None, regularizer=regularizer)
+        return dict(lam=float(r["lam"]), lam_method=method if method != "fixed" else None, regularizer=regularizer,
+                    noise_source="jpeg-detected" if jpeg is not None else "estimated")
 
     return out, _merge_info("tikhonov", boundary, raw, image, channel_axis, extra)
 

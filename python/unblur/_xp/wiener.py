@@ -307,14 +307,15 @@ def _solve(image, psf, boundary, choose, *, tolerance=0.0, max_iterations=500, c
     return xp.ascontiguousarray(x[window]).astype(dtype), info
 
 
-def wiener(image, psf, boundary, nsr, **kwargs):
-    """nsr: a float, a spectrum on the grid's half spectrum, or None (automatic)."""
+def wiener(image, psf, boundary, nsr, noise_sigma=None, **kwargs):
+    """nsr: a float, a spectrum on the grid's half spectrum, or None (automatic, with
+    `noise_sigma`, or estimate_noise of the image where it is None)."""
     xp = namespace(image)
 
     def choose(h2, spectrum, w, grid, size):
         info = dict(noise_sigma=None, lam=0.0)
         if nsr is None:
-            sigma = estimate_noise(image)
+            sigma = estimate_noise(image) if noise_sigma is None else noise_sigma
             pen, fit = fit_power_spectrum(h2, xp.abs(spectrum()) ** 2, w, grid, sigma)
             info.update(fit)
             return pen, info
@@ -326,7 +327,9 @@ def wiener(image, psf, boundary, nsr, **kwargs):
     return _solve(image, psf, boundary, choose, **kwargs)
 
 
-def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
+def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, noise_sigma=None, **kwargs):
+    """lam_method 'discrepancy' uses `noise_sigma`, or estimate_noise of the image where
+    it is None."""
     xp = namespace(image)
 
     def choose(h2, spectrum, w, grid, size):
@@ -336,7 +339,7 @@ def tikhonov(image, psf, boundary, regularizer, lam_method, lam=0.0, **kwargs):
         if lam_method == "gcv":
             value = choose_lam_gcv(h2, r2, xp.abs(spectrum()) ** 2 * w, w, size)
         elif lam_method == "discrepancy":
-            sigma = estimate_noise(image)
+            sigma = estimate_noise(image) if noise_sigma is None else noise_sigma
             info["noise_sigma"] = sigma
             # The tapered data's noise is sigma times the taper's RMS.
             value = choose_lam_discrepancy(h2, r2, xp.abs(spectrum()) ** 2 * w, w, size,
