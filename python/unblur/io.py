@@ -839,37 +839,31 @@ def jpeg_noise(img):
         0.98-1.2 of the true error in grey and 0.98-1.6 in colour (1.3-1.7 at noise
         0.002), where estimate_noise read 0.0-1.0.
     """
-    if not isinstance(img, Image):
-        if not hasattr(img, "__array__") and not isinstance(img, (list, tuple)):
-            raise TypeError(f"img must be an unblur.io.Image (as unblur.io.read returns) or an array of 8-bit "
-                            f"samples, got {type(img).__name__}")
-        found = detect_jpeg(img)
-        if found is None:
+    if isinstance(img, Image):
+        if img.volume:
             return None
-        if hasattr(img, "get") and not isinstance(img, np.ndarray):  # CuPy
-            img = img.get()
-        oy, ox = found["offset"]
-        return _tables_noise(_code_values(img)[oy:, ox:], found["tables"], found["sampling"])
-    info = img.jpeg
-    if img.volume:
-        return None
-    if not info:
-        found = detect_jpeg(img)
-        if found is None:
-            return None
+        info = img.jpeg
         a = np.asarray(img.data)
-        oy, ox = found["offset"]
-        code = _code_values(linear_to_srgb(a) if img.linear else a)
-        return _tables_noise(code[oy:, ox:], found["tables"], found["sampling"])
-    if info["mode"] not in ("L", "RGB"):
+        if info:  # the file's own tables
+            if info["mode"] not in ("L", "RGB"):
+                return None
+            code = linear_to_srgb(a) if img.linear else np.clip(a, 0.0, 1.0)  # a new float array
+            code *= 255.0
+            code = _UNORIENT.get(info["orientation"], lambda v: v)(code)
+            if info["mode"] == "L" and code.ndim == 3:
+                code = code.mean(axis=-1)
+            return _tables_noise(code, info["tables"], info["sampling"])
+        img = linear_to_srgb(a) if img.linear else a  # another format: its code values, as pixels
+    elif not hasattr(img, "__array__") and not isinstance(img, (list, tuple)):
+        raise TypeError(f"img must be an unblur.io.Image (as unblur.io.read returns) or an array of 8-bit "
+                        f"samples, got {type(img).__name__}")
+    if hasattr(img, "get") and not isinstance(img, np.ndarray):  # CuPy: file analysis runs on the host
+        img = img.get()
+    found = detect_jpeg(img)
+    if found is None:
         return None
-    a = np.asarray(img.data)
-    code = linear_to_srgb(a) if img.linear else np.clip(a, 0.0, 1.0)  # a new float array
-    code *= 255.0
-    code = _UNORIENT.get(info["orientation"], lambda v: v)(code)
-    if info["mode"] == "L" and code.ndim == 3:
-        code = code.mean(axis=-1)
-    return _tables_noise(code, info["tables"], info["sampling"])
+    oy, ox = found["offset"]
+    return _tables_noise(_code_values(img)[oy:, ox:], found["tables"], found["sampling"])
 
 
 def _png_bit_depth(path):
